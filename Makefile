@@ -1,0 +1,38 @@
+# Makefile: PGXS build of the webflow extension.
+#
+# libcurl flags come from curl-config; the extension version is read from
+# webflow.control and passed to C as EXTVERSION.
+
+EXTENSION = webflow
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big = webflow
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA = $(EXTENSION)--$(EXTVERSION).sql
+PGFILEDESC = "webflow - publish rows to Webflow CMS collections"
+
+# pg_regress suites.  API_TESTS talk to the local Webflow (directly and
+# through the spec-validating proxy); LOCAL_TESTS need no network.
+API_TESTS = api_token api_sites api_items api_staged api_comments api_webhooks api_request
+LOCAL_TESTS = settings errors
+REGRESS = $(LOCAL_TESTS) $(API_TESTS)
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+TAP_TESTS = 1
+
+CURL_CONFIG ?= curl-config
+PG_CPPFLAGS = -DEXTVERSION=\"$(EXTVERSION)\" $(shell $(CURL_CONFIG) --cflags)
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
+
+# SANITIZE=1 builds with AddressSanitizer and UBSan (see scripts/test).
+ifdef SANITIZE
+PG_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SHLIB_LINK += -fsanitize=address,undefined
+endif
+
+EXTRA_CLEAN = tmp_check_*
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

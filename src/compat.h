@@ -1,0 +1,82 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		Every PostgreSQL-version check of the webflow extension, in one place.
+ *
+ * The extension builds against PostgreSQL 13 to 17.  Code elsewhere calls
+ * the names defined here and never tests PG_VERSION_NUM itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBFLOW_COMPAT_H
+#define WEBFLOW_COMPAT_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/wait_event.h"
+
+#if PG_VERSION_NUM < 130000
+#error "webflow requires PostgreSQL 13 or later"
+#endif
+
+/* MarkGUCPrefixReserved appeared in 15; older versions only warn. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/* InitMaterializedSRF appeared in 15 (SetSingleFuncCall during 15 beta). */
+#if PG_VERSION_NUM < 150000
+#include "utils/tuplestore.h"
+
+/* webflow_init_materialized_srf sets up a tuplestore result, as 15 does. */
+static inline void
+webflow_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+	{
+		/* a scalar SETOF: one column of the declared result type */
+		tupdesc = CreateTemplateTupleDesc(1);
+		TupleDescInitEntry(tupdesc, (AttrNumber) 1, "value",
+						   get_fn_expr_rettype(fcinfo->flinfo), -1, 0);
+	}
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	MemoryContextSwitchTo(oldcontext);
+}
+#define InitMaterializedSRF(fcinfo, flags) webflow_init_materialized_srf(fcinfo)
+#endif
+
+/*
+ * Wait events: 17 lets an extension name its own; before that every
+ * extension shares PG_WAIT_EXTENSION.
+ */
+#if PG_VERSION_NUM >= 170000
+#define WEBFLOW_WAIT_EVENT(var, name) \
+	((var) == 0 ? ((var) = WaitEventExtensionNew(name)) : (var))
+#else
+#define WEBFLOW_WAIT_EVENT(var, name) ((void) (var), (uint32) PG_WAIT_EXTENSION)
+#endif
+
+/* GUC string helpers: guc_malloc/guc_free appeared in 16. */
+#if PG_VERSION_NUM >= 160000
+#define webflow_guc_strdup(s) guc_strdup(LOG, (s))
+#else
+#define webflow_guc_strdup(s) strdup(s)
+#endif
+
+#endif							/* WEBFLOW_COMPAT_H */

@@ -1,0 +1,457 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		libcurl client of the webflow extension.
+ *
+ * Each process keeps one easy handle for its whole life, so consecutive
+ * requests reuse the TCP connection and the TLS session.  libcurl is
+ * initialised on first use, never in the postmaster.
+ *
+ * Rules kept here:
+ *	- curl allocates with malloc; nothing curl owns is palloc'd, and every
+ *	  curl object made for a request is freed before the function returns.
+ *	- The callbacks never raise a PostgreSQL error and never palloc: they
+ *	  write into malloc'd buffers and report trouble by their return value.
+ *	  Errors are raised by the callers, after curl_easy_perform returns.
+ *	- A pending query cancel or termination aborts the transfer through the
+ *	  progress callback.
+ *	- Redirects are never followed, and only http and https are spoken.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "http.h"
+#include "webflow.h"
+
+/* A response body larger than this is refused (64 MB). */
+#define MAX_RESPONSE_BYTES (64 * 1024 * 1024)
+
+/* malloc'd growing buffer filled by the write callback */
+typedef struct ResponseBuffer
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		too_large;
+} ResponseBuffer;
+
+/* header values collected by the header callback */
+typedef struct ResponseHeaders
+{
+	int			retry_after_s;
+	int			ratelimit_limit;
+	int			ratelimit_remaining;
+} ResponseHeaders;
+
+/* global state */
+WebflowRateInfo webflow_last_rate_info = {-1, -1, -1, 0};
+volatile sig_atomic_t webflow_http_abort_pending = false;
+
+static CURL *curl_handle = NULL;
+static bool curl_initialized = false;
+static long connections_opened = 0;
+static uint32 wait_event_http = 0;
+
+static CURL *get_handle(void);
+static size_t write_body(char *ptr, size_t size, size_t nmemb, void *userdata);
+static size_t read_header(char *ptr, size_t size, size_t nmemb, void *userdata);
+static int	check_abort(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+						curl_off_t ultotal, curl_off_t ulnow);
+static int	header_int(const char *line, size_t len, const char *name);
+static const char *failed_phase(CURL *handle, CURLcode code, bool https);
+static char *build_url(const char *path_and_query);
+
+/*
+ * get_handle returns this process's easy handle, creating it (and
+ * initialising libcurl) on first use.
+ */
+static CURL *
+get_handle(void)
+{
+	if (!curl_initialized)
+	{
+		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not initialize libcurl")));
+		curl_initialized = true;
+	}
+	if (curl_handle == NULL)
+	{
+		curl_handle = curl_easy_init();
+		if (curl_handle == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl handle")));
+	}
+	return curl_handle;
+}
+
+/*
+ * write_body appends response bytes to a malloc'd buffer; returning less
+ * than it was given makes curl abort the transfer.
+ */
+static size_t
+write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	ResponseBuffer *buf = (ResponseBuffer *) userdata;
+	size_t		n = size * nmemb;
+
+	if (buf->len + n + 1 > MAX_RESPONSE_BYTES)
+	{
+		buf->too_large = true;
+		return 0;
+	}
+	if (buf->len + n + 1 > buf->cap)
+	{
+		size_t		newcap = buf->cap ? buf->cap : 8192;
+		char	   *newdata;
+
+		while (newcap < buf->len + n + 1)
+			newcap *= 2;
+		newdata = realloc(buf->data, newcap);
+		if (newdata == NULL)
+			return 0;
+		buf->data = newdata;
+		buf->cap = newcap;
+	}
+	memcpy(buf->data + buf->len, ptr, n);
+	buf->len += n;
+	buf->data[buf->len] = '\0';
+	return n;
+}
+
+/*
+ * header_int returns the non-negative integer value of header "name" if
+ * the header line is that header, or -1.
+ */
+static int
+header_int(const char *line, size_t len, const char *name)
+{
+	size_t		namelen = strlen(name);
+	size_t		i;
+	long		value = 0;
+	bool		digits = false;
+
+	if (len <= namelen || pg_strncasecmp(line, name, namelen) != 0 ||
+		line[namelen] != ':')
+		return -1;
+	for (i = namelen + 1; i < len && (line[i] == ' ' || line[i] == '\t'); i++)
+		;
+	for (; i < len && line[i] >= '0' && line[i] <= '9'; i++)
+	{
+		digits = true;
+		if (value < INT_MAX / 10)
+			value = value * 10 + (line[i] - '0');
+	}
+	return digits ? (int) Min(value, INT_MAX) : -1;
+}
+
+/* read_header picks the rate-limit headers out of each header line. */
+static size_t
+read_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	ResponseHeaders *headers = (ResponseHeaders *) userdata;
+	size_t		n = size * nmemb;
+	int			v;
+
+	/* a new response (after 100 Continue, say) starts over */
+	if (n > 5 && strncmp(ptr, "HTTP/", 5) == 0)
+	{
+		headers->retry_after_s = -1;
+		headers->ratelimit_limit = -1;
+		headers->ratelimit_remaining = -1;
+	}
+	else if ((v = header_int(ptr, n, "Retry-After")) >= 0)
+		headers->retry_after_s = v;
+	else if ((v = header_int(ptr, n, "X-RateLimit-Limit")) >= 0)
+		headers->ratelimit_limit = v;
+	else if ((v = header_int(ptr, n, "X-RateLimit-Remaining")) >= 0)
+		headers->ratelimit_remaining = v;
+	return n;
+}
+
+/*
+ * check_abort is curl's progress callback: a non-zero return aborts the
+ * transfer when the query is canceled or the process must exit.
+ */
+static int
+check_abort(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+			curl_off_t ultotal, curl_off_t ulnow)
+{
+	return (QueryCancelPending || ProcDiePending ||
+			webflow_http_abort_pending) ? 1 : 0;
+}
+
+/*
+ * failed_phase names the phase a failed transfer was in, from the error
+ * code and curl's timing of each phase.
+ */
+static const char *
+failed_phase(CURL *handle, CURLcode code, bool https)
+{
+	double		namelookup = 0,
+				connect = 0,
+				appconnect = 0,
+				starttransfer = 0;
+
+	switch (code)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			return "resolve";
+		case CURLE_COULDNT_CONNECT:
+			return "connect";
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CIPHER:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_ISSUER_ERROR:
+			return "TLS handshake";
+		default:
+			break;
+	}
+	curl_easy_getinfo(handle, CURLINFO_NAMELOOKUP_TIME, &namelookup);
+	curl_easy_getinfo(handle, CURLINFO_CONNECT_TIME, &connect);
+	curl_easy_getinfo(handle, CURLINFO_APPCONNECT_TIME, &appconnect);
+	curl_easy_getinfo(handle, CURLINFO_STARTTRANSFER_TIME, &starttransfer);
+	if (namelookup <= 0 && connect <= 0)
+		return "resolve";
+	if (connect <= 0)
+		return "connect";
+	if (https && appconnect <= 0)
+		return "TLS handshake";
+	if (starttransfer <= 0)
+		return "waiting for the response";
+	return "transfer";
+}
+
+/* build_url joins webflow.api_url and a path (with its query). */
+static char *
+build_url(const char *path_and_query)
+{
+	const char *base = webflow_api_url ? webflow_api_url : WEBFLOW_DEFAULT_API_URL;
+	size_t		baselen = strlen(base);
+
+	while (baselen > 0 && base[baselen - 1] == '/')
+		baselen--;
+	return psprintf("%.*s%s", (int) baselen, base, path_and_query);
+}
+
+/*
+ * webflow_http_send sends one request to the Webflow API and fills
+ * *result.  path_and_query is relative to webflow.api_url and already
+ * escaped; body (server encoding, may be NULL) is sent as JSON.  Errors are
+ * raised only for problems found before anything is sent.
+ */
+void
+webflow_http_send(const char *method, const char *path_and_query,
+				  const char *body, WebflowHttpResult *result)
+{
+	CURL	   *handle;
+	CURLcode	code;
+	char		errbuf[CURL_ERROR_SIZE];
+	char	   *url;
+	char	   *auth;
+	char	   *payload = NULL;
+	struct curl_slist *headers = NULL;
+	struct curl_slist *next;
+	ResponseBuffer buf = {NULL, 0, 0, false};
+	ResponseHeaders rh = {-1, -1, -1};
+	bool		https;
+	bool		setup_ok = true;
+	long		connects = 0;
+	double		total = 0;
+	const char *p;
+
+	memset(result, 0, sizeof(*result));
+	result->retry_after_s = -1;
+	result->ratelimit_limit = -1;
+	result->ratelimit_remaining = -1;
+
+	if (webflow_token == NULL || webflow_token[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.token is not set"),
+				 errhint("A superuser sets it with ALTER SYSTEM SET webflow.token = '...' and SELECT pg_reload_conf().")));
+	for (p = webflow_token; *p; p++)
+	{
+		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("webflow.token contains a character that cannot be sent in an HTTP header"),
+					 errhint("Set webflow.token to the token exactly as Webflow shows it.")));
+	}
+
+	/* everything that may raise an error is done before curl gets memory */
+	url = build_url(path_and_query);
+	https = pg_strncasecmp(url, "https://", 8) == 0;
+	auth = psprintf("Authorization: Bearer %s", webflow_token);
+	if (body != NULL)
+		payload = pg_server_to_any(body, strlen(body), PG_UTF8);
+	handle = get_handle();
+	curl_easy_reset(handle);
+
+	/* from here on, no ereport until the curl objects are freed */
+	errbuf[0] = '\0';
+	next = curl_slist_append(headers, auth);
+	if (next)
+		headers = next;
+	setup_ok &= next != NULL;
+	next = curl_slist_append(headers, "Accept: application/json");
+	if (next)
+		headers = next;
+	setup_ok &= next != NULL;
+	if (body != NULL)
+	{
+		next = curl_slist_append(headers, "Content-Type: application/json");
+		if (next)
+			headers = next;
+		setup_ok &= next != NULL;
+	}
+	/* no "Expect: 100-continue" round trip for large bodies */
+	next = curl_slist_append(headers, "Expect:");
+	if (next)
+		headers = next;
+	setup_ok &= next != NULL;
+
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_URL, url) == CURLE_OK;
+#if LIBCURL_VERSION_NUM >= 0x075500
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+#else
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_PROTOCOLS,
+								 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
+#endif
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_USERAGENT, WEBFLOW_USER_AGENT) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, (long) webflow_timeout_ms) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
+								 (long) Min(webflow_connect_timeout_ms, webflow_timeout_ms)) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, write_body) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_WRITEDATA, &buf) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, read_header) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_HEADERDATA, &rh) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+	setup_ok &= curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, check_abort) == CURLE_OK;
+	if (webflow_ca_bundle != NULL && webflow_ca_bundle[0] != '\0')
+		setup_ok &= curl_easy_setopt(handle, CURLOPT_CAINFO, webflow_ca_bundle) == CURLE_OK;
+	if (strcmp(method, "GET") == 0)
+		setup_ok &= curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+	else
+		setup_ok &= curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
+	if (payload != NULL)
+	{
+		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+									 (curl_off_t) strlen(payload)) == CURLE_OK;
+		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDS, payload) == CURLE_OK;
+	}
+	else if (strcmp(method, "GET") != 0)
+	{
+		/* a body-less POST/PATCH/DELETE sends Content-Length: 0 */
+		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE, 0L) == CURLE_OK;
+		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDS, "") == CURLE_OK;
+	}
+
+	if (setup_ok)
+	{
+		pgstat_report_wait_start(WEBFLOW_WAIT_EVENT(wait_event_http, "WebflowHttp"));
+		code = curl_easy_perform(handle);
+		pgstat_report_wait_end();
+	}
+	else
+		code = CURLE_OUT_OF_MEMORY;
+
+	curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &result->status);
+	curl_easy_getinfo(handle, CURLINFO_TOTAL_TIME, &total);
+	curl_easy_getinfo(handle, CURLINFO_NUM_CONNECTS, &connects);
+	connections_opened += connects;
+	result->elapsed_ms = total * 1000.0;
+
+	if (code == CURLE_OK)
+		result->outcome = WEBFLOW_HTTP_RESPONSE;
+	else if (code == CURLE_ABORTED_BY_CALLBACK)
+		result->outcome = WEBFLOW_HTTP_CANCELED;
+	else if (code == CURLE_WRITE_ERROR && buf.too_large)
+		result->outcome = WEBFLOW_HTTP_TOO_LARGE;
+	else if (code == CURLE_OPERATION_TIMEDOUT)
+		result->outcome = WEBFLOW_HTTP_TIMEOUT;
+	else
+		result->outcome = WEBFLOW_HTTP_NETWORK_ERROR;
+
+	if (code != CURLE_OK)
+	{
+		double		connect = 0;
+
+		result->phase = failed_phase(handle, code, https);
+		curl_easy_getinfo(handle, CURLINFO_CONNECT_TIME, &connect);
+		/* once connected, the server may have acted on the request */
+		result->maybe_delivered = connect > 0 &&
+			strcmp(result->phase, "TLS handshake") != 0;
+	}
+
+	/* keep the handle, but not the pointers into this stack frame */
+	curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(handle, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(handle, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(handle, CURLOPT_HEADERDATA, NULL);
+	curl_slist_free_all(headers);
+
+	/* curl's objects are gone: palloc and ereport are allowed again */
+	pfree(auth);
+	if (code != CURLE_OK)
+		result->error = pstrdup(errbuf[0] ? errbuf : curl_easy_strerror(code));
+	if (buf.data != NULL && result->outcome == WEBFLOW_HTTP_RESPONSE)
+	{
+		char	   *copy = palloc(buf.len + 1);
+
+		memcpy(copy, buf.data, buf.len);
+		copy[buf.len] = '\0';
+		free(buf.data);
+		buf.data = NULL;
+		result->body = pg_any_to_server(copy, (int) buf.len, PG_UTF8);
+		result->body_len = strlen(result->body);
+	}
+	if (buf.data != NULL)
+		free(buf.data);
+	if (result->body == NULL)
+		result->body = pstrdup("");
+
+	result->retry_after_s = rh.retry_after_s;
+	result->ratelimit_limit = rh.ratelimit_limit;
+	result->ratelimit_remaining = rh.ratelimit_remaining;
+	if (result->outcome == WEBFLOW_HTTP_RESPONSE)
+	{
+		webflow_last_rate_info.limit = rh.ratelimit_limit;
+		webflow_last_rate_info.remaining = rh.ratelimit_remaining;
+		webflow_last_rate_info.retry_after_s = rh.retry_after_s;
+		webflow_last_rate_info.received_at = GetCurrentTimestamp();
+	}
+	if (payload != NULL && payload != body)
+		pfree(payload);
+	pfree(url);
+}
+
+/*
+ * webflow_http_connections_opened counts the TCP connections this process
+ * has opened (fewer than its requests when keep-alive works).
+ */
+long
+webflow_http_connections_opened(void)
+{
+	return connections_opened;
+}

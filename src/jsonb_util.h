@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * jsonb_util.h
+ *		Small helpers for reading and writing jsonb values from C.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBFLOW_JSONB_UTIL_H
+#define WEBFLOW_JSONB_UTIL_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+extern Jsonb *webflow_jsonb_try_parse(const char *text);
+extern JsonbValue *webflow_jsonb_get(Jsonb *jb, const char *key);
+extern JsonbValue *webflow_jsonb_container_get(JsonbContainer *container,
+											   const char *key);
+extern char *webflow_jsonb_value_text(JsonbValue *v);
+extern Jsonb *webflow_jsonb_from_value(JsonbValue *v);
+extern char *webflow_jsonb_string(JsonbValue *v);
+extern int	webflow_jsonb_array_size(JsonbValue *v);
+extern JsonbValue *webflow_jsonb_array_element(JsonbValue *v, int i);
+extern bool webflow_jsonb_is_object(JsonbValue *v);
+extern const char *webflow_jsonb_type_name(JsonbValue *v);
+extern JsonbValue *webflow_jsonb_root(Jsonb *jb, JsonbValue *out);
+
+#endif							/* WEBFLOW_JSONB_UTIL_H */

@@ -1,0 +1,238 @@
+/*-------------------------------------------------------------------------
+ *
+ * webflow.c
+ *		Module entry point of the webflow extension: module magic, _PG_init
+ *		and the settings (GUCs) every other part reads.
+ *
+ * Settings that could send the server's data or its API token somewhere
+ * else (webflow.api_url, webflow.token, webflow.ca_bundle) can only be set
+ * by a superuser.  The token is also hidden from everybody else: it is
+ * absent from SHOW ALL and pg_settings, and current_setting() refuses it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <limits.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "webflow.h"
+
+PG_MODULE_MAGIC;
+
+/* GUC variables */
+char	   *webflow_api_url = NULL;
+char	   *webflow_token = NULL;
+int			webflow_timeout_ms = 30000;
+int			webflow_connect_timeout_ms = 10000;
+char	   *webflow_ca_bundle = NULL;
+
+void		_PG_init(void);
+
+static bool check_api_url(char **newval, void **extra, GucSource source);
+static bool host_is_loopback(const char *host, size_t len);
+
+/*
+ * host_is_loopback says whether a URL host (without port) is a loopback
+ * address: localhost, 127.0.0.0/8 written as a dotted quad, or [::1].
+ */
+static bool
+host_is_loopback(const char *host, size_t len)
+{
+	int			parts = 0;
+	size_t		i = 0;
+
+	if (len == strlen("localhost") && pg_strncasecmp(host, "localhost", len) == 0)
+		return true;
+	if (len == strlen("[::1]") && strncmp(host, "[::1]", len) == 0)
+		return true;
+	if (len < 4 || strncmp(host, "127.", 4) != 0)
+		return false;
+
+	/* four decimal octets, each 0..255 */
+	while (i < len)
+	{
+		int			value = 0;
+		size_t		digits = 0;
+
+		while (i < len && isdigit((unsigned char) host[i]) && digits < 4)
+		{
+			value = value * 10 + (host[i] - '0');
+			i++;
+			digits++;
+		}
+		if (digits == 0 || digits > 3 || value > 255)
+			return false;
+		parts++;
+		if (i < len)
+		{
+			if (host[i] != '.')
+				return false;
+			i++;
+			if (i == len)
+				return false;
+		}
+	}
+	return parts == 4;
+}
+
+/*
+ * check_api_url accepts https URLs, and plain http only for loopback hosts,
+ * so that the token is never sent in clear text over a network.
+ */
+static bool
+check_api_url(char **newval, void **extra, GucSource source)
+{
+	const char *url = *newval;
+	const char *host;
+	const char *end;
+	const char *hostend;
+	bool		https;
+
+	if (url == NULL || url[0] == '\0')
+	{
+		GUC_check_errdetail("The API URL must not be empty.");
+		return false;
+	}
+	if (pg_strncasecmp(url, "https://", 8) == 0)
+	{
+		https = true;
+		host = url + 8;
+	}
+	else if (pg_strncasecmp(url, "http://", 7) == 0)
+	{
+		https = false;
+		host = url + 7;
+	}
+	else
+	{
+		GUC_check_errdetail("Only https:// URLs are accepted (http:// only for loopback addresses).");
+		return false;
+	}
+
+	for (end = url; *end; end++)
+	{
+		if ((unsigned char) *end <= ' ' || *end == '?' || *end == '#' ||
+			*end == '\\' || (unsigned char) *end >= 0x7f)
+		{
+			GUC_check_errdetail("The API URL must not contain spaces, control characters, a query or a fragment.");
+			return false;
+		}
+	}
+
+	end = host + strcspn(host, "/");
+	if (memchr(host, '@', end - host) != NULL)
+	{
+		GUC_check_errdetail("The API URL must not contain a user name or password.");
+		return false;
+	}
+
+	/* find where the host ends and the port begins */
+	if (host[0] == '[')
+	{
+		const char *close = memchr(host, ']', end - host);
+
+		if (close == NULL)
+		{
+			GUC_check_errdetail("The IPv6 address in the API URL is not closed by \"]\".");
+			return false;
+		}
+		hostend = close + 1;
+	}
+	else
+	{
+		hostend = memchr(host, ':', end - host);
+		if (hostend == NULL)
+			hostend = end;
+	}
+	if (hostend == host)
+	{
+		GUC_check_errdetail("The API URL has no host.");
+		return false;
+	}
+	if (hostend < end)
+	{
+		const char *p;
+
+		if (*hostend != ':' || hostend + 1 == end)
+		{
+			GUC_check_errdetail("The API URL has a malformed port.");
+			return false;
+		}
+		for (p = hostend + 1; p < end; p++)
+		{
+			if (!isdigit((unsigned char) *p))
+			{
+				GUC_check_errdetail("The API URL has a malformed port.");
+				return false;
+			}
+		}
+	}
+
+	if (!https && !host_is_loopback(host, hostend - host))
+	{
+		GUC_check_errdetail("Plain http:// is accepted only for loopback addresses (localhost, 127.0.0.0/8, [::1]).");
+		GUC_check_errhint("Use an https:// URL.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * _PG_init defines the settings.  It does no network set-up: libcurl is
+ * initialised lazily by the first process that sends a request.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("webflow.api_url",
+							   "Base URL of the Webflow Data API v2.",
+							   "Only https:// is accepted, except http:// for loopback addresses.",
+							   &webflow_api_url,
+							   WEBFLOW_DEFAULT_API_URL,
+							   PGC_SUSET,
+							   0,
+							   check_api_url, NULL, NULL);
+
+	DefineCustomStringVariable("webflow.token",
+							   "Webflow API token (site token or OAuth access token).",
+							   "Readable and settable by superusers only.",
+							   &webflow_token,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webflow.timeout",
+							"Longest time one Webflow API request may take.",
+							NULL,
+							&webflow_timeout_ms,
+							30000, 1, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webflow.connect_timeout",
+							"Longest time connecting to the Webflow API may take.",
+							NULL,
+							&webflow_connect_timeout_ms,
+							10000, 1, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("webflow.ca_bundle",
+							   "File of CA certificates used to verify the Webflow API's TLS certificate.",
+							   "Empty means libcurl's default bundle.",
+							   &webflow_ca_bundle,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("webflow");
+}
