@@ -15,7 +15,7 @@ PGFILEDESC = "webflow - publish rows to Webflow CMS collections"
 # through the spec-validating proxy); LOCAL_TESTS need no network.
 API_TESTS = api_token api_sites api_items api_staged api_comments api_webhooks api_request
 LOCAL_TESTS = settings errors
-REGRESS = $(LOCAL_TESTS) $(API_TESTS)
+REGRESS = setup $(LOCAL_TESTS) $(API_TESTS)
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 TAP_TESTS = 1
@@ -36,3 +36,10 @@ EXTRA_CLEAN = tmp_check_*
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Used by scripts/test to learn the test lists.
+print-api-tests:
+	@echo $(API_TESTS)
+print-regress-tests:
+	@echo $(REGRESS)
+.PHONY: print-api-tests print-regress-tests

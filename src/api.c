@@ -545,7 +545,7 @@ webflow_return_list(FunctionCallInfo fcinfo, const char *operation,
 	int64		offset = 0;
 	bool		more = true;
 
-	InitMaterializedSRF(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	pagecontext = AllocSetContextCreate(CurrentMemoryContext,
 										"webflow list page",
 										ALLOCSET_DEFAULT_SIZES);
@@ -709,7 +709,7 @@ webflow_return_item_chunks(FunctionCallInfo fcinfo, const char *operation,
 	ChunkContext cctx;
 	ErrorContextCallback errcb;
 
-	InitMaterializedSRF(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	webflow_jsonb_root(items, &root);
 
 	if (webflow_jsonb_is_object(&root))

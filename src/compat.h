@@ -58,6 +58,7 @@ webflow_init_materialized_srf(FunctionCallInfo fcinfo)
 	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
 	MemoryContextSwitchTo(oldcontext);
 }
+#define MAT_SRF_USE_EXPECTED_DESC 0x01
 #define InitMaterializedSRF(fcinfo, flags) webflow_init_materialized_srf(fcinfo)
 #endif
 
