@@ -271,3 +271,14 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.create_webhook(text, text, text, jsonb),
     @extschema@.remove_webhook(text)
 FROM PUBLIC;
+
+-------------------------------------------------------------------------
+-- The session's HTTP client
+-------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.http_stats()
+RETURNS jsonb
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_http_stats';
+COMMENT ON FUNCTION @extschema@.http_stats() IS
+'This session''s Webflow HTTP client: requests sent, TCP connections opened, and the X-RateLimit-Limit, X-RateLimit-Remaining and Retry-After of the last response';

@@ -60,7 +60,7 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT,
                             d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
     RETURN QUERY SELECT s, regexp_replace(m, '[0-9]+ ms', 'N ms', 'g'),
-                        regexp_replace(d, '[0-9]+ ms', 'N ms', 'g'), h;
+                        regexp_replace(d, '[0-9]+ (ms|milliseconds)', 'N \1', 'g'), h;
 END $$;
 
 SELECT wftest.reset();

@@ -391,7 +391,7 @@ report_http_status(const char *operation, WebflowHttpResult *result)
 			hint = pstrdup("Check webflow.token: Webflow did not accept it (missing, mistyped, expired or revoked).");
 			break;
 		case 403:
-			sqlstate = ERRCODE_WEBFLOW_AUTH;
+			sqlstate = ERRCODE_WEBFLOW_FORBIDDEN;
 			scope = find_scope(result->body);
 			if (scope != NULL)
 				hint = psprintf("The token lacks the \"%s\" scope this operation needs: grant it to the token in Webflow.", scope);
@@ -460,8 +460,8 @@ webflow_report_failure(const char *operation, WebflowHttpResult *result)
 		case WEBFLOW_HTTP_TIMEOUT:
 			ereport(ERROR,
 					(errcode(ERRCODE_WEBFLOW_TIMEOUT),
-					 errmsg("Webflow %s timed out during %s after %.0f ms",
-							operation, result->phase, result->elapsed_ms),
+					 errmsg("Webflow %s timed out after %.0f ms (phase: %s)",
+							operation, result->elapsed_ms, result->phase),
 					 errdetail_internal("%s", result->error),
 					 errhint("webflow.timeout is %d ms and webflow.connect_timeout %d ms; raise them if the API is slow, or check the network path to webflow.api_url.",
 							 webflow_timeout_ms, webflow_connect_timeout_ms)));
@@ -469,8 +469,8 @@ webflow_report_failure(const char *operation, WebflowHttpResult *result)
 		case WEBFLOW_HTTP_NETWORK_ERROR:
 			ereport(ERROR,
 					(errcode(ERRCODE_WEBFLOW_NETWORK),
-					 errmsg("Webflow %s failed during %s after %.0f ms",
-							operation, result->phase, result->elapsed_ms),
+					 errmsg("Webflow %s failed after %.0f ms (phase: %s)",
+							operation, result->elapsed_ms, result->phase),
 					 errdetail_internal("%s", result->error),
 					 errhint("Check webflow.api_url and that the database server can reach it.")));
 			break;

@@ -72,6 +72,12 @@ check_request_path(const char *path)
 				 errhint("Give the path relative to webflow.api_url, for example '/sites'.")));
 	for (p = path; *p; p++)
 	{
+		if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("path contains the byte 0x%02X, which is not allowed",
+							(unsigned char) *p),
+					 errhint("Paths hold printable ASCII only; Webflow ids need no escaping.")));
 		if (!(isalnum((unsigned char) *p) || strchr("-._~/:@!$&'()*+,;=", *p)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -26,6 +26,8 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -59,6 +61,7 @@ volatile sig_atomic_t webflow_http_abort_pending = false;
 static CURL *curl_handle = NULL;
 static bool curl_initialized = false;
 static long connections_opened = 0;
+static long requests_sent = 0;
 static uint32 wait_event_http = 0;
 
 static CURL *get_handle(void);
@@ -203,6 +206,7 @@ failed_phase(CURL *handle, CURLcode code, bool https)
 				connect = 0,
 				appconnect = 0,
 				starttransfer = 0;
+	long		connects = 0;
 
 	switch (code)
 	{
@@ -221,18 +225,23 @@ failed_phase(CURL *handle, CURLcode code, bool https)
 		default:
 			break;
 	}
+	curl_easy_getinfo(handle, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(handle, CURLINFO_NAMELOOKUP_TIME, &namelookup);
 	curl_easy_getinfo(handle, CURLINFO_CONNECT_TIME, &connect);
 	curl_easy_getinfo(handle, CURLINFO_APPCONNECT_TIME, &appconnect);
 	curl_easy_getinfo(handle, CURLINFO_STARTTRANSFER_TIME, &starttransfer);
-	if (namelookup <= 0 && connect <= 0)
-		return "resolve";
-	if (connect <= 0)
-		return "connect";
-	if (https && appconnect <= 0)
-		return "TLS handshake";
+	if (connects > 0)
+	{
+		/* a new connection: how far did it get? */
+		if (namelookup <= 0 && connect <= 0)
+			return "resolve";
+		if (connect <= 0)
+			return "connect";
+		if (https && appconnect <= 0)
+			return "TLS handshake";
+	}
 	if (starttransfer <= 0)
-		return "waiting for the response";
+		return "waiting for response";
 	return "transfer";
 }
 
@@ -369,6 +378,7 @@ webflow_http_send(const char *method, const char *path_and_query,
 
 	if (setup_ok)
 	{
+		requests_sent++;
 		pgstat_report_wait_start(WEBFLOW_WAIT_EVENT(wait_event_http, "WebflowHttp"));
 		code = curl_easy_perform(handle);
 		pgstat_report_wait_end();
@@ -395,13 +405,11 @@ webflow_http_send(const char *method, const char *path_and_query,
 
 	if (code != CURLE_OK)
 	{
-		double		connect = 0;
-
 		result->phase = failed_phase(handle, code, https);
-		curl_easy_getinfo(handle, CURLINFO_CONNECT_TIME, &connect);
-		/* once connected, the server may have acted on the request */
-		result->maybe_delivered = connect > 0 &&
-			strcmp(result->phase, "TLS handshake") != 0;
+		/* once the request went out, the server may have acted on it */
+		result->maybe_delivered =
+			strcmp(result->phase, "waiting for response") == 0 ||
+			strcmp(result->phase, "transfer") == 0;
 	}
 
 	/* keep the handle, but not the pointers into this stack frame */
@@ -444,6 +452,33 @@ webflow_http_send(const char *method, const char *path_and_query,
 	if (payload != NULL && payload != body)
 		pfree(payload);
 	pfree(url);
+}
+
+PG_FUNCTION_INFO_V1(webflow_http_stats);
+
+/*
+ * webflow.http_stats() shows this session's HTTP client: requests sent,
+ * TCP connections opened, and the rate-limit headers of the last response.
+ */
+Datum
+webflow_http_stats(PG_FUNCTION_ARGS)
+{
+	char	   *json;
+
+	json = psprintf("{\"requests\": %ld, \"connections\": %ld, "
+					"\"rateLimitLimit\": %s, \"rateLimitRemaining\": %s, "
+					"\"retryAfter\": %s, \"receivedAt\": %s}",
+					requests_sent, connections_opened,
+					webflow_last_rate_info.limit >= 0 ?
+					psprintf("%d", webflow_last_rate_info.limit) : "null",
+					webflow_last_rate_info.remaining >= 0 ?
+					psprintf("%d", webflow_last_rate_info.remaining) : "null",
+					webflow_last_rate_info.retry_after_s >= 0 ?
+					psprintf("%d", webflow_last_rate_info.retry_after_s) : "null",
+					webflow_last_rate_info.received_at != 0 ?
+					psprintf("\"%s\"", timestamptz_to_str(webflow_last_rate_info.received_at)) :
+					"null");
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }
 
 /*

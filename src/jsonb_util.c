@@ -14,6 +14,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
 #include "jsonb_util.h"
@@ -172,4 +173,25 @@ webflow_jsonb_root(Jsonb *jb, JsonbValue *out)
 	out->val.binary.data = &jb->root;
 	out->val.binary.len = VARSIZE(jb) - VARHDRSZ;
 	return out;
+}
+
+/*
+ * webflow_jsonb_excerpt returns a value as JSON text for an error message,
+ * cut after max_chars characters (with "..." appended when cut).
+ */
+char *
+webflow_jsonb_excerpt(JsonbValue *v, int max_chars)
+{
+	char	   *text;
+	int			len;
+	int			cut;
+
+	if (v == NULL)
+		return pstrdup("(missing)");
+	text = webflow_jsonb_value_text(v);
+	len = strlen(text);
+	cut = pg_mbcharcliplen(text, len, max_chars);
+	if (cut >= len)
+		return text;
+	return psprintf("%.*s...", cut, text);
 }

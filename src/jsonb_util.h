@@ -25,5 +25,6 @@ extern JsonbValue *webflow_jsonb_array_element(JsonbValue *v, int i);
 extern bool webflow_jsonb_is_object(JsonbValue *v);
 extern const char *webflow_jsonb_type_name(JsonbValue *v);
 extern JsonbValue *webflow_jsonb_root(Jsonb *jb, JsonbValue *out);
+extern char *webflow_jsonb_excerpt(JsonbValue *v, int max_chars);
 
 #endif							/* WEBFLOW_JSONB_UTIL_H */
