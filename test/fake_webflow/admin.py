@@ -1,0 +1,87 @@
+# The /_admin/ API of the Webflow Data API v2 fake (no auth, not under /v2):
+# faults, request log, stats, reset, run-time config and an item dump for tests.
+import json
+
+from .faults import FaultError
+
+CONFIG_TYPES = {"rate_limit": int, "strict_patch_slug": bool,
+                "site_publish_per_minute": int, "unlimited_report": int}
+
+
+def _body(raw):
+    return json.loads(raw) if raw.strip() else None
+
+
+def _config(server, body):
+    if not isinstance(body, dict):
+        return 400, {"error": "config must be a JSON object"}
+    for key, value in body.items():
+        want = CONFIG_TYPES.get(key)
+        if want is None:
+            return 400, {"error": "unknown config key: %s" % key}
+        if type(value) is not want or (want is int and value < 0):
+            return 400, {"error": "%s must be a %s" % (key, want.__name__)}
+    with server.store.lock:
+        server.store.config.update(body)
+        config = dict(server.store.config)
+    if "rate_limit" in body:
+        with server.meta:
+            server.buckets = {}  # a new limit starts a fresh window
+    return 200, config
+
+
+def _items(server, query):
+    store = server.store
+    with store.lock:
+        cids = [query["collection"]] if query.get("collection") else list(store.items)
+        if any(cid not in store.items for cid in cids):
+            return 404, {"error": "unknown collection"}
+        return 200, [store.admin_json(row, cid) for cid in cids
+                     for row in store.items[cid].values()
+                     if not query.get("id") or row["id"] == query["id"]]
+
+
+def handle_admin(server, method, path, query, raw):
+    """-> (status, JSON payload)."""
+    route = path[len("/_admin"):].rstrip("/") or "/"
+    try:
+        body = _body(raw)
+    except ValueError:
+        return 400, {"error": "invalid JSON body"}
+    if route == "/health" and method == "GET":
+        return 200, {"ok": True}
+    if route == "/stats" and method == "GET":
+        with server.meta:
+            return 200, dict(server.stats, open_connections=server.open_connections,
+                             faults_pending=len(server.faults.list()))
+    if route == "/reset" and method == "POST":
+        server.reset()
+        return 200, {"reset": True}
+    if route == "/faults":
+        if method == "GET":
+            return 200, server.faults.list()
+        if method == "DELETE":
+            return 200, {"cleared": server.faults.clear()}
+        if method == "POST":
+            try:
+                added, pending = server.faults.add(body)
+            except FaultError as exc:
+                return 400, {"error": str(exc)}
+            return 200, {"queued": added, "pending": pending}
+    if route == "/log":
+        with server.meta:
+            if method == "GET":
+                since = int(query.get("since") or 0)
+                return 200, [e for e in server.log if e["seq"] > since]
+            if method == "DELETE":
+                n = len(server.log)
+                server.log = []
+                return 200, {"cleared": n}
+    if route == "/config":
+        if method == "GET":
+            return 200, dict(server.store.config)
+        if method == "POST":
+            return _config(server, body)
+    if route == "/items" and method == "GET":
+        return _items(server, query)
+    return 404, {"error": "no admin route %s %s" % (method, path)}

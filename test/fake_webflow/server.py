@@ -1,0 +1,271 @@
+# HTTP layer of the Webflow Data API v2 fake: keep-alive HTTP/1.1 server on
+# 127.0.0.1, bearer-token auth and scopes, per-token rate limiting with the
+# X-RateLimit-* headers, fault injection, the request log, and the /_admin/ API.
+import json
+import math
+import socket
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import api
+from .faults import FaultError, FaultQueue, default_error
+from .state import Store
+from .util import ApiError, error_body, now_iso
+
+API_PREFIX = "/v2"
+ADMIN_PREFIX = "/_admin"
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, fixture, log_file=None, rate_limit=None):
+        self.store = Store(fixture)
+        self.cli_rate_limit = rate_limit
+        if rate_limit is not None:
+            self.store.config["rate_limit"] = rate_limit
+        self.log_fh = open(log_file, "a", encoding="utf-8") if log_file else None
+        self.faults = FaultQueue()
+        self.meta = threading.Lock()
+        self._reset_counters()
+        self.conn_seq = 0
+        self.open_connections = 0
+        super().__init__(address, Handler)
+
+    def _reset_counters(self):
+        with self.meta:
+            self.epoch = getattr(self, "epoch", 0) + 1
+            self.stats = {"connections": 0, "requests": 0, "tcp_connections": 0}
+            self.log = []
+            self.log_seq = 0
+            self.buckets = {}
+
+    def reset(self):
+        self.store.reset()
+        if self.cli_rate_limit is not None:
+            self.store.config["rate_limit"] = self.cli_rate_limit
+        self.faults.clear()
+        self._reset_counters()
+
+    def trace(self, line):
+        if self.log_fh:
+            self.log_fh.write("%s %s\n" % (now_iso(), line))
+            self.log_fh.flush()
+
+    # ---- rate limiting: fixed one-minute window per token, started by its first request
+    def rate_headers(self, token, count):
+        """Count one request for token (if count) -> (allowed, headers)."""
+        limit = self.store.config.get("rate_limit") or 0
+        shown = limit or self.store.config.get("unlimited_report", 1000000)
+        now = time.monotonic()
+        with self.meta:
+            bucket = self.buckets.get(token)
+            if bucket is None or now - bucket[0] >= 60:
+                bucket = self.buckets[token] = [now, 0]
+            if limit and bucket[1] >= limit:
+                wait = max(1, math.ceil(60 - (now - bucket[0])))
+                return False, {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": "0",
+                               "Retry-After": str(wait)}
+            if count:
+                bucket[1] += 1
+            return True, {"X-RateLimit-Limit": str(shown),
+                          "X-RateLimit-Remaining": str(max(0, shown - bucket[1]))}
+
+    # ---- the API pipeline: route, auth, rate limit, scope, body, handler
+    def call_api(self, method, path, query, raw, auth):
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        route = api.match(method, path[len(API_PREFIX):]) if path.startswith(API_PREFIX + "/") \
+            else None
+        if route is None:
+            return 404, self.rate_headers(token, False)[1], error_body(
+                "resource_not_found", "Requested resource not found: no route %s %s"
+                % (method, path))
+        handler, scope, params = route
+        tok = self.store.tokens.get(token) if token else None
+        if tok is None:
+            return 401, self.rate_headers(token, False)[1], error_body(
+                "not_authorized", "Request not authorized")
+        allowed, headers = self.rate_headers(token, True)
+        if not allowed:
+            return 429, headers, error_body("too_many_requests", "Too Many Requests")
+        if scope and scope not in tok["scopes"]:
+            return 403, headers, error_body(
+                "missing_scopes",
+                "OAuthForbidden: You are missing the following scopes - %s" % scope,
+                [{"param": "scope", "description": scope}])
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            return 400, headers, error_body("bad_request", "Bad Request: Invalid JSON body")
+        try:
+            with self.store.lock:
+                status, payload = handler(self.store, api.Request(params, query, body, tok))
+        except ApiError as exc:
+            headers.update(exc.headers)
+            return exc.status, headers, exc.body()
+        return status, headers, payload
+
+    def note_request(self, handler):
+        with self.meta:
+            self.stats["requests"] += 1
+            if handler.counted_epoch != self.epoch:
+                handler.counted_epoch = self.epoch
+                self.stats["connections"] += 1
+
+    def add_log(self, entry):
+        with self.meta:
+            self.log_seq += 1
+            entry["seq"] = self.log_seq
+            self.log.append(entry)
+
+
+def _items_in(body):
+    if isinstance(body, dict):
+        for key in ("items", "itemIds", "fieldData"):
+            if isinstance(body.get(key), list):
+                return len(body[key])
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "webflow-fake/1.0"
+    timeout = 300  # idle keep-alive connections are closed after this
+
+    def setup(self):
+        super().setup()
+        srv = self.server
+        with srv.meta:
+            srv.conn_seq += 1
+            srv.stats["tcp_connections"] += 1
+            srv.open_connections += 1
+            self.connection_id = srv.conn_seq
+        self.counted_epoch = None
+
+    def finish(self):
+        with self.server.meta:
+            self.server.open_connections -= 1
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args):
+        self.server.trace("conn=%d %s" % (self.connection_id, fmt % args))
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = \
+        lambda self: self.dispatch()
+
+    def _read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def send(self, status, headers, payload=None, raw=None):
+        if raw is None:
+            raw = b"" if payload is None else json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            if raw:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            for key, value in headers.items():
+                self.send_header(key, str(value))
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(raw)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def dispatch(self):
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        raw = self._read_body().decode("utf-8", "replace")
+        if url.path == ADMIN_PREFIX or url.path.startswith(ADMIN_PREFIX + "/"):
+            from .admin import handle_admin
+            status, payload = handle_admin(self.server, self.command, url.path, query, raw)
+            return self.send(status, {}, payload)
+        srv = self.server
+        srv.note_request(self)
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            body = None
+        entry = {"seq": None, "time": now_iso(), "method": self.command, "path": url.path,
+                 "query": query, "query_string": url.query, "status": None, "body": body,
+                 "items_in_body": _items_in(body), "connection_id": self.connection_id,
+                 "fault": None}
+        fault = srv.faults.take(self.command, url.path)
+        status, headers, payload = 200, {}, None
+        if fault is None or fault["process"]:
+            try:
+                status, headers, payload = srv.call_api(
+                    self.command, url.path, query, raw, self.headers.get("Authorization", ""))
+            except Exception:  # a bug in the fake: answer 500, keep serving
+                srv.trace("ERROR " + traceback.format_exc())
+                traceback.print_exc(file=sys.stderr)
+                status, headers, payload = 500, {}, error_body(
+                    "internal_error", "An Internal Error occurred")
+        if fault is None:
+            entry["status"] = status
+            srv.add_log(entry)
+            return self.send(status, headers, payload)
+        return self.apply_fault(fault, entry, status, headers, payload)
+
+    def apply_fault(self, fault, entry, status, headers, payload):
+        srv = self.server
+        entry["fault"] = fault.get("name") or ", ".join(
+            k for k in ("drop", "malformed", "status", "delay_ms") if fault.get(k))
+        if not fault["process"]:
+            token = self.headers.get("Authorization", "")[7:].strip()
+            headers = srv.rate_headers(token, False)[1]
+        if fault.get("delay_ms"):
+            time.sleep(fault["delay_ms"] / 1000.0)
+        if fault.get("drop"):
+            srv.add_log(entry)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        raw = None
+        if fault.get("malformed"):
+            text = json.dumps(payload) if payload is not None else ""
+            raw = (text[:max(1, len(text) // 2)] if len(text) > 2 else '{"items": [').encode()
+            status = fault.get("status") or (status if 200 <= status < 300 and status != 204
+                                              else 200)
+        elif fault.get("status") is not None or "raw" in fault or "body" in fault:
+            if fault.get("status") is not None:
+                status = fault["status"]
+            elif not fault["process"]:
+                status = 200
+            if "raw" in fault:
+                raw = fault["raw"].encode()
+            elif "body" in fault:
+                payload = fault["body"]
+            elif status >= 400:
+                payload = default_error(status)
+            if status == 429:
+                headers["X-RateLimit-Remaining"] = "0"
+        if "retry_after" in fault:
+            headers["Retry-After"] = str(fault["retry_after"])
+        headers.update({k: str(v) for k, v in fault.get("headers", {}).items()})
+        entry["status"] = status
+        srv.add_log(entry)
+        self.send(status, headers, payload, raw)
