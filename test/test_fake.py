@@ -614,6 +614,9 @@ class ThroughPrism(Base):
                                                  "url": "https://example.com/h"}, 201)
         self.ok("GET", "/webhooks/" + hook["id"], expect=200)
         self.ok("DELETE", "/webhooks/" + hook["id"], expect=204)
+        book = call("GET", "/collections/%s/items/%s" % (BOOKS, HITCHHIKER))[2]["fieldData"]
+        book = dict(book, slug="hitchhikers-guide-2", name="Copy")
+        self.ok("POST", "/collections/%s/items/live" % BOOKS, {"fieldData": book}, 202)
         # the fake's own error bodies pass too
         self.ok("POST", c + "/items/live", job("p2"), 400)
         self.ok("GET", "/collections/%s/items/%s" % (JOBS, "0" * 24), expect=404)

@@ -1,5 +1,36 @@
-# The /_admin/ API of the Webflow Data API v2 fake (no auth, not under /v2):
-# faults, request log, stats, reset, run-time config and an item dump for tests.
+# The /_admin/ API of the Webflow Data API v2 fake (no auth, not under /v2).
+# Every answer is JSON with status 200 (400 {"error": ...} for a bad request).
+#
+#   GET    /_admin/health             {"ok": true}
+#   GET    /_admin/stats              {"connections": N,  # TCP connections that carried
+#                                                         # an API request since start/reset
+#                                      "requests": N,     # API (/v2) requests since then
+#                                      "tcp_connections": N, "open_connections": N,
+#                                      "faults_pending": N}
+#   POST   /_admin/reset              fixture state, config (+ --rate-limit), empty log,
+#                                     no faults, counters 0 -> {"reset": true}
+#   POST   /_admin/faults             a fault object or a list of them -> {"queued", "pending"}
+#   GET    /_admin/faults             pending faults (with "remaining")
+#   DELETE /_admin/faults             {"cleared": N}
+#   GET    /_admin/log[?since=SEQ]    [{"seq", "time", "method", "path", "query" (dict),
+#                                       "query_string", "status" (null if dropped),
+#                                       "body" (parsed JSON or null), "items_in_body"
+#                                       (length of items/itemIds/fieldData array or null),
+#                                       "connection_id", "fault"}, ...]   (last 20000)
+#   DELETE /_admin/log                {"cleared": N}
+#   GET    /_admin/config             {"rate_limit", "strict_patch_slug",
+#                                      "site_publish_per_minute", "unlimited_report"}
+#   POST   /_admin/config             set any of those keys -> the whole config
+#   GET    /_admin/items?collection=CID[&id=IID]   [{item fields, "collectionId",
+#                                       "isLive", "liveFieldData"}, ...] (all locales)
+#
+# A fault (faults.py): {"match": {"method": "POST", "path": "<regex on the path>"},
+#   "count": 1, "status": 500, "body": {...} | "raw": "text", "retry_after": 7,
+#   "headers": {...}, "delay_ms": 2000, "drop": true, "malformed": true,
+#   "process": true|false, "name": "..."}; the first queued fault that matches a
+#   request applies to it. "process" (run the real request, so state changes
+#   happen) defaults to false when the fault answers by itself (status/body/raw/
+#   drop) and to true for a bare delay or a malformed body.
 import json
 
 from .faults import FaultError

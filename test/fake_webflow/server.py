@@ -18,6 +18,7 @@ from .util import ApiError, error_body, now_iso
 
 API_PREFIX = "/v2"
 ADMIN_PREFIX = "/_admin"
+LOG_MAX = 20000  # entries kept in the request log
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -51,6 +52,12 @@ class FakeServer(ThreadingHTTPServer):
             self.store.config["rate_limit"] = self.cli_rate_limit
         self.faults.clear()
         self._reset_counters()
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client that went away: not worth a traceback
+        self.trace("ERROR " + traceback.format_exc())
+        super().handle_error(request, client_address)
 
     def trace(self, line):
         if self.log_fh:
@@ -122,6 +129,8 @@ class FakeServer(ThreadingHTTPServer):
             self.log_seq += 1
             entry["seq"] = self.log_seq
             self.log.append(entry)
+            if len(self.log) > LOG_MAX:
+                del self.log[:len(self.log) - LOG_MAX]
 
 
 def _items_in(body):
@@ -202,14 +211,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(status, {}, payload)
         srv = self.server
         srv.note_request(self)
+        body_text = None
         try:
             body = json.loads(raw) if raw.strip() else None
         except ValueError:
-            body = None
+            body, body_text = None, raw[:2000]
         entry = {"seq": None, "time": now_iso(), "method": self.command, "path": url.path,
                  "query": query, "query_string": url.query, "status": None, "body": body,
                  "items_in_body": _items_in(body), "connection_id": self.connection_id,
                  "fault": None}
+        if body_text is not None:
+            entry["body_text"] = body_text  # what could not be parsed
         fault = srv.faults.take(self.command, url.path)
         status, headers, payload = 200, {}, None
         if fault is None or fault["process"]:
