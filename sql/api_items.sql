@@ -45,7 +45,7 @@ SELECT webflow.unpublish_live_items(:jobs,
 SELECT i->'fieldData'->>'name' AS name FROM webflow.list_live_items(:jobs) i ORDER BY 1;
 
 -- 250 items go out as 100 + 100 + 50, and all 250 come back
-SELECT wftest.admin('DELETE', '/log');
+SELECT wftest.clear_log();
 SELECT count(*) FROM webflow.create_live_items(:jobs,
   (SELECT jsonb_agg(jsonb_build_object('fieldData',
             jsonb_build_object('name', 'Job ' || g, 'slug', 'job-' || g)))
@@ -53,12 +53,12 @@ SELECT count(*) FROM webflow.create_live_items(:jobs,
 SELECT method, items, status FROM wftest.requests();
 
 -- pagination is followed to the end: 252 live items in pages of 100
-SELECT wftest.admin('DELETE', '/log');
+SELECT wftest.clear_log();
 SELECT count(*), count(DISTINCT i->>'id') FROM webflow.list_live_items(:jobs) i;
 SELECT method, query->>'offset' AS "offset", query->>'limit' AS "limit", status FROM wftest.requests();
 
 -- an empty array sends nothing
-SELECT wftest.admin('DELETE', '/log');
+SELECT wftest.clear_log();
 SELECT count(*) FROM webflow.create_live_items(:jobs, '[]');
 SELECT webflow.unpublish_live_items(:jobs, '{}');
 SELECT count(*) FROM wftest.requests();
@@ -75,7 +75,7 @@ SELECT wftest.error_of($$SELECT webflow.update_live_items('580e63fc8c9a982ac9b8b
 SELECT wftest.error_of($$SELECT webflow.get_live_item('580e63fc8c9a982ac9b8b745', '42b720ef280c7a7a3be8ca99')$$);
 
 -- refused before any request
-SELECT wftest.admin('DELETE', '/log');
+SELECT wftest.clear_log();
 SELECT wftest.error_of($$SELECT webflow.create_live_items('580e63fc8c9a982ac9b8b745', NULL)$$);
 SELECT wftest.error_of($$SELECT webflow.create_live_items('580e63fc8c9a982ac9b8b745', '"text"')$$);
 SELECT wftest.error_of($$SELECT webflow.create_live_items('580e63fc8c9a982ac9b8b745', '42')$$);

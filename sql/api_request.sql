@@ -14,11 +14,10 @@ SELECT webflow.request('DELETE', '/collections/580e63fc8c9a982ac9b8b745/items/li
                        jsonb_build_object('items', jsonb_build_array(jsonb_build_object('id',
                          (SELECT i->>'id' FROM webflow.list_live_items('580e63fc8c9a982ac9b8b745') i))))) IS NULL AS no_content;
 -- deepObject query parameters
-SELECT wftest.admin('DELETE', '/log');
+SELECT wftest.clear_log();
 SELECT jsonb_array_length(webflow.request('GET', '/collections/580e63fc8c9a982ac9b8b746/items',
          query => '{"lastUpdated": {"gte": "2000-01-01T00:00:00.000Z"}, "sortBy": "name"}')->'items') AS items;
 SELECT path, query FROM wftest.requests();
-SELECT * FROM wftest.error_full($$SELECT webflow.request('GET', '/nothing/here')$$);
 
 -- refused before any request
 SELECT wftest.error_of($$SELECT webflow.request('FETCH', '/sites')$$);

@@ -27,7 +27,7 @@ FROM webflow.update_items(:jobs,
 ORDER BY 1;
 
 -- publish 110 items: two requests, every id reported published
-SELECT wftest.admin('DELETE', '/log');
+SELECT wftest.clear_log();
 SELECT jsonb_array_length(p->'publishedItemIds') AS published, p->'errors' AS errors
 FROM webflow.publish_items(:jobs,
   ARRAY(SELECT item->>'id' FROM staged ORDER BY item->'fieldData'->>'slug' LIMIT 110)) p;
@@ -40,7 +40,7 @@ SELECT webflow.delete_items(:jobs,
 SELECT count(*) AS staged FROM webflow.list_items(:jobs);
 
 -- skip_invalid_files is passed on as the query parameter
-SELECT wftest.admin('DELETE', '/log');
+SELECT wftest.clear_log();
 SELECT count(*) FROM webflow.create_items(:jobs, '{"isDraft": true, "fieldData": {"name": "F", "slug": "f"}}', false);
 SELECT method, query FROM wftest.requests();
 

@@ -42,14 +42,14 @@ SELECT * FROM wftest.error_full('SELECT webflow.list_sites()');
 RESET webflow.api_url;
 
 -- statement_timeout cancels a request in flight, long before it would end
-SELECT wftest.admin('DELETE', '/faults');
+SELECT wftest.clear_faults();
 SELECT wftest.fault('{"delay_ms": 5000}');
 SET statement_timeout = 300;
 CREATE TEMP TABLE t0 AS SELECT clock_timestamp() AS started;
 SELECT webflow.get_site(:site);
 RESET statement_timeout;
 SELECT clock_timestamp() - started < interval '3 s' AS canceled_quickly FROM t0;
-SELECT wftest.admin('DELETE', '/faults');
+SELECT wftest.clear_faults();
 
 -- every response's rate-limit headers are kept
 SELECT webflow.get_site(:site) IS NOT NULL AS ok;
@@ -60,3 +60,6 @@ FROM webflow.http_stats() s;
 SELECT wftest.fault('{"status": 429, "retry_after": 9, "body": {"message": "Too Many Requests", "code": "too_many_requests", "externalReference": null, "details": []}}');
 SELECT wftest.error_of('SELECT webflow.get_site(' || :'site' || ')');
 SELECT s->>'retryAfter' AS retry_after FROM webflow.http_stats() s;
+
+-- a path the API does not have
+SELECT * FROM wftest.error_full($$SELECT webflow.request('GET', '/nothing/here')$$);

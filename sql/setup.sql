@@ -28,6 +28,18 @@ CREATE FUNCTION wftest.fault(fault jsonb) RETURNS void LANGUAGE sql AS $$
     SELECT NULL::void;
 $$;
 
+-- wftest.clear_log forgets the requests the fake has seen.
+CREATE FUNCTION wftest.clear_log() RETURNS void LANGUAGE sql AS $$
+    SELECT wftest.admin('DELETE', '/log');
+    SELECT NULL::void;
+$$;
+
+-- wftest.clear_faults drops the faults not yet used.
+CREATE FUNCTION wftest.clear_faults() RETURNS void LANGUAGE sql AS $$
+    SELECT wftest.admin('DELETE', '/faults');
+    SELECT NULL::void;
+$$;
+
 -- wftest.requests lists the API requests the fake saw since the last reset.
 CREATE FUNCTION wftest.requests()
 RETURNS TABLE (method text, path text, query jsonb, status int, items int)
