@@ -4,7 +4,7 @@
 # store.lock. Multi-item requests are all-or-nothing: any invalid item -> 400,
 # nothing changed.
 from .fields import validate_field_data
-from .util import (ApiError, detail, new_id, now_iso, paginate, parse_iso,
+from .util import (ApiError, detail, fmt_iso, new_id, now_iso, paginate, parse_iso,
                    query_enum, sort_rows, validation_error)
 
 MAX_ITEMS = 100
@@ -81,6 +81,7 @@ def _apply_field_data(row, field_data):
 
 # ---- reads -------------------------------------------------------------
 def list_items(store, req, live):
+    """Filter, sort and page on the stored rows; only the page is rendered."""
     cid = req.params["collection_id"]
     store.collection(cid)
     q = req.query
@@ -91,33 +92,36 @@ def list_items(store, req, live):
     rows = store.rows(cid, locales=locales or [store.primary_locale(cid)])
     if live:
         rows = [r for r in rows if r["live"] is not None]
-    render = store.live_json if live else store.staged_json
-    items = [render(r) for r in rows]
-    if q.get("name"):
-        items = [i for i in items if i["fieldData"].get("name") == q["name"]]
-    if q.get("slug"):
-        items = [i for i in items if i["fieldData"].get("slug") == q["slug"]]
-    for field in DATE_FILTERS:
+
+    def value(row, key):  # the value the rendered item shows
+        src = row["live"] if live else row
+        if key in ("name", "slug"):
+            return src["fieldData"].get(key)
+        return src["lastUpdated"] if key == "lastUpdated" else row[key]
+
+    for key in ("name", "slug"):
+        if q.get(key):
+            rows = [r for r in rows if value(r, key) == q[key]]
+    for key in DATE_FILTERS:
         for op in ("gte", "lte"):
-            raw = q.get("%s[%s]" % (field, op))
+            raw = q.get("%s[%s]" % (key, op))
             if not raw:
                 continue
             bound = parse_iso(raw)
             if bound is None:
-                raise validation_error([detail("%s[%s]" % (field, op),
+                raise validation_error([detail("%s[%s]" % (key, op),
                                                "Value must be an ISO 8601 date-time")])
-            items = [i for i in items if i[field] is not None and (
-                parse_iso(i[field]) >= bound if op == "gte" else parse_iso(i[field]) <= bound)]
+            bound = fmt_iso(bound)  # stored timestamps share this format: compare strings
+            rows = [r for r in rows if value(r, key) is not None and (
+                value(r, key) >= bound if op == "gte" else value(r, key) <= bound)]
     sort_by = query_enum(q, "sortBy", SORT_FIELDS)
     order = query_enum(q, "sortOrder", ("asc", "desc")) or "asc"
     if sort_by or order == "desc":
-        sort_by = sort_by or "createdOn"
-        if sort_by in ("name", "slug"):
-            items = sort_rows(items, lambda i: i["fieldData"].get(sort_by), order)
-        else:
-            items = sort_rows(items, lambda i: i[sort_by], order)
-    page, pagination = paginate(items, q)
-    return 200, {"items": page, "pagination": pagination}
+        key = sort_by or "createdOn"
+        rows = sort_rows(rows, lambda r: value(r, key), order)
+    page, pagination = paginate(rows, q)
+    render = store.live_json if live else store.staged_json
+    return 200, {"items": [render(r) for r in page], "pagination": pagination}
 
 
 def get_item(store, req, live):
@@ -184,6 +188,7 @@ def create_items(store, req, live):
             row["live"] = store.snapshot(row)
         store.items[cid][(row["id"], locale)] = row
         rows.append(row)
+    store.touch(cid)
     render = store.live_json if live else store.staged_json
     if multi:
         return 202, {"items": [render(r) for r in rows]}
@@ -232,6 +237,7 @@ def create_bulk(store, req):
                    "live": None}
             store.items[cid][(iid, loc)] = row
             out.append(store.staged_json(row))
+    store.touch(cid)
     return 202, {"items": out}
 
 
@@ -305,6 +311,7 @@ def update_items(store, req, live, single=False):
             row["live"] = store.snapshot(row)
         store.items[cid][(row["id"], row["cmsLocaleId"])] = row
         out.append(store.live_json(row) if live else store.staged_json(row))
+    store.touch(cid)
     if single:
         return 200, out[0]
     if live:
@@ -348,6 +355,7 @@ def delete_items(store, req, live, single=False):
                 row["lastUpdated"] = now
             else:
                 del store.items[cid][(row["id"], row["cmsLocaleId"])]
+    store.touch(cid)
     return 204, None
 
 

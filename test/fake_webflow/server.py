@@ -148,6 +148,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         srv = self.server
         with srv.meta:
             srv.conn_seq += 1
@@ -194,10 +195,11 @@ class Handler(BaseHTTPRequestHandler):
             for key, value in headers.items():
                 self.send_header(key, str(value))
             self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
+            # headers and body in one write (two small writes meet delayed ACKs)
+            self._headers_buffer.append(b"\r\n")
             if self.command != "HEAD":
-                self.wfile.write(raw)
-            self.wfile.flush()
+                self._headers_buffer.append(raw)
+            self.flush_headers()
         except OSError:
             self.close_connection = True
 

@@ -52,6 +52,7 @@ class Store:
             self.webhooks = OrderedDict((w["id"], copy.deepcopy(w))
                                         for w in fx.get("webhooks", []))
             self.site_publishes = {}
+            self._slug_index = {}
 
     def _load_item(self, it):
         cid = it.pop("collectionId")
@@ -106,23 +107,29 @@ class Store:
         return self.site_locales(self.collections[cid]["siteId"])[0]
 
     def rows(self, cid, item_id=None, locales=None):
-        out = []
-        for (iid, loc), row in self.items[cid].items():
-            if (item_id is None or iid == item_id) and (locales is None or loc in locales):
-                out.append(row)
-        return out
+        """Rows of a collection (all, or one item's), in the given locales (None: all)."""
+        if item_id is not None:  # direct lookups: collections may hold many items
+            site_locales = self.site_locales(self.collections[cid]["siteId"])
+            return [self.items[cid][(item_id, loc)] for loc in site_locales
+                    if (locales is None or loc in locales) and (item_id, loc) in self.items[cid]]
+        return [row for (_iid, loc), row in self.items[cid].items()
+                if locales is None or loc in locales]
 
     def item_exists(self, cid, item_id):
-        if cid not in self.items:
-            return False
-        return any(iid == item_id for (iid, _loc) in self.items[cid])
+        return cid in self.items and bool(self.rows(cid, item_id))
+
+    def touch(self, cid):
+        """Call after changing a collection's items: drops its slug index."""
+        self._slug_index.pop(cid, None)
 
     def slug_owner(self, cid, slug, locale):
         """Id of the item that has this slug (staged) in that locale, or None."""
-        for (iid, loc), row in self.items[cid].items():
-            if loc == locale and row["fieldData"].get("slug") == slug:
-                return iid
-        return None
+        index = self._slug_index.get(cid)
+        if index is None:
+            index = self._slug_index[cid] = {
+                (row["fieldData"].get("slug"), loc): iid
+                for (iid, loc), row in self.items[cid].items()}
+        return index.get((slug, locale))
 
     # ---- serialization -------------------------------------------------
     @staticmethod
