@@ -58,7 +58,7 @@ def custom_domains(store, req):
 def publish_site(store, req):
     site_id = req.params["site_id"]
     site = store.site(site_id)
-    body = items._obj(req.body)
+    body = items.body_object(req.body)
     domains = body.get("customDomains", [])
     to_subdomain = body.get("publishToWebflowSubdomain", False)
     if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
@@ -179,7 +179,7 @@ def list_webhooks(store, req):
 def create_webhook(store, req):
     site_id = req.params["site_id"]
     site = store.site(site_id)
-    body = items._obj(req.body)
+    body = items.body_object(req.body)
     trigger, url, flt = body.get("triggerType"), body.get("url"), body.get("filter")
     if trigger not in TRIGGER_TYPES:
         raise ApiError(400, "unsupported_webhook_trigger_type",

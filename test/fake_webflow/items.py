@@ -18,7 +18,7 @@ def item_not_found(item_id):
                     [detail("id", "Item not found: '%s'" % item_id)])
 
 
-def _obj(body):
+def body_object(body):
     if body is None:
         return {}
     if not isinstance(body, dict):
@@ -143,7 +143,7 @@ def create_items(store, req, live):
     """POST /items and /items/live: a single item, or {"items": [...]}."""
     cid = req.params["collection_id"]
     coll = store.collection(cid)
-    body = _obj(req.body)
+    body = body_object(req.body)
     multi = "items" in body
     if multi:
         if "fieldData" in body:
@@ -200,7 +200,7 @@ def create_bulk(store, req):
     locale (default: primary); each item keeps one id across its locales."""
     cid = req.params["collection_id"]
     coll = store.collection(cid)
-    body = _obj(req.body)
+    body = body_object(req.body)
     details = []
     if "fieldData" not in body:
         raise validation_error([detail("fieldData", "Field 'fieldData' is required")])
@@ -246,7 +246,7 @@ def update_items(store, req, live, single=False):
     """PATCH /items, /items/live (bulk {"items": [...]}) and /items/{id}[/live]."""
     cid = req.params["collection_id"]
     coll = store.collection(cid)
-    body = _obj(req.body)
+    body = body_object(req.body)
     if single:
         store.check_id(req.params["item_id"])
         entries = [dict(body, id=req.params["item_id"])]
@@ -332,7 +332,7 @@ def delete_items(store, req, live, single=False):
         store.check_id(iid)
         entries = [{"id": iid, "cmsLocaleIds": req.query.get("cmsLocaleId") or None}]
     else:
-        entries = _item_list(_obj(req.body))
+        entries = _item_list(body_object(req.body))
     for i, entry in enumerate(entries):
         prefix = "" if single else "items[%d]." % i
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
@@ -363,7 +363,7 @@ def publish_items(store, req):
     """POST /items/publish: {"itemIds": [...]} or {"items": [{id, cmsLocaleIds?}]}."""
     cid = req.params["collection_id"]
     store.collection(cid)
-    body = _obj(req.body)
+    body = body_object(req.body)
     details, targets = [], []
     if ("itemIds" in body) == ("items" in body):
         raise validation_error([detail("itemIds", "Send either itemIds or items")])

@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import api
-from .faults import FaultError, FaultQueue, default_error
+from .admin import handle_admin
+from .faults import FaultQueue, default_error
 from .state import Store
 from .util import ApiError, error_body, now_iso
 
@@ -208,7 +209,6 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         raw = self._read_body().decode("utf-8", "replace")
         if url.path == ADMIN_PREFIX or url.path.startswith(ADMIN_PREFIX + "/"):
-            from .admin import handle_admin
             status, payload = handle_admin(self.server, self.command, url.path, query, raw)
             return self.send(status, {}, payload)
         srv = self.server
