@@ -282,3 +282,81 @@ LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'webflow_http_stats';
 COMMENT ON FUNCTION @extschema@.http_stats() IS
 'This session''s Webflow HTTP client: requests sent, TCP connections opened, and the X-RateLimit-Limit, X-RateLimit-Remaining and Retry-After of the last response';
+
+-- Rows to items (payload.c)
+-------------------------------------------------------------------------
+-- webflow.slugify and webflow.item_payload turn table rows into the items
+-- Webflow accepts; webflow.collection_fields caches the field schemas of
+-- collections (filled by webflow.refresh_schema, which calls the API);
+-- webflow.items maps source row keys to Webflow item ids (written by the
+-- publisher, read by item_payload to resolve Reference fields).
+-------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.slugify(name text)
+RETURNS text
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'webflow_slugify';
+COMMENT ON FUNCTION @extschema@.slugify(text) IS
+'The Webflow item slug of a name: lowercase a-z, digits and single hyphens; Latin diacritics folded (é→e, ß→ss, æ→ae, ø→o), apostrophes dropped, every other run of characters a hyphen';
+
+CREATE TABLE @extschema@.collection_fields (
+    collection_id  text NOT NULL,
+    slug           text NOT NULL,
+    field_id       text,
+    display_name   text,
+    type           text NOT NULL,
+    is_required    boolean NOT NULL DEFAULT false,
+    is_editable    boolean NOT NULL DEFAULT true,
+    validations    jsonb,
+    refreshed_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (collection_id, slug)
+);
+COMMENT ON TABLE @extschema@.collection_fields IS
+'Cache of the field schemas of Webflow collections (one row per field, as Get Collection returns it); filled by webflow.refresh_schema, read by webflow.item_payload';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection_fields', '');
+REVOKE ALL ON @extschema@.collection_fields FROM PUBLIC;
+
+-- every change to the cache makes each session drop its parsed copy
+CREATE FUNCTION @extschema@._collection_fields_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'webflow_collection_fields_changed';
+COMMENT ON FUNCTION @extschema@._collection_fields_changed() IS
+'Private: statement trigger that invalidates the per-session cache of webflow.collection_fields';
+REVOKE EXECUTE ON FUNCTION @extschema@._collection_fields_changed() FROM PUBLIC;
+CREATE TRIGGER collection_fields_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.collection_fields
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._collection_fields_changed();
+
+CREATE TABLE @extschema@.items (
+    collection_id  text NOT NULL,
+    source_key     text NOT NULL,   -- the row key as text; a JSON array text (jsonb output form, e.g. '[1, "a"]') for composite keys
+    item_id        text NOT NULL,
+    slug           text,
+    payload_hash   text,
+    last_published timestamptz,
+    cms_locale_id  text,
+    PRIMARY KEY (collection_id, source_key)
+);
+CREATE INDEX ON @extschema@.items (collection_id, item_id);
+COMMENT ON TABLE @extschema@.items IS
+'The item map: the Webflow item id of each published source row, by collection and row key';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.items', '');
+REVOKE ALL ON @extschema@.items FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.item_payload("row" jsonb, options jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE C STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'webflow_item_payload';
+COMMENT ON FUNCTION @extschema@.item_payload(jsonb, jsonb) IS
+'The Webflow item {"isArchived", "isDraft", "fieldData", "cmsLocaleId"} of a row (to_jsonb(t)); options: fields, exclude, draft, archived, locale, collection (coerce values by the collection''s field schema)';
+
+CREATE FUNCTION @extschema@.refresh_schema(collection_id text)
+RETURNS integer
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_refresh_schema';
+COMMENT ON FUNCTION @extschema@.refresh_schema(text) IS
+'Fetch a collection''s fields with Webflow Get Collection into webflow.collection_fields; returns the number of fields';
+REVOKE EXECUTE ON FUNCTION @extschema@.refresh_schema(text) FROM PUBLIC;
+
+-- end of rows to items
