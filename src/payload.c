@@ -174,8 +174,8 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 	if (!JB_ROOT_IS_OBJECT(row) || JB_ROOT_IS_SCALAR(row))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webflow.item_payload needs a row as a JSON object, not a %s",
-						JB_ROOT_IS_ARRAY(row) && !JB_ROOT_IS_SCALAR(row) ? "array" : "scalar"),
+				 errmsg("webflow.item_payload needs a row as a JSON object, not %s",
+						JB_ROOT_IS_ARRAY(row) && !JB_ROOT_IS_SCALAR(row) ? "an array" : "a scalar"),
 				 errhint("Pass to_jsonb(t) for a row t.")));
 	errcallback.callback = row_error_context;
 	errcallback.arg = row;
@@ -221,6 +221,11 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 				archived = flag_value("archived", c, v);
 				break;
 			case ROLE_NAME:
+				if (v->type == jbvBinary)
+					webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, &target, v,
+										psprintf("a name is text, not an %s",
+												 webflow_jsonb_type_name(v)),
+										"Give a text column as the name.");
 				if (v->type == jbvNull ||
 					(name = webflow_value_as_text(v, &name_len)) == NULL ||
 					name_len == 0)

@@ -35,6 +35,8 @@ static void parse_options(WebflowPayloadState *st, Jsonb *options);
 static bool in_exclude(WebflowPayloadState *st, const char *column);
 static JsonbValue *renamed(WebflowPayloadState *st, const char *column);
 static char *kebab_case(const char *column);
+static void check_flag_column(WebflowPayloadState *st, const char *option,
+							  const char *column, ColumnRole role);
 static void check_plan_against_schema(WebflowPayloadState *st);
 
 /* options_error reports a bad options argument. */
@@ -111,7 +113,7 @@ parse_options(WebflowPayloadState *st, Jsonb *options)
 		return;
 	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
 		options_error(options, "the options must be a JSON object",
-					  psprintf("Valid keys: %s.", option_names));
+					  psprintf("Valid options: %s.", option_names));
 	it = JsonbIteratorInit(&options->root);
 	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
 	{
@@ -287,6 +289,8 @@ webflow_payload_plan_shape(WebflowPayloadState *st, int n)
 		st->cols[title].role = ROLE_NAME;
 		st->cols[title].slug = "name";
 	}
+	check_flag_column(st, "draft", st->draft.column, ROLE_DRAFT);
+	check_flag_column(st, "archived", st->archived.column, ROLE_ARCHIVED);
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
 			if (st->cols[i].slug && st->cols[j].slug &&
@@ -302,6 +306,25 @@ webflow_payload_plan_shape(WebflowPayloadState *st, int n)
 		check_plan_against_schema(st);
 	MemoryContextSwitchTo(old);
 	st->shape_valid = true;
+}
+
+/* check_flag_column checks that the row has the column a flag names. */
+static void
+check_flag_column(WebflowPayloadState *st, const char *option,
+				  const char *column, ColumnRole role)
+{
+	int			i;
+
+	if (column == NULL)
+		return;
+	for (i = 0; i < st->ncols; i++)
+		if (st->cols[i].role == role)
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option \"%s\" names column \"%s\", which the row does not have",
+					option, column),
+			 errhint("Name a boolean column of the row, or give true or false.")));
 }
 
 /*
