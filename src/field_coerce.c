@@ -135,7 +135,7 @@ push_text(JsonbParseState **ps, JsonbIteratorToken tok, JsonbValue *v,
 
 	if (s == NULL)
 		webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, t, v,
-							psprintf("a %s is not text", webflow_jsonb_type_name(v)),
+							psprintf("an %s is not text", webflow_jsonb_type_name(v)),
 							"Give a text, number or boolean column, or turn the value into text in the query.");
 	if (t->field->max_length >= 0 &&
 		pg_mbstrlen_with_len(s, len) > t->field->max_length)
@@ -235,12 +235,12 @@ push_option(JsonbParseState **ps, JsonbIteratorToken tok, JsonbValue *v,
 						 f->options[i].name ? f->options[i].name : f->options[i].id);
 	webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, t, v,
 						"not one of the field's options",
-						psprintf("Use one of the option names %s or an option id; if the options changed in Webflow, run webflow.refresh_schema(collection_id).",
-								 names.data));
+						psprintf("Use one of the option names %s or an option id; if the options changed in Webflow, run webflow.refresh_schema('%s').",
+								 names.data, t->collection));
 }
 
 /*
- * push_file sends an Image or File value: a URL string becomes {"url": …},
+ * push_file sends an Image or File value: a URL string becomes {"url": ...},
  * an object with url, fileId and alt passes through.
  */
 static void
@@ -274,7 +274,7 @@ push_file(JsonbParseState **ps, JsonbIteratorToken tok, JsonbValue *v,
 	}
 	webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, t, v,
 						"a file is a URL or an object with \"url\" or \"fileId\"",
-						"Give a text column holding a public URL, or jsonb such as {\"url\": \"https://…\", \"alt\": \"…\"}.");
+						"Give a text column holding a public URL, or jsonb such as {\"url\": \"https://...\", \"alt\": \"...\"}.");
 }
 
 /*
@@ -441,8 +441,8 @@ webflow_push_field_value(JsonbParseState **ps, JsonbIteratorToken tok,
 			s = webflow_value_as_text(v, &len);
 			if (v->type != jbvString || !webflow_valid_color(s, len))
 				webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, t, v,
-									"not a colour",
-									"Use #RGB, #RRGGBB, #RRGGBBAA, rgb(), rgba(), hsl(), hsla() or a CSS colour name.");
+									"not a color",
+									"Use #RGB, #RRGGBB, #RRGGBBAA, rgb(), rgba(), hsl(), hsla() or a CSS color name.");
 			pushJsonbValue(ps, tok, v);
 			break;
 		case WF_OPTION:

@@ -3,7 +3,7 @@
  * payload.c
  *		webflow.item_payload(row jsonb, options jsonb): turn a table row
  *		(to_jsonb(t)) into the item Webflow accepts,
- *		{"isArchived": …, "isDraft": …, "fieldData": {…}, "cmsLocaleId": …}.
+ *		{"isArchived": ..., "isDraft": ..., "fieldData": {...}, "cmsLocaleId": ...}.
  *		No network I/O happens here (except that the first use of a
  *		collection's schema may fetch it, see schema_cache.c).
  *
@@ -197,6 +197,7 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 	if (!shape_matches(st, n))
 		webflow_payload_plan_shape(st, n);
 
+	target.collection = st->collection;
 	target.ref_memo = &st->ref_memo;
 	target.memo_cxt = st->mcxt;
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);

@@ -90,6 +90,7 @@ typedef struct WebflowValueTarget
 {
 	const char *column;			/* column of the row */
 	const char *slug;			/* field slug in fieldData */
+	const char *collection;		/* collection id, NULL without a schema */
 	const WebflowField *field;	/* NULL without a schema */
 	HTAB	  **ref_memo;		/* resolved references, per statement */
 	MemoryContext memo_cxt;		/* where ref_memo lives */

@@ -106,7 +106,7 @@ static Oid	extension_table(const char *name);
 static void owner_begin(OwnerContext *oc, Oid relid);
 static void owner_end(OwnerContext *oc);
 static void parse_validations(WebflowField *f, Jsonb *validations);
-static WebflowSchema *load_schema(const char *collection_id);
+static WebflowSchema *load_schema(const char *collection_id, bool new_snapshot);
 static const char *why_no_fetch(void);
 static int	refresh_schema(const char *collection_id);
 static void run_sql(const char *sql, int nargs, Oid *argtypes, Datum *args,
@@ -260,9 +260,10 @@ parse_validations(WebflowField *f, Jsonb *validations)
 /*
  * load_schema reads a collection's fields from webflow.collection_fields
  * into the cache memory, or returns NULL when the table has none.
+ * new_snapshot reads with a new snapshot, to see what this command wrote.
  */
 static WebflowSchema *
-load_schema(const char *collection_id)
+load_schema(const char *collection_id, bool new_snapshot)
 {
 	OwnerContext oc;
 	Oid			argtypes[1] = {TEXTOID};
@@ -276,7 +277,7 @@ load_schema(const char *collection_id)
 	run_sql("SELECT slug, type, is_required, is_editable, validations"
 			" FROM webflow.collection_fields"
 			" WHERE collection_id = $1 ORDER BY slug",
-			1, argtypes, args, true, SPI_OK_SELECT);
+			1, argtypes, args, !new_snapshot, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 	{
 		MemoryContext old = MemoryContextSwitchTo(schema_cxt);
@@ -363,7 +364,7 @@ webflow_schema_get(const char *collection_id)
 	if (entry != NULL)
 		return entry->schema;
 
-	schema = load_schema(collection_id);
+	schema = load_schema(collection_id, false);
 	if (schema == NULL)
 	{
 		reason = why_no_fetch();
@@ -377,7 +378,7 @@ webflow_schema_get(const char *collection_id)
 					 errhint("Run SELECT webflow.refresh_schema('%s'); as a role allowed to call the Webflow API, then try again.",
 							 collection_id)));
 		refresh_schema(collection_id);
-		schema = load_schema(collection_id);
+		schema = load_schema(collection_id, true);
 		if (schema == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_WEBFLOW_BAD_RESPONSE),

@@ -3,7 +3,7 @@
  * value_parse.c
  *		Recognising the value formats Webflow fields take, in the text and
  *		jsonb values of a row: ISO 8601 dates and times (rewritten as UTC
- *		with milliseconds and "Z"), numbers, booleans, CSS colours.
+ *		with milliseconds and "Z"), numbers, booleans, CSS colors.
  *
  * Nothing here raises an error for a bad value: the functions say whether
  * a value fits, and field_coerce.c reports it with the column and field.
@@ -21,7 +21,7 @@
 
 #include "payload.h"
 
-/* CSS named colours, which Webflow accepts as Color values. */
+/* CSS named colors, which Webflow accepts as Color values. */
 static const char *const named_colors =
 " transparent currentcolor aliceblue antiquewhite aqua aquamarine azure beige"
 " bisque black blanchedalmond blue blueviolet brown burlywood cadetblue"
@@ -279,7 +279,7 @@ webflow_value_as_numeric(JsonbValue *v)
 
 /*
  * webflow_valid_color accepts #RGB, #RGBA, #RRGGBB, #RRGGBBAA, rgb(), rgba(),
- * hsl(), hsla() and the CSS colour names, like Webflow does.
+ * hsl(), hsla() and the CSS color names, like Webflow does.
  */
 bool
 webflow_valid_color(const char *s, int len)
