@@ -107,7 +107,10 @@ SELECT webflow.item_payload('{"name": "Hello World", "permalink": "from-permalin
 -- column names become kebab-case field slugs
 SELECT webflow.item_payload('{"name": "x", "Main_Image_URL": "u", "two words": 2}');
 
--- flags from columns: booleans, or text and numbers that read as booleans; null is false
+-- flags from columns: booleans, or text and numbers that read as booleans;
+-- null is false; a flag column is never a field, even when excluded
+SELECT webflow.item_payload('{"name": "x", "hidden": true, "gone": "yes"}',
+                            '{"draft": "hidden", "archived": "gone", "exclude": ["hidden"]}');
 SELECT v, webflow.item_payload(jsonb_build_object('name', 'x', 'hidden', v), '{"draft": "hidden"}') -> 'isDraft' AS is_draft
 FROM (VALUES ('true'::jsonb), ('false'), ('"yes"'), ('"off"'), ('"t"'), ('1'), ('0'), ('null')) AS v(v);
 

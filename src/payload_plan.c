@@ -258,12 +258,12 @@ webflow_payload_plan_shape(WebflowPayloadState *st, int n)
 		c->column = pnstrdup(st->keys[i].val.string.val, st->keys[i].val.string.len);
 		c->column_len = st->keys[i].val.string.len;
 		c->role = ROLE_FIELD;
-		if (in_exclude(st, c->column))
-			c->role = ROLE_SKIP;
-		else if (st->draft.column && strcmp(c->column, st->draft.column) == 0)
+		if (st->draft.column && strcmp(c->column, st->draft.column) == 0)
 			c->role = ROLE_DRAFT;
 		else if (st->archived.column && strcmp(c->column, st->archived.column) == 0)
 			c->role = ROLE_ARCHIVED;
+		else if (in_exclude(st, c->column))
+			c->role = ROLE_SKIP;
 		else if ((target = renamed(st, c->column)) != NULL)
 		{
 			if (target->type == jbvNull)
