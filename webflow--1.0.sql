@@ -360,3 +360,417 @@ COMMENT ON FUNCTION @extschema@.refresh_schema(text) IS
 REVOKE EXECUTE ON FUNCTION @extschema@.refresh_schema(text) FROM PUBLIC;
 
 -- end of rows to items
+
+-------------------------------------------------------------------------
+-- Publishing rows from tables (outbox.c, drain.c, send.c, worker.c)
+-------------------------------------------------------------------------
+-- A bound table has an AFTER ROW trigger (webflow.publish_trigger) that
+-- puts each change into webflow.outbox inside the writer's transaction.
+-- The background worker, or webflow.drain() from any session, sends the
+-- outbox to Webflow and records the item ids in webflow.items.
+-------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.bindings (
+    id            serial PRIMARY KEY,
+    source        regclass NOT NULL,
+    collection_id text NOT NULL CHECK (collection_id ~ '^[0-9a-f]{24}$'),
+    options       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
+    key_columns   text[] NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_success  timestamptz,
+    last_error    text,
+    last_error_at timestamptz,
+    UNIQUE (source, collection_id)
+);
+COMMENT ON TABLE @extschema@.bindings IS
+'Tables bound to Webflow collections: their publish options, key columns, last success and last error';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.bindings', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.bindings_id_seq', '');
+REVOKE ALL ON @extschema@.bindings FROM PUBLIC;
+
+CREATE TABLE @extschema@.outbox (
+    id              bigserial PRIMARY KEY,
+    binding_id      integer NOT NULL,
+    op              text NOT NULL CHECK (op IN ('upsert', 'delete')),
+    row_key         text NOT NULL,
+    row_image       jsonb,
+    enqueued_at     timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    state           text NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sending', 'failed')),
+    claimed_at      timestamptz,
+    maybe_sent      boolean NOT NULL DEFAULT false,
+    last_error      text,
+    last_status     integer
+);
+CREATE INDEX outbox_due ON @extschema@.outbox (next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX outbox_row ON @extschema@.outbox (binding_id, row_key, id);
+CREATE INDEX outbox_not_pending ON @extschema@.outbox (state) WHERE state <> 'pending';
+COMMENT ON TABLE @extschema@.outbox IS
+'Changes of bound tables waiting to reach Webflow: one row per change, pending, sending or failed';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.outbox_id_seq', '');
+REVOKE ALL ON @extschema@.outbox FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._row_key("row" jsonb, key_columns text[])
+RETURNS text
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'webflow_row_key_sql';
+COMMENT ON FUNCTION @extschema@._row_key(jsonb, text[]) IS
+'Private: the row key of a row image as text (the value of one key column, or the JSON array of several), as webflow.items stores it';
+
+CREATE FUNCTION @extschema@.publish_trigger()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'webflow_publish_trigger';
+COMMENT ON FUNCTION @extschema@.publish_trigger() IS
+'AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW trigger that queues each change of a table for its Webflow collection; arguments: collection id, options as JSON';
+REVOKE EXECUTE ON FUNCTION @extschema@.publish_trigger() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.wake()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_wake';
+COMMENT ON FUNCTION @extschema@.wake() IS
+'Wake the background worker when the current transaction commits (for rows put into webflow.outbox by other means than the trigger)';
+
+CREATE FUNCTION @extschema@._payload_hash(binding_id integer, "row" jsonb, strict boolean DEFAULT false)
+RETURNS text
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'webflow_payload_hash';
+COMMENT ON FUNCTION @extschema@._payload_hash(integer, jsonb, boolean) IS
+'Private: hash of the item a row becomes under a binding, as the worker computes it; when the row cannot become an item, NULL (or, when strict, the error)';
+REVOKE EXECUTE ON FUNCTION @extschema@._payload_hash(integer, jsonb, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._binding_key_columns(source regclass, options jsonb)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols text[];
+    col text;
+BEGIN
+    IF options ? 'key' THEN
+        IF jsonb_typeof(options->'key') = 'string' THEN
+            cols := ARRAY[options->>'key'];
+        ELSIF jsonb_typeof(options->'key') = 'array' AND jsonb_array_length(options->'key') > 0 THEN
+            SELECT array_agg(k ORDER BY o) INTO cols
+            FROM jsonb_array_elements_text(options->'key') WITH ORDINALITY AS e(k, o);
+        ELSE
+            RAISE EXCEPTION 'option "key" must be a column name or an array of column names'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOREACH col IN ARRAY cols LOOP
+            IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                           WHERE attrelid = source AND attname = col
+                             AND attnum > 0 AND NOT attisdropped) THEN
+                RAISE EXCEPTION 'key column "%" does not exist in table %', col, source
+                    USING ERRCODE = 'undefined_column',
+                          HINT = 'Name existing columns in the "key" option.';
+            END IF;
+        END LOOP;
+        RETURN cols;
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY k.ord) INTO cols
+    FROM pg_index i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = source AND i.indisprimary AND k.ord <= i.indnkeyatts;
+    IF cols IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key to identify its rows in Webflow', source
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'Add a primary key, or name the key columns: options => ''{"key": "column"}''.';
+    END IF;
+    RETURN cols;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) IS
+'Private: the columns that identify a bound table''s rows: the "key" option, else the primary key';
+REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.bind(source regclass, collection_id text, options jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_cols text[];
+    opt text;
+    sample jsonb;
+    binding integer;
+    payload_options jsonb;
+    fetched boolean := false;
+BEGIN
+    IF source IS NULL OR collection_id IS NULL OR options IS NULL THEN
+        RAISE EXCEPTION 'source, collection_id and options must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = source), 'MEMBER') THEN
+        RAISE EXCEPTION 'must be owner of table % to bind it', source
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = source) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', source
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Bind a table; views and foreign tables have no row triggers for this.';
+    END IF;
+    IF collection_id !~ '^[0-9a-f]{24}$' THEN
+        RAISE EXCEPTION 'collection_id "%" is not a Webflow id', collection_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Webflow ids are 24 lowercase hexadecimal characters.',
+                  HINT = 'Find it with webflow.list_collections(site_id).';
+    END IF;
+    IF jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR opt IN SELECT jsonb_object_keys(options) LOOP
+        IF opt NOT IN ('fields', 'exclude', 'draft', 'archived', 'locale',
+                       'key', 'on_delete', 'live') THEN
+            RAISE EXCEPTION 'unknown binding option "%"', opt
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Options are fields, exclude, draft, archived, locale (as for webflow.item_payload), key, on_delete and live.';
+        END IF;
+    END LOOP;
+    IF options ? 'on_delete' AND (jsonb_typeof(options->'on_delete') <> 'string' OR
+       options->>'on_delete' NOT IN ('unpublish', 'unpublish_only', 'archive', 'ignore')) THEN
+        RAISE EXCEPTION 'option "on_delete" must be unpublish, unpublish_only, archive or ignore'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'live' AND jsonb_typeof(options->'live') <> 'boolean' THEN
+        RAISE EXCEPTION 'option "live" must be true or false'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    key_cols := @extschema@._binding_key_columns(source, options);
+
+    -- the collection and its fields, when Webflow can be reached
+    BEGIN
+        PERFORM @extschema@.refresh_schema(collection_id);
+        fetched := true;
+    EXCEPTION WHEN SQLSTATE 'WF404' THEN
+        RAISE EXCEPTION 'Webflow collection % does not exist', collection_id
+            USING ERRCODE = 'WF404',
+                  HINT = 'Find the id with webflow.list_collections(site_id).';
+    WHEN SQLSTATE 'WF000' OR SQLSTATE 'WF408' OR SQLSTATE 'WF401' OR SQLSTATE 'WF403'
+         OR SQLSTATE 'WF429' OR SQLSTATE 'WF500' OR SQLSTATE 'WF502' OR SQLSTATE '22023' THEN
+        RAISE NOTICE 'could not check collection % against Webflow now: %', collection_id, SQLERRM
+            USING HINT = 'The field mapping is checked when the first row is sent.';
+    END;
+
+    INSERT INTO @extschema@.bindings AS b (source, collection_id, options, key_columns)
+    VALUES (source, collection_id, options, key_cols)
+    ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
+    DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns
+    RETURNING b.id INTO binding;
+
+    -- a typo in the field mapping fails now, not at 3 a.m.
+    IF fetched THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t LIMIT 1', source) INTO sample;
+        IF sample IS NOT NULL THEN
+            PERFORM @extschema@._payload_hash(binding, sample, true);
+        ELSE
+            -- an empty table: check the mapping with a row of NULLs
+            SELECT jsonb_object_agg(attname, NULL) INTO sample
+            FROM pg_attribute WHERE attrelid = source AND attnum > 0 AND NOT attisdropped;
+            BEGIN
+                PERFORM @extschema@._payload_hash(binding, sample, true);
+            EXCEPTION WHEN invalid_parameter_value OR not_null_violation THEN
+                IF SQLERRM LIKE '%which is no field of%' OR SQLERRM LIKE '%has no column%' THEN
+                    RAISE;
+                END IF;
+            END;
+        END IF;
+    END IF;
+
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'webflow_publish_' || collection_id, source);
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION @extschema@.publish_trigger(%L, %L)',
+                   'webflow_publish_' || collection_id, source, collection_id, options::text);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.bind(regclass, text, jsonb) IS
+'Bind a table to a Webflow collection: checks the options (and, when Webflow answers, the collection and field mapping), records the binding and creates the publish trigger';
+REVOKE EXECUTE ON FUNCTION @extschema@.bind(regclass, text, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.unbind(source regclass, collection_id text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+    n integer := 0;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = source), 'MEMBER') THEN
+        RAISE EXCEPTION 'must be owner of table % to unbind it', source
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    FOR b IN SELECT * FROM @extschema@.bindings x
+             WHERE x.source = unbind.source
+               AND (unbind.collection_id IS NULL OR x.collection_id = unbind.collection_id) LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'webflow_publish_' || b.collection_id, source);
+        DELETE FROM @extschema@.outbox WHERE binding_id = b.id AND state <> 'sending';
+        DELETE FROM @extschema@.bindings WHERE id = b.id;
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'table % is not bound%', source,
+            CASE WHEN collection_id IS NULL THEN '' ELSE ' to collection ' || collection_id END
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unbind(regclass, text) IS
+'Unbind a table (from one collection, or from all): drops the publish trigger, the binding and its queued changes; items already in Webflow stay';
+REVOKE EXECUTE ON FUNCTION @extschema@.unbind(regclass, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.sync(source regclass)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = source), 'MEMBER') THEN
+        RAISE EXCEPTION 'must be owner of table % to sync it', source
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = sync.source) THEN
+        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
+    END IF;
+    FOR b IN SELECT * FROM @extschema@.bindings x WHERE x.source = sync.source LOOP
+        -- every row whose item differs from what Webflow has
+        EXECUTE format(
+            'INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
+             SELECT $1, ''upsert'', r.k, r.j
+             FROM (SELECT @extschema@._row_key(to_jsonb(t), $2) AS k, to_jsonb(t) AS j FROM %s t) r
+             LEFT JOIN @extschema@.items i ON i.collection_id = $3 AND i.source_key = r.k
+             WHERE i.item_id IS NULL
+                OR i.payload_hash IS DISTINCT FROM @extschema@._payload_hash($1, r.j)', source)
+        USING b.id, b.key_columns, b.collection_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+        -- items of rows that are gone, when no other table feeds the collection
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x
+                       WHERE x.collection_id = b.collection_id AND x.id <> b.id) THEN
+            EXECUTE format(
+                'INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
+                 SELECT $1, ''delete'', i.source_key, NULL
+                 FROM @extschema@.items i
+                 WHERE i.collection_id = $3
+                   AND NOT EXISTS (SELECT 1 FROM %s t
+                                   WHERE @extschema@._row_key(to_jsonb(t), $2) = i.source_key)', source)
+            USING b.id, b.key_columns, b.collection_id;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            total := total + n;
+        END IF;
+    END LOOP;
+    PERFORM @extschema@.wake();
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.sync(regclass) IS
+'Queue every row of a bound table whose item differs from what Webflow has (initial load or repair), and the deletion of items whose row is gone; returns the number of changes queued';
+REVOKE EXECUTE ON FUNCTION @extschema@.sync(regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.retry(failed_only boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    UPDATE @extschema@.outbox
+    SET state = 'pending', attempts = 0, next_attempt_at = now()
+    WHERE state = 'failed'
+       OR (NOT coalesce(failed_only, true) AND state = 'pending' AND next_attempt_at > now());
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM @extschema@.wake();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.retry(boolean) IS
+'Queue failed changes again (and, with failed_only => false, send changes waiting for a retry now); returns the number of rows requeued';
+REVOKE EXECUTE ON FUNCTION @extschema@.retry(boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.drain(max_rows integer DEFAULT NULL)
+RETURNS integer
+LANGUAGE C VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'webflow_drain';
+COMMENT ON FUNCTION @extschema@.drain(integer) IS
+'Publish due outbox rows from this session, as the worker does (for pg_cron, or where no worker runs); returns the number of rows completed';
+REVOKE EXECUTE ON FUNCTION @extschema@.drain(integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.worker_status()
+RETURNS jsonb
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_worker_status';
+COMMENT ON FUNCTION @extschema@.worker_status() IS
+'The background worker and the shared rate limiter: pid, state, problem, counters, pause and why';
+
+CREATE VIEW @extschema@.status AS
+SELECT b.id AS binding_id,
+       b.source,
+       b.collection_id,
+       coalesce(o.pending, 0) AS pending,
+       coalesce(o.sending, 0) AS sending,
+       coalesce(o.failed, 0) AS failed,
+       o.oldest_pending_age,
+       b.last_success,
+       b.last_error,
+       b.last_error_at,
+       w.paused_because
+FROM @extschema@.bindings b
+LEFT JOIN (SELECT binding_id,
+                  count(*) FILTER (WHERE state = 'pending') AS pending,
+                  count(*) FILTER (WHERE state = 'sending') AS sending,
+                  count(*) FILTER (WHERE state = 'failed') AS failed,
+                  now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age
+           FROM @extschema@.outbox GROUP BY binding_id) o ON o.binding_id = b.id
+CROSS JOIN LATERAL (SELECT @extschema@.worker_status()->>'pausedBecause' AS paused_because) w;
+COMMENT ON VIEW @extschema@.status IS
+'Per binding: changes pending, sending and failed, the age of the oldest pending one, last success, last error, and why sending is paused';
+REVOKE ALL ON @extschema@.status FROM PUBLIC;
+
+-- a dropped table takes its bindings and queued changes with it
+CREATE FUNCTION @extschema@._drop_bindings()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.outbox o USING @extschema@.bindings b, pg_event_trigger_dropped_objects() d
+    WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid;
+    DELETE FROM @extschema@.bindings b USING pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._drop_bindings() IS
+'Private: event trigger that forgets the bindings of dropped tables';
+REVOKE EXECUTE ON FUNCTION @extschema@._drop_bindings() FROM PUBLIC;
+CREATE EVENT TRIGGER webflow_drop_bindings ON sql_drop
+    EXECUTE FUNCTION @extschema@._drop_bindings();
+
+-- end of publishing

@@ -48,6 +48,7 @@ static const char *status_reason(long status);
 static char *body_excerpt(const char *body);
 static char *find_scope(const char *text);
 static void report_http_status(const char *operation, WebflowHttpResult *result);
+static char *describe_response(WebflowHttpResult *result);
 static void chunk_error_context(void *arg);
 static void append_json_string(StringInfo buf, const char *s);
 static void check_item(JsonbValue *item, int index, WebflowItemsCheck check);
@@ -345,22 +346,18 @@ find_scope(const char *text)
 }
 
 /*
- * report_http_status raises the error for a non-2xx response: errmsg names
- * the operation and status, errdetail carries Webflow's code, message and
- * details verbatim, errhint says what to do.
+ * describe_response returns Webflow's code, message and details of an
+ * error response verbatim, or an excerpt of a body that is not Webflow's
+ * error JSON.
  */
-static void
-report_http_status(const char *operation, WebflowHttpResult *result)
+static char *
+describe_response(WebflowHttpResult *result)
 {
-	long		status = result->status;
 	Jsonb	   *body = webflow_jsonb_try_parse(result->body);
 	JsonbValue *code = webflow_jsonb_get(body, "code");
 	JsonbValue *message = webflow_jsonb_get(body, "message");
 	JsonbValue *details = webflow_jsonb_get(body, "details");
 	StringInfoData detail;
-	char	   *hint;
-	int			sqlstate;
-	char	   *scope;
 
 	initStringInfo(&detail);
 	if (code != NULL || message != NULL)
@@ -383,6 +380,51 @@ report_http_status(const char *operation, WebflowHttpResult *result)
 		appendStringInfo(&detail, "Response body: %s", body_excerpt(result->body));
 	else
 		appendStringInfoString(&detail, "The response had no body.");
+	return detail.data;
+}
+
+/*
+ * webflow_describe_failure says in one line why a request failed, for the
+ * outbox and the status view: the HTTP status and Webflow's own error, or
+ * the network failure.
+ */
+char *
+webflow_describe_failure(WebflowHttpResult *result)
+{
+	switch (result->outcome)
+	{
+		case WEBFLOW_HTTP_RESPONSE:
+			return psprintf("HTTP %ld%s%s: %s", result->status,
+							status_reason(result->status)[0] ? " " : "",
+							status_reason(result->status),
+							describe_response(result));
+		case WEBFLOW_HTTP_CANCELED:
+			return pstrdup("canceled");
+		case WEBFLOW_HTTP_TIMEOUT:
+			return psprintf("timed out after %.0f ms (phase: %s): %s",
+							result->elapsed_ms, result->phase, result->error);
+		case WEBFLOW_HTTP_NETWORK_ERROR:
+			return psprintf("network failure after %.0f ms (phase: %s): %s",
+							result->elapsed_ms, result->phase, result->error);
+		case WEBFLOW_HTTP_TOO_LARGE:
+			return pstrdup("the response is larger than 64 MB");
+	}
+	return pstrdup("unknown failure");
+}
+
+/*
+ * report_http_status raises the error for a non-2xx response: errmsg names
+ * the operation and status, errdetail carries Webflow's code, message and
+ * details verbatim, errhint says what to do.
+ */
+static void
+report_http_status(const char *operation, WebflowHttpResult *result)
+{
+	long		status = result->status;
+	char	   *detail = describe_response(result);
+	char	   *hint;
+	int			sqlstate;
+	char	   *scope;
 
 	switch (status)
 	{
@@ -434,7 +476,7 @@ report_http_status(const char *operation, WebflowHttpResult *result)
 			(errcode(sqlstate),
 			 errmsg("Webflow %s failed: HTTP %ld%s%s", operation, status,
 					status_reason(status)[0] ? " " : "", status_reason(status)),
-			 errdetail_internal("%s", detail.data),
+			 errdetail_internal("%s", detail),
 			 errhint("%s", hint)));
 }
 

@@ -17,10 +17,13 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "shmem.h"
 #include "webflow.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -30,6 +33,12 @@ char	   *webflow_token = NULL;
 int			webflow_timeout_ms = 30000;
 int			webflow_connect_timeout_ms = 10000;
 char	   *webflow_ca_bundle = NULL;
+char	   *webflow_database_name = NULL;
+bool		webflow_worker_enabled = true;
+int			webflow_naptime_s = 10;
+int			webflow_batch_size = WEBFLOW_MAX_BATCH;
+int			webflow_rate_limit = 60;
+int			webflow_max_attempts = 10;
 
 void		_PG_init(void);
 
@@ -183,8 +192,10 @@ check_api_url(char **newval, void **extra, GucSource source)
 }
 
 /*
- * _PG_init defines the settings.  It does no network set-up: libcurl is
- * initialised lazily by the first process that sends a request.
+ * _PG_init defines the settings and, when loaded through
+ * shared_preload_libraries, the shared state and the background worker.
+ * It does no network set-up: libcurl is initialised lazily by the first
+ * process that sends a request.
  */
 void
 _PG_init(void)
@@ -234,5 +245,65 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("webflow.batch_size",
+							"Most items sent in one request by the worker and drain().",
+							"Webflow takes at most 100 items per bulk request.",
+							&webflow_batch_size,
+							WEBFLOW_MAX_BATCH, 1, WEBFLOW_MAX_BATCH,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webflow.rate_limit",
+							"Requests per minute the worker and all drain() callers may send together.",
+							"Webflow allows 60 (Starter, Basic) or 120 (CMS, Business) per minute and token.",
+							&webflow_rate_limit,
+							60, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webflow.max_attempts",
+							"Attempts before an outbox row that keeps failing is marked failed.",
+							"Server errors, timeouts and network errors are retried with backoff.",
+							&webflow_max_attempts,
+							10, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webflow.naptime",
+							"How often the worker wakes to look for retries that came due.",
+							"Commits that enqueue rows wake the worker at once.",
+							&webflow_naptime_s,
+							10, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("webflow.worker_enabled",
+							 "Whether the background worker publishes the outbox.",
+							 "When off, the worker idles and webflow.drain() (pg_cron) does the work.",
+							 &webflow_worker_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("webflow.database_name",
+							   "Database the background worker connects to.",
+							   "The extension must be created in that database.",
+							   &webflow_database_name,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("webflow");
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		webflow_shmem_init();
+		webflow_worker_register();
+	}
 }

@@ -42,5 +42,11 @@ extern char *webflow_token;
 extern int	webflow_timeout_ms;
 extern int	webflow_connect_timeout_ms;
 extern char *webflow_ca_bundle;
+extern char *webflow_database_name;
+extern bool webflow_worker_enabled;
+extern int	webflow_naptime_s;
+extern int	webflow_batch_size;
+extern int	webflow_rate_limit;
+extern int	webflow_max_attempts;
 
 #endif							/* WEBFLOW_H */

@@ -1,0 +1,613 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.c
+ *		webflow.publish_trigger(): the AFTER ROW trigger that puts every
+ *		change of a bound table into webflow.outbox, inside the user's
+ *		transaction, and wakes the worker when that transaction commits.
+ *
+ * The trigger's arguments are the collection id and, optionally, the
+ * binding options as JSON.  Per trigger and session it works out once
+ * which columns identify the row (options "key", else the primary key),
+ * which columns matter (all but those excluded or mapped to null), the
+ * binding's id in webflow.bindings (registering it when the trigger was
+ * created by hand), and a saved plan for the INSERT.  A row then costs one
+ * executed plan; an UPDATE that changes no column that matters costs
+ * nothing more than the comparison.
+ *
+ * The INSERT runs as the owner of webflow.outbox, so a user who may write
+ * the table needs no rights on the webflow schema.  Its plan names every
+ * object with its schema and uses no operator, so the caller's
+ * search_path cannot redirect it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/bitmapset.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
+
+#include "api.h"
+#include "compat.h"
+#include "jsonb_util.h"
+#include "outbox.h"
+#include "shmem.h"
+#include "webflow.h"
+
+PG_FUNCTION_INFO_V1(webflow_publish_trigger);
+PG_FUNCTION_INFO_V1(webflow_row_key_sql);
+PG_FUNCTION_INFO_V1(webflow_wake);
+
+/* What a trigger needs to enqueue a row, per trigger and session. */
+typedef struct TriggerState
+{
+	Oid			tgoid;			/* hash key */
+	bool		valid;
+	Oid			relid;
+	int32		binding_id;
+	int			nkeys;
+	AttrNumber *key_attnums;
+	Datum		key_names;		/* text[] of the key columns */
+	Bitmapset  *compare;		/* attnums whose change matters */
+	SPIPlanPtr	upsert_plan;
+	SPIPlanPtr	delete_plan;
+	Oid			owner;			/* owner of webflow.outbox */
+} TriggerState;
+
+static HTAB *trigger_states = NULL;
+static MemoryContext trigger_context = NULL;
+static bool wake_at_commit = false;
+static bool xact_callback_registered = false;
+
+static void invalidate_states(Datum arg, Oid relid);
+static TriggerState *get_state(TriggerData *trigdata);
+static void build_state(TriggerState *st, TriggerData *trigdata);
+static void parse_options(TriggerState *st, Relation rel, Jsonb *options);
+static AttrNumber column_attnum(Relation rel, const char *column, const char *what);
+static int32 register_binding(TriggerState *st, Relation rel,
+							  const char *collection, const char *options);
+static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
+static bool tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b);
+static bool keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b);
+static void wake_callback(XactEvent event, void *arg);
+static void wake_on_commit(void);
+
+/* invalidate_states forgets what we know about a relation that changed. */
+static void
+invalidate_states(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	TriggerState *st;
+
+	if (trigger_states == NULL)
+		return;
+	hash_seq_init(&seq, trigger_states);
+	while ((st = hash_seq_search(&seq)) != NULL)
+	{
+		if (relid == InvalidOid || st->relid == relid)
+			st->valid = false;
+	}
+}
+
+/*
+ * column_attnum returns the attribute number of a column of rel, or raises
+ * an error naming the option it came from.
+ */
+static AttrNumber
+column_attnum(Relation rel, const char *column, const char *what)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s column \"%s\" does not exist in table %s",
+						what, column, RelationGetRelationName(rel)),
+				 errhint("Check the binding options of webflow.publish_trigger on %s.",
+						 RelationGetRelationName(rel))));
+	return attnum;
+}
+
+/*
+ * parse_options reads the options that matter to the trigger: the key
+ * columns and the columns left out of the item.
+ */
+static void
+parse_options(TriggerState *st, Relation rel, Jsonb *options)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	JsonbValue *key = webflow_jsonb_get(options, "key");
+	JsonbValue *exclude = webflow_jsonb_get(options, "exclude");
+	JsonbValue *fields = webflow_jsonb_get(options, "fields");
+	Bitmapset  *skip = NULL;
+	Datum	   *names;
+	int			i;
+
+	/* key: options "key" (a column or an array of columns), else the PK */
+	if (key != NULL && key->type == jbvString)
+	{
+		st->nkeys = 1;
+		st->key_attnums = palloc(sizeof(AttrNumber));
+		st->key_attnums[0] = column_attnum(rel, webflow_jsonb_string(key), "key");
+	}
+	else if (key != NULL && webflow_jsonb_array_size(key) > 0)
+	{
+		st->nkeys = webflow_jsonb_array_size(key);
+		st->key_attnums = palloc(sizeof(AttrNumber) * st->nkeys);
+		for (i = 0; i < st->nkeys; i++)
+		{
+			char	   *col = webflow_jsonb_string(webflow_jsonb_array_element(key, i));
+
+			if (col == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"key\" must be a column name or an array of column names")));
+			st->key_attnums[i] = column_attnum(rel, col, "key");
+		}
+	}
+	else if (key != NULL && key->type != jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"key\" must be a column name or an array of column names")));
+	else
+	{
+		Oid			pkindex;
+		HeapTuple	indtup;
+		Form_pg_index ind;
+
+		(void) RelationGetIndexList(rel);
+		pkindex = rel->rd_pkindex;
+		if (!OidIsValid(pkindex))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("table %s has no primary key to identify its rows in Webflow",
+							RelationGetRelationName(rel)),
+					 errhint("Add a primary key, or name the key columns in the binding options: {\"key\": \"column\"}.")));
+		indtup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pkindex));
+		if (!HeapTupleIsValid(indtup))
+			elog(ERROR, "cache lookup failed for index %u", pkindex);
+		ind = (Form_pg_index) GETSTRUCT(indtup);
+		st->nkeys = ind->indnkeyatts;
+		st->key_attnums = palloc(sizeof(AttrNumber) * st->nkeys);
+		for (i = 0; i < st->nkeys; i++)
+			st->key_attnums[i] = ind->indkey.values[i];
+		ReleaseSysCache(indtup);
+	}
+
+	names = palloc(sizeof(Datum) * st->nkeys);
+	for (i = 0; i < st->nkeys; i++)
+		names[i] = CStringGetTextDatum(NameStr(TupleDescAttr(desc, st->key_attnums[i] - 1)->attname));
+	st->key_names = PointerGetDatum(construct_array(names, st->nkeys, TEXTOID,
+													-1, false, TYPALIGN_INT));
+
+	/* columns that do not reach the item do not count as changes */
+	for (i = 0; exclude != NULL && i < webflow_jsonb_array_size(exclude); i++)
+	{
+		char	   *col = webflow_jsonb_string(webflow_jsonb_array_element(exclude, i));
+		AttrNumber	attnum = col ? get_attnum(RelationGetRelid(rel), col) : InvalidAttrNumber;
+
+		if (attnum > 0)
+			skip = bms_add_member(skip, attnum);
+	}
+	if (fields != NULL && webflow_jsonb_is_object(fields))
+	{
+		JsonbIterator *it = JsonbIteratorInit(fields->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *col = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				col = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE && v.type == jbvNull)
+			{
+				AttrNumber	attnum = get_attnum(RelationGetRelid(rel), col);
+
+				if (attnum > 0)
+					skip = bms_add_member(skip, attnum);
+			}
+		}
+	}
+	for (i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped || bms_is_member(i + 1, skip))
+			continue;
+		st->compare = bms_add_member(st->compare, i + 1);
+	}
+	for (i = 0; i < st->nkeys; i++)
+		st->compare = bms_add_member(st->compare, st->key_attnums[i]);
+}
+
+/*
+ * register_binding returns the id of the binding of (table, collection) in
+ * webflow.bindings, recording it when the trigger was created by hand.
+ */
+static int32
+register_binding(TriggerState *st, Relation rel, const char *collection,
+				 const char *options)
+{
+	Oid			argtypes[4] = {OIDOID, TEXTOID, JSONBOID, TEXTARRAYOID};
+	Datum		args[4];
+	int			ret;
+	bool		isnull;
+	int32		id;
+
+	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	args[1] = CStringGetTextDatum(collection);
+	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(options));
+	args[3] = st->key_names;
+
+	ret = SPI_execute_with_args("SELECT id FROM webflow.bindings "
+								"WHERE source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+								"AND collection_id OPERATOR(pg_catalog.=) $2 "
+								"AND options OPERATOR(pg_catalog.=) $3 "
+								"AND key_columns OPERATOR(pg_catalog.=) $4",
+								4, argtypes, args, NULL, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+
+	ret = SPI_execute_with_args("INSERT INTO webflow.bindings "
+								"(source, collection_id, options, key_columns) "
+								"VALUES ($1::pg_catalog.regclass, $2, $3, $4) "
+								"ON CONFLICT (source, collection_id) DO UPDATE "
+								"SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns "
+								"RETURNING id",
+								4, argtypes, args, NULL, false, 1);
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not register the binding of %s", RelationGetRelationName(rel));
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	return id;
+}
+
+/* build_state works out everything a trigger needs, once per session. */
+static void
+build_state(TriggerState *st, TriggerData *trigdata)
+{
+	Relation	rel = trigdata->tg_relation;
+	Trigger    *tg = trigdata->tg_trigger;
+	const char *collection;
+	const char *options_text = "{}";
+	Jsonb	   *options;
+	Oid			outbox;
+	Oid			argtypes[4];
+	char	   *sql;
+	MemoryContext oldcontext;
+	Oid			save_user;
+	int			save_sec;
+
+	if (tg->tgnargs < 1 || tg->tgnargs > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webflow.publish_trigger takes a collection id and, optionally, options as JSON"),
+				 errhint("CREATE TRIGGER ... EXECUTE FUNCTION webflow.publish_trigger('<collection_id>', '{\"key\": \"id\"}'), or use webflow.bind().")));
+	collection = tg->tgargs[0];
+	if (!webflow_is_object_id(collection))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.publish_trigger: \"%s\" is not a Webflow collection id", collection),
+				 errdetail("Webflow ids are 24 lowercase hexadecimal characters.")));
+	if (tg->tgnargs == 2)
+		options_text = tg->tgargs[1];
+	options = webflow_jsonb_try_parse(options_text);
+	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.publish_trigger: the options must be a JSON object"),
+				 errdetail("Options: %s", options_text)));
+
+	if (st->upsert_plan)
+		SPI_freeplan(st->upsert_plan);
+	if (st->delete_plan)
+		SPI_freeplan(st->delete_plan);
+	st->upsert_plan = st->delete_plan = NULL;
+	st->relid = RelationGetRelid(rel);
+	st->compare = NULL;
+
+	oldcontext = MemoryContextSwitchTo(trigger_context);
+	parse_options(st, rel, options);
+	MemoryContextSwitchTo(oldcontext);
+
+	outbox = get_relname_relid("outbox", get_namespace_oid("webflow", false));
+	if (!OidIsValid(outbox))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table webflow.outbox does not exist")));
+	{
+		HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(outbox));
+
+		if (!HeapTupleIsValid(reltup))
+			elog(ERROR, "cache lookup failed for relation %u", outbox);
+		st->owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+		ReleaseSysCache(reltup);
+	}
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	st->binding_id = register_binding(st, rel, collection, options_text);
+
+	argtypes[0] = INT4OID;
+	argtypes[1] = TEXTOID;
+	argtypes[2] = TEXTARRAYOID;
+	argtypes[3] = rel->rd_rel->reltype;
+	sql = "INSERT INTO webflow.outbox (binding_id, op, row_key, row_image) "
+		"SELECT $1, $2, webflow._row_key(r, $3), r "
+		"FROM (SELECT pg_catalog.to_jsonb($4) AS r) s";
+	st->upsert_plan = SPI_prepare(sql, 4, argtypes);
+	if (st->upsert_plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(st->upsert_plan);
+	sql = "INSERT INTO webflow.outbox (binding_id, op, row_key, row_image) "
+		"SELECT $1, $2, webflow._row_key(pg_catalog.to_jsonb($4), $3), NULL";
+	st->delete_plan = SPI_prepare(sql, 4, argtypes);
+	if (st->delete_plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(st->delete_plan);
+	SPI_finish();
+	SetUserIdAndSecContext(save_user, save_sec);
+	st->valid = true;
+}
+
+/* get_state returns the trigger's state, building it when needed. */
+static TriggerState *
+get_state(TriggerData *trigdata)
+{
+	Oid			tgoid = trigdata->tg_trigger->tgoid;
+	TriggerState *st;
+	bool		found;
+
+	if (trigger_states == NULL)
+	{
+		HASHCTL		ctl;
+
+		trigger_context = AllocSetContextCreate(TopMemoryContext,
+												"webflow publish triggers",
+												ALLOCSET_SMALL_SIZES);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TriggerState);
+		ctl.hcxt = trigger_context;
+		trigger_states = hash_create("webflow publish triggers", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(invalidate_states, (Datum) 0);
+	}
+	st = hash_search(trigger_states, &tgoid, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(((char *) st) + sizeof(Oid), 0, sizeof(TriggerState) - sizeof(Oid));
+		st->valid = false;
+	}
+	if (!st->valid)
+		build_state(st, trigdata);
+	return st;
+}
+
+/* tuples_differ says whether any of the attributes differs between a, b. */
+static bool
+tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b)
+{
+	int			attnum = -1;
+
+	while ((attnum = bms_next_member(attrs, attnum)) >= 0)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		bool		anull;
+		bool		bnull;
+		Datum		av = heap_getattr(a, attnum, desc, &anull);
+		Datum		bv = heap_getattr(b, attnum, desc, &bnull);
+
+		if (anull != bnull)
+			return true;
+		if (!anull && !datumIsEqual(av, bv, att->attbyval, att->attlen))
+			return true;
+	}
+	return false;
+}
+
+/* keys_differ says whether an UPDATE changed the row's key. */
+static bool
+keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
+{
+	Bitmapset  *keys = NULL;
+	int			i;
+	bool		result;
+
+	for (i = 0; i < st->nkeys; i++)
+		keys = bms_add_member(keys, st->key_attnums[i]);
+	result = tuples_differ(keys, desc, a, b);
+	bms_free(keys);
+	return result;
+}
+
+/* wake_callback wakes the worker when a transaction that enqueued commits. */
+static void
+wake_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit)
+				webflow_wake_worker();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* wake_on_commit makes the worker wake when this transaction commits. */
+static void
+wake_on_commit(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(wake_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* webflow.wake() wakes the worker when the current transaction commits. */
+Datum
+webflow_wake(PG_FUNCTION_ARGS)
+{
+	wake_on_commit();
+	PG_RETURN_VOID();
+}
+
+/* enqueue inserts one outbox row for a row image, as the outbox owner. */
+static void
+enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
+{
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			save_user;
+	int			save_sec;
+	int			ret;
+
+	args[0] = Int32GetDatum(st->binding_id);
+	args[1] = CStringGetTextDatum(upsert ? "upsert" : "delete");
+	args[2] = st->key_names;
+	args[3] = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_plan(upsert ? st->upsert_plan : st->delete_plan,
+						   args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not enqueue into webflow.outbox: %s",
+			 SPI_result_code_string(ret));
+	SPI_finish();
+	SetUserIdAndSecContext(save_user, save_sec);
+	wake_on_commit();
+}
+
+/*
+ * webflow.publish_trigger(collection_id [, options]) enqueues the changed
+ * row of a bound table into webflow.outbox.
+ */
+Datum
+webflow_publish_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerState *st;
+	Relation	rel;
+	TupleDesc	desc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webflow.publish_trigger() can only be called as a trigger")));
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webflow.publish_trigger() must be fired AFTER ... FOR EACH ROW")));
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	st = get_state(trigdata);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		enqueue(st, rel, trigdata->tg_trigtuple, true);
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		HeapTuple	oldtup = trigdata->tg_trigtuple;
+		HeapTuple	newtup = trigdata->tg_newtuple;
+
+		if (!tuples_differ(st->compare, desc, oldtup, newtup))
+			return PointerGetDatum(NULL);
+		if (keys_differ(st, desc, oldtup, newtup))
+			enqueue(st, rel, oldtup, false);
+		enqueue(st, rel, newtup, true);
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		enqueue(st, rel, trigdata->tg_trigtuple, false);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webflow.publish_trigger() handles INSERT, UPDATE and DELETE only")));
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * webflow_row_key returns the row key as text: the value of a single key
+ * column (a string's contents, other values as JSON), or the JSON array of
+ * the values of a composite key.
+ */
+char *
+webflow_row_key(Jsonb *row, Datum *keys, int nkeys)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	if (nkeys > 1)
+		appendStringInfoChar(&buf, '[');
+	for (i = 0; i < nkeys; i++)
+	{
+		char	   *name = TextDatumGetCString(keys[i]);
+		JsonbValue *v = webflow_jsonb_get(row, name);
+
+		if (v == NULL || v->type == jbvNull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key column \"%s\" is NULL", name),
+					 errhint("Rows published to Webflow need a non-NULL key; choose key columns with the \"key\" option.")));
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		if (nkeys == 1 && v->type == jbvString)
+			appendBinaryStringInfo(&buf, v->val.string.val, v->val.string.len);
+		else
+			appendStringInfoString(&buf, webflow_jsonb_value_text(v));
+	}
+	if (nkeys > 1)
+		appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/* webflow._row_key(row jsonb, keys text[]) is webflow_row_key for SQL. */
+Datum
+webflow_row_key_sql(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *row = PG_GETARG_JSONB_P(0);
+	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a row key needs at least one column")));
+	PG_RETURN_TEXT_P(cstring_to_text(webflow_row_key(row, elems, n)));
+}

@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * publish.h
+ *		One pass over the outbox, shared by the background worker and
+ *		webflow.drain(): the changes it claimed, what each needs, and how
+ *		each ended.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBFLOW_PUBLISH_H
+#define WEBFLOW_PUBLISH_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#include "payload.h"
+
+/* A table bound to a collection, as a pass sees it. */
+typedef struct Binding
+{
+	int32		id;
+	char	   *collection_id;
+	char	   *on_delete;		/* unpublish, unpublish_only, archive, ignore */
+	bool		live;
+	Jsonb	   *payload_options;	/* item_payload options of the binding */
+	WebflowPayloadState *payload;	/* prepared lazily */
+	char	   *payload_error;	/* why the options cannot be used */
+} Binding;
+
+/* What a change needs sent. */
+typedef enum ChangeAction
+{
+	ACTION_NONE,				/* nothing to send: done */
+	ACTION_CREATE,
+	ACTION_RESOLVE,				/* create whose earlier outcome is unknown */
+	ACTION_UPDATE,
+	ACTION_UNPUBLISH_DELETE,
+	ACTION_UNPUBLISH,
+	ACTION_ARCHIVE,
+	ACTION_DELETE				/* second step of ACTION_UNPUBLISH_DELETE */
+} ChangeAction;
+
+/* How a change ended in this pass. */
+typedef enum ChangeOutcome
+{
+	OUTCOME_PENDING,			/* not decided yet */
+	OUTCOME_DONE,				/* Webflow has it: forget the outbox rows */
+	OUTCOME_RETRY,				/* try again later; counts an attempt */
+	OUTCOME_FAILED,				/* permanent: Webflow rejected it */
+	OUTCOME_DEFER				/* not sent (paused); no attempt counted */
+} ChangeOutcome;
+
+/* The newest state of one (binding, row key) in the claimed batch. */
+typedef struct Change
+{
+	int32		binding_id;
+	Binding    *binding;		/* NULL when the binding is gone */
+	char	   *row_key;
+	int64		newest_id;		/* outbox row that carries the state */
+	List	   *older_ids;		/* superseded outbox rows (int64 *) */
+	bool		is_delete;
+	Jsonb	   *image;			/* row image of an upsert */
+	bool		maybe_sent;		/* an earlier attempt may have reached Webflow */
+	int			attempts;
+
+	/* the item map before this pass */
+	char	   *item_id;
+	char	   *mapped_slug;
+	char	   *mapped_hash;
+
+	/* what to send */
+	ChangeAction action;
+	Jsonb	   *payload;
+	char	   *slug;
+	char	   *hash;
+
+	/* how it ended */
+	ChangeOutcome outcome;
+	bool		unknown_outcome;	/* sent, but no answer */
+	int			status;			/* last HTTP status, 0 for none */
+	char	   *error;
+	char	   *new_item_id;	/* item map after this pass (NULL: unchanged) */
+	bool		unmap;			/* remove the item map entry */
+} Change;
+
+/* Whether the pass may wait (worker) or must return soon (a session). */
+typedef struct PassOptions
+{
+	bool		in_worker;
+	int			max_wait_ms;	/* longest wait for the rate limiter */
+} PassOptions;
+
+/* send.c */
+extern void webflow_send_changes(List *changes, PassOptions *opts);
+extern char *webflow_payload_slug(Jsonb *payload);
+
+#endif							/* WEBFLOW_PUBLISH_H */

@@ -1,0 +1,188 @@
+/*-------------------------------------------------------------------------
+ *
+ * ratelimit.c
+ *		The request budget shared by the background worker and every
+ *		session that drains the outbox.
+ *
+ * Requests are spaced evenly: webflow.rate_limit per minute means one
+ * request every 60/rate_limit seconds, with no burst beyond one request
+ * after an idle spell.  That keeps any one-minute window, fixed or
+ * rolling, within the limit.  On top of that:
+ *	- a 429 stops all sending until its Retry-After (60 s when absent);
+ *	- X-RateLimit-Remaining: 0 holds the next request back by the server's
+ *	  own spacing (60 s / X-RateLimit-Limit);
+ *	- a 401 or 403 pauses the queue until webflow.token or webflow.api_url
+ *	  changes, so that attempts are not burnt on a bad token.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "ratelimit.h"
+#include "shmem.h"
+#include "webflow.h"
+
+static uint32 wait_event_rate = 0;
+
+static void sleep_until(TimestampTz until);
+
+/* sleep_until waits, interruptibly, until the given time. */
+static void
+sleep_until(TimestampTz until)
+{
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		long		ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (now >= until)
+			return;
+		ms = (long) ((until - now + 999) / 1000);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, WEBFLOW_WAIT_EVENT(wait_event_rate, "WebflowRateLimit"));
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * webflow_rate_acquire waits for this process's turn to send one request.
+ * It returns false, with the reason, when sending is paused for longer
+ * than max_wait_ms (a negative max_wait_ms waits as long as it takes).
+ */
+bool
+webflow_rate_acquire(int max_wait_ms, char **why)
+{
+	WebflowShared *s = webflow_shared();
+	int64		interval = (int64) (60.0 * USECS_PER_SEC / Max(webflow_rate_limit, 1));
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz slot;
+		TimestampTz paused_until;
+
+		SpinLockAcquire(&s->mutex);
+		paused_until = s->paused_until;
+		if (paused_until > now)
+		{
+			char		reason[WEBFLOW_REASON_LEN];
+
+			strlcpy(reason, s->rate_reason, sizeof(reason));
+			SpinLockRelease(&s->mutex);
+			if (why != NULL)
+				*why = pstrdup(reason);
+			if (max_wait_ms >= 0 && paused_until - now > (int64) max_wait_ms * 1000)
+				return false;
+			sleep_until(paused_until);
+			continue;
+		}
+		/* an idle limiter allows one request at once, not a burst */
+		slot = Max(s->next_slot, now);
+		s->next_slot = slot + interval;
+		SpinLockRelease(&s->mutex);
+
+		sleep_until(slot);
+		return true;
+	}
+}
+
+/*
+ * webflow_rate_observe takes note of a response's rate-limit headers and
+ * of 429s, for every process.
+ */
+void
+webflow_rate_observe(WebflowHttpResult *result)
+{
+	WebflowShared *s = webflow_shared();
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (result->outcome != WEBFLOW_HTTP_RESPONSE)
+		return;
+	SpinLockAcquire(&s->mutex);
+	if (result->ratelimit_limit >= 0)
+		s->server_limit = result->ratelimit_limit;
+	if (result->ratelimit_remaining >= 0)
+		s->server_remaining = result->ratelimit_remaining;
+	if (result->status == 429)
+	{
+		int			wait_s = result->retry_after_s >= 0 ? result->retry_after_s : 60;
+
+		s->paused_until = Max(s->paused_until,
+							  now + (int64) wait_s * USECS_PER_SEC);
+		snprintf(s->rate_reason, sizeof(s->rate_reason),
+				 "Webflow answered 429 Too Many Requests; sending resumes after %d s%s",
+				 wait_s, result->retry_after_s >= 0 ? " (Retry-After)" : " (no Retry-After, default)");
+	}
+	else if (result->ratelimit_remaining == 0 && result->ratelimit_limit > 0)
+	{
+		TimestampTz until = now + (int64) (60.0 * USECS_PER_SEC / result->ratelimit_limit);
+
+		if (until > s->paused_until)
+		{
+			s->paused_until = until;
+			snprintf(s->rate_reason, sizeof(s->rate_reason),
+					 "X-RateLimit-Remaining is 0 (limit %d per minute)",
+					 result->ratelimit_limit);
+		}
+	}
+	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * webflow_config_hash hashes the settings a rejected token pause waits on:
+ * webflow.token and webflow.api_url.
+ */
+uint64
+webflow_config_hash(void)
+{
+	const char *token = webflow_token ? webflow_token : "";
+	const char *url = webflow_api_url ? webflow_api_url : "";
+
+	return hash_bytes_extended((const unsigned char *) token, strlen(token), 0) ^
+		(hash_bytes_extended((const unsigned char *) url, strlen(url), 1) << 1);
+}
+
+/* webflow_auth_pause pauses the queue until the token or URL changes. */
+void
+webflow_auth_pause(const char *reason)
+{
+	WebflowShared *s = webflow_shared();
+	uint64		hash = webflow_config_hash();
+
+	SpinLockAcquire(&s->mutex);
+	s->auth_paused = true;
+	s->auth_config_hash = hash;
+	strlcpy(s->auth_reason, reason, sizeof(s->auth_reason));
+	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * webflow_auth_paused says whether the queue is paused for the current
+ * token and URL; a changed setting lifts the pause.
+ */
+bool
+webflow_auth_paused(char **reason)
+{
+	WebflowShared *s = webflow_shared();
+	uint64		hash = webflow_config_hash();
+	bool		paused;
+	char		why[WEBFLOW_REASON_LEN];
+
+	SpinLockAcquire(&s->mutex);
+	if (s->auth_paused && s->auth_config_hash != hash)
+		s->auth_paused = false;
+	paused = s->auth_paused;
+	strlcpy(why, s->auth_reason, sizeof(why));
+	SpinLockRelease(&s->mutex);
+	if (paused && reason != NULL)
+		*reason = pstrdup(why);
+	return paused;
+}

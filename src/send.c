@@ -1,0 +1,741 @@
+/*-------------------------------------------------------------------------
+ *
+ * send.c
+ *		Sending the changes of one outbox pass to Webflow, with no
+ *		transaction open.
+ *
+ * Changes are grouped by collection and operation and sent in requests of
+ * at most webflow.batch_size items, in this order: creates whose earlier
+ * outcome is unknown are first looked up by slug, then creates, updates
+ * (including items adopted after a slug conflict) and deletes.
+ *
+ * Each response decides the fate of the changes it carried:
+ *	- 2xx: done, and created items go into the item map;
+ *	- a client error (400, 404, 409, 422) on several items splits the
+ *	  request in halves until the bad items are alone; a lone item that
+ *	  fails is failed with Webflow's own error text, except that a slug
+ *	  conflict on create adopts the existing item, a 404 on update
+ *	  recreates the item and a 409 on a live update (item not published)
+ *	  updates the staged item and publishes it;
+ *	- 429 waits for the rate limiter and sends the same request again;
+ *	- 401/403 pause the queue: nothing more is sent and no attempt counts;
+ *	- 5xx, timeouts and network errors retry later; a create that may
+ *	  have reached Webflow is looked up by slug before it is sent again.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "api.h"
+#include "http.h"
+#include "jsonb_util.h"
+#include "publish.h"
+#include "ratelimit.h"
+#include "shmem.h"
+#include "webflow.h"
+
+/* How one request ended, for the code that sent it. */
+typedef enum RequestClass
+{
+	REQ_OK,
+	REQ_CLIENT_ERROR,			/* 4xx other than 401/403/429 */
+	REQ_RETRY,					/* 5xx, timeout, network: try later */
+	REQ_STOP					/* paused or canceled: send nothing more */
+} RequestClass;
+
+/* State of one call of webflow_send_changes. */
+typedef struct SendState
+{
+	PassOptions *opts;
+	bool		stop;			/* paused or shutting down */
+	List	   *followups;		/* adopted or recreated changes */
+} SendState;
+
+/* What kind of request a group of changes needs. */
+typedef enum GroupKind
+{
+	GROUP_CREATE,
+	GROUP_UPDATE,
+	GROUP_UNPUBLISH,
+	GROUP_DELETE,
+	GROUP_ARCHIVE
+} GroupKind;
+
+static RequestClass send_request(SendState *ss, const char *method,
+								 const char *path, const char *query,
+								 const char *body, WebflowHttpResult *result);
+static void settle(Change **cs, int n, ChangeOutcome outcome,
+				   WebflowHttpResult *result, bool unknown);
+static char *items_path(Binding *b, bool live, const char *suffix);
+static void append_update_item(StringInfo buf, Change *c, bool archive_only);
+static void send_group(SendState *ss, Change **cs, int n, GroupKind kind);
+static void send_chunk(SendState *ss, Change **cs, int n, GroupKind kind);
+static void chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response);
+static void lone_failure(SendState *ss, Change *c, GroupKind kind,
+						 WebflowHttpResult *result);
+static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
+						 RequestClass *cls);
+static void resolve_unknown(SendState *ss, Change **cs, int n);
+static void publish_staged(SendState *ss, Change *c);
+static void run_groups(SendState *ss, List *changes, GroupKind kind,
+					   ChangeAction action);
+
+/*
+ * webflow_payload_slug returns the slug of an item payload (fieldData.slug),
+ * or NULL.
+ */
+char *
+webflow_payload_slug(Jsonb *payload)
+{
+	JsonbValue *fd = webflow_jsonb_get(payload, "fieldData");
+
+	if (!webflow_jsonb_is_object(fd))
+		return NULL;
+	return webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug"));
+}
+
+/*
+ * send_request waits for the rate limiter and sends one request; a 429 is
+ * waited out and sent again.  It classifies the result for the caller.
+ */
+static RequestClass
+send_request(SendState *ss, const char *method, const char *path,
+			 const char *query, const char *body, WebflowHttpResult *result)
+{
+	WebflowShared *shared = webflow_shared();
+	char	   *target = query ? psprintf("%s?%s", path, query) : pstrdup(path);
+	char	   *why = NULL;
+
+	for (;;)
+	{
+		if (ss->stop)
+			return REQ_STOP;
+		if (webflow_auth_paused(NULL))
+		{
+			ss->stop = true;
+			return REQ_STOP;
+		}
+		if (!webflow_rate_acquire(ss->opts->max_wait_ms, &why))
+		{
+			ss->stop = true;
+			return REQ_STOP;
+		}
+		webflow_http_send(method, target, body, result);
+		webflow_rate_observe(result);
+		SpinLockAcquire(&shared->mutex);
+		shared->requests_sent++;
+		SpinLockRelease(&shared->mutex);
+
+		if (result->outcome == WEBFLOW_HTTP_CANCELED)
+		{
+			if (!ss->opts->in_worker)
+				CHECK_FOR_INTERRUPTS();
+			ss->stop = true;
+			return REQ_STOP;
+		}
+		if (result->outcome != WEBFLOW_HTTP_RESPONSE)
+			return REQ_RETRY;
+		if (result->status == 429)
+			continue;			/* the limiter now waits for Retry-After */
+		if (result->status == 401 || result->status == 403)
+		{
+			char	   *reason = psprintf("Webflow rejected the token (%s); the queue resumes when webflow.token or webflow.api_url changes",
+										  webflow_describe_failure(result));
+
+			webflow_auth_pause(reason);
+			ss->stop = true;
+			return REQ_STOP;
+		}
+		if (result->status >= 200 && result->status < 300)
+			return REQ_OK;
+		if (result->status >= 500 || result->status == 408)
+			return REQ_RETRY;
+		return REQ_CLIENT_ERROR;
+	}
+}
+
+/* settle gives n changes one outcome, with the failure's description. */
+static void
+settle(Change **cs, int n, ChangeOutcome outcome, WebflowHttpResult *result,
+	   bool unknown)
+{
+	char	   *error = result ? webflow_describe_failure(result) : NULL;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		cs[i]->outcome = outcome;
+		cs[i]->unknown_outcome |= unknown;
+		if (result != NULL)
+		{
+			cs[i]->status = (int) result->status;
+			cs[i]->error = error;
+		}
+	}
+}
+
+/* items_path returns the items endpoint of a binding's collection. */
+static char *
+items_path(Binding *b, bool live, const char *suffix)
+{
+	return psprintf("/collections/%s/items%s%s", b->collection_id,
+					live ? "/live" : "", suffix ? suffix : "");
+}
+
+/*
+ * append_update_item appends the PATCH form of a change: its id and its
+ * payload, without a slug Webflow already has (Webflow rejects an
+ * unchanged slug as a duplicate).  archive_only sends isArchived alone.
+ */
+static void
+append_update_item(StringInfo buf, Change *c, bool archive_only)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	bool		first = true;
+
+	appendStringInfoString(buf, "{\"id\": ");
+	escape_json(buf, c->item_id);
+	if (archive_only)
+	{
+		appendStringInfoString(buf, ", \"isArchived\": true}");
+		return;
+	}
+	it = JsonbIteratorInit(&c->payload->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && strcmp(key, "fieldData") != 0)
+		{
+			appendStringInfoString(buf, ", ");
+			escape_json(buf, key);
+			appendStringInfoString(buf, ": ");
+			appendStringInfoString(buf, webflow_jsonb_value_text(&v));
+		}
+		else if (tok == WJB_VALUE && webflow_jsonb_is_object(&v))
+		{
+			JsonbIterator *fit = JsonbIteratorInit(v.val.binary.data);
+			JsonbValue	fv;
+			JsonbIteratorToken ftok;
+			char	   *field = NULL;
+
+			appendStringInfoString(buf, ", \"fieldData\": {");
+			while ((ftok = JsonbIteratorNext(&fit, &fv, true)) != WJB_DONE)
+			{
+				if (ftok == WJB_KEY)
+					field = pnstrdup(fv.val.string.val, fv.val.string.len);
+				else if (ftok == WJB_VALUE)
+				{
+					if (strcmp(field, "slug") == 0 && c->mapped_slug != NULL &&
+						c->slug != NULL && strcmp(c->slug, c->mapped_slug) == 0)
+						continue;
+					if (!first)
+						appendStringInfoString(buf, ", ");
+					first = false;
+					escape_json(buf, field);
+					appendStringInfoString(buf, ": ");
+					appendStringInfoString(buf, webflow_jsonb_value_text(&fv));
+				}
+			}
+			appendStringInfoChar(buf, '}');
+		}
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * chunk_succeeded records a 2xx answer: creates learn their item ids (by
+ * position when Webflow returned as many items as were sent, else by
+ * slug), the others are done.
+ */
+static void
+chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
+{
+	JsonbValue	root;
+	JsonbValue *list;
+	int			count;
+	int			i;
+
+	if (kind != GROUP_CREATE)
+	{
+		for (i = 0; i < n; i++)
+		{
+			cs[i]->outcome = OUTCOME_DONE;
+			cs[i]->status = 200;
+			if (kind == GROUP_UPDATE)
+				cs[i]->new_item_id = cs[i]->item_id;
+		}
+		return;
+	}
+
+	list = response ? webflow_jsonb_get(response, "items") : NULL;
+	count = webflow_jsonb_array_size(list);
+	if (count < 0 && response != NULL && JB_ROOT_IS_OBJECT(response))
+	{
+		/* the single-item answer */
+		list = webflow_jsonb_root(response, &root);
+		count = -1;
+	}
+	for (i = 0; i < n; i++)
+	{
+		Change	   *c = cs[i];
+		JsonbValue *item = NULL;
+		char	   *id = NULL;
+
+		if (count == n)
+			item = webflow_jsonb_array_element(list, i);
+		else if (count < 0 && list != NULL)
+			item = list;
+		if (item != NULL && webflow_jsonb_is_object(item))
+		{
+			JsonbValue *fd = webflow_jsonb_container_get(item->val.binary.data, "fieldData");
+			char	   *slug = webflow_jsonb_is_object(fd) ?
+				webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+
+			if (slug == NULL || c->slug == NULL || strcmp(slug, c->slug) == 0)
+				id = webflow_jsonb_string(webflow_jsonb_container_get(item->val.binary.data, "id"));
+		}
+		if (id == NULL && count > 0)
+		{
+			int			j;
+
+			for (j = 0; j < count && id == NULL; j++)
+			{
+				JsonbValue *e = webflow_jsonb_array_element(list, j);
+				JsonbValue *fd = webflow_jsonb_is_object(e) ?
+					webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
+				char	   *slug = webflow_jsonb_is_object(fd) ?
+					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+
+				if (slug != NULL && c->slug != NULL && strcmp(slug, c->slug) == 0)
+					id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
+			}
+		}
+		if (id != NULL && webflow_is_object_id(id))
+		{
+			c->outcome = OUTCOME_DONE;
+			c->status = 202;
+			c->new_item_id = id;
+		}
+		else
+		{
+			/* created, we think, but we cannot tell which item it is */
+			c->outcome = OUTCOME_RETRY;
+			c->unknown_outcome = true;
+			c->status = 202;
+			c->error = pstrdup("Webflow accepted the create but its answer does not name the item; it will be looked up by slug");
+		}
+	}
+}
+
+/*
+ * lookup_slug returns the id of the item of a binding's collection that has
+ * the slug, or NULL; *cls says whether the lookup itself worked.
+ */
+static char *
+lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
+{
+	WebflowHttpResult result;
+	StringInfoData query;
+	Jsonb	   *response;
+	JsonbValue *items;
+
+	initStringInfo(&query);
+	webflow_query_add(&query, "slug", slug);
+	*cls = send_request(ss, "GET", items_path(b, false, NULL), query.data,
+						NULL, &result);
+	if (*cls != REQ_OK)
+		return NULL;
+	response = webflow_jsonb_try_parse(result.body);
+	items = webflow_jsonb_get(response, "items");
+	if (webflow_jsonb_array_size(items) < 1)
+		return NULL;
+	return webflow_jsonb_string(webflow_jsonb_container_get(webflow_jsonb_array_element(items, 0)->val.binary.data, "id"));
+}
+
+/*
+ * publish_staged brings a live update through when the item is not
+ * published (409): update the staged item, then publish it.
+ */
+static void
+publish_staged(SendState *ss, Change *c)
+{
+	WebflowHttpResult result;
+	StringInfoData body;
+	RequestClass cls;
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"items\": [");
+	append_update_item(&body, c, false);
+	appendStringInfoString(&body, "]}");
+	cls = send_request(ss, "PATCH", items_path(c->binding, false, NULL), NULL,
+					   body.data, &result);
+	if (cls == REQ_OK)
+	{
+		resetStringInfo(&body);
+		appendStringInfoString(&body, "{\"itemIds\": [");
+		escape_json(&body, c->item_id);
+		appendStringInfoString(&body, "]}");
+		cls = send_request(ss, "POST", items_path(c->binding, false, "/publish"),
+						   NULL, body.data, &result);
+	}
+	if (cls == REQ_OK)
+		chunk_succeeded(&c, 1, GROUP_UPDATE, NULL);
+	else if (cls == REQ_RETRY)
+		settle(&c, 1, OUTCOME_RETRY, &result, false);
+	else if (cls == REQ_STOP)
+		settle(&c, 1, OUTCOME_DEFER, NULL, false);
+	else
+		settle(&c, 1, OUTCOME_FAILED, &result, false);
+}
+
+/* lone_failure handles a client error that a single change got. */
+static void
+lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
+{
+	if (kind == GROUP_CREATE && result->status == 400 &&
+		strstr(result->body, "Unique value is already in database") != NULL &&
+		c->slug != NULL)
+	{
+		RequestClass cls;
+		char	   *id = lookup_slug(ss, c->binding, c->slug, &cls);
+
+		if (id != NULL)
+		{
+			/* the item is there already (an earlier attempt made it): adopt */
+			c->item_id = id;
+			c->mapped_slug = c->slug;
+			c->action = ACTION_UPDATE;
+			ss->followups = lappend(ss->followups, c);
+			return;
+		}
+		if (cls == REQ_STOP)
+		{
+			settle(&c, 1, OUTCOME_DEFER, NULL, false);
+			return;
+		}
+	}
+	if (kind == GROUP_UPDATE && result->status == 404)
+	{
+		/* the item was deleted in Webflow: make it again */
+		c->item_id = NULL;
+		c->mapped_slug = NULL;
+		c->unmap = true;
+		c->action = ACTION_CREATE;
+		ss->followups = lappend(ss->followups, c);
+		return;
+	}
+	if (kind == GROUP_UPDATE && result->status == 409 && c->binding->live)
+	{
+		publish_staged(ss, c);
+		return;
+	}
+	if ((kind == GROUP_UNPUBLISH || kind == GROUP_DELETE || kind == GROUP_ARCHIVE) &&
+		(result->status == 404 || (kind == GROUP_UNPUBLISH && result->status == 409)))
+	{
+		/* already gone, or already unpublished */
+		chunk_succeeded(&c, 1, kind, NULL);
+		return;
+	}
+	settle(&c, 1, OUTCOME_FAILED, result, false);
+}
+
+/*
+ * send_chunk sends one request for at most batch_size changes, and splits
+ * it when Webflow rejects it as a whole.
+ */
+static void
+send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
+{
+	WebflowHttpResult result;
+	StringInfoData body;
+	const char *method;
+	char	   *path;
+	char	   *query = NULL;
+	RequestClass cls;
+	Binding    *b = cs[0]->binding;
+	int			i;
+	WebflowShared *shared = webflow_shared();
+
+	if (ss->stop)
+	{
+		settle(cs, n, OUTCOME_DEFER, NULL, false);
+		return;
+	}
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"items\": [");
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&body, ", ");
+		if (kind == GROUP_CREATE)
+			appendStringInfoString(&body, JsonbToCString(NULL, &cs[i]->payload->root,
+														 VARSIZE(cs[i]->payload)));
+		else if (kind == GROUP_UPDATE || kind == GROUP_ARCHIVE)
+			append_update_item(&body, cs[i], kind == GROUP_ARCHIVE);
+		else
+		{
+			appendStringInfoString(&body, "{\"id\": ");
+			escape_json(&body, cs[i]->item_id);
+			appendStringInfoChar(&body, '}');
+		}
+	}
+	appendStringInfoString(&body, "]}");
+
+	switch (kind)
+	{
+		case GROUP_CREATE:
+			method = "POST";
+			path = items_path(b, b->live, NULL);
+			query = "skipInvalidFiles=true";
+			break;
+		case GROUP_UPDATE:
+		case GROUP_ARCHIVE:
+			method = "PATCH";
+			path = items_path(b, b->live, NULL);
+			query = "skipInvalidFiles=true";
+			break;
+		case GROUP_UNPUBLISH:
+			method = "DELETE";
+			path = items_path(b, true, NULL);
+			break;
+		default:
+			method = "DELETE";
+			path = items_path(b, false, NULL);
+			break;
+	}
+
+	cls = send_request(ss, method, path, query, body.data, &result);
+	pfree(body.data);
+	if (cls != REQ_STOP)
+	{
+		SpinLockAcquire(&shared->mutex);
+		shared->items_sent += n;
+		SpinLockRelease(&shared->mutex);
+	}
+	switch (cls)
+	{
+		case REQ_OK:
+			chunk_succeeded(cs, n, kind,
+							result.body_len > 0 ? webflow_jsonb_try_parse(result.body) : NULL);
+			break;
+		case REQ_RETRY:
+			/* a create may have happened if the request got through */
+			settle(cs, n, OUTCOME_RETRY, &result,
+				   kind == GROUP_CREATE && result.outcome != WEBFLOW_HTTP_RESPONSE &&
+				   result.maybe_delivered);
+			break;
+		case REQ_STOP:
+			settle(cs, n, OUTCOME_DEFER, NULL,
+				   kind == GROUP_CREATE && result.maybe_delivered);
+			break;
+		case REQ_CLIENT_ERROR:
+			if (n > 1)
+			{
+				send_chunk(ss, cs, n / 2, kind);
+				send_chunk(ss, cs + n / 2, n - n / 2, kind);
+			}
+			else
+				lone_failure(ss, cs[0], kind, &result);
+			break;
+	}
+}
+
+/* send_group sends a group of changes in chunks of webflow.batch_size. */
+static void
+send_group(SendState *ss, Change **cs, int n, GroupKind kind)
+{
+	int			start;
+
+	for (start = 0; start < n; start += webflow_batch_size)
+	{
+		CHECK_FOR_INTERRUPTS();
+		send_chunk(ss, cs + start, Min(webflow_batch_size, n - start), kind);
+	}
+}
+
+/*
+ * resolve_unknown settles creates whose earlier attempt may have reached
+ * Webflow: an item with the slug is adopted (then updated), otherwise the
+ * item is created.  Many at once are matched against the collection's
+ * newest items; a few are looked up one by one.
+ */
+static void
+resolve_unknown(SendState *ss, Change **cs, int n)
+{
+	int			i;
+
+	if (n > 3)
+	{
+		Binding    *b = cs[0]->binding;
+		int			pages = Min(n / WEBFLOW_MAX_BATCH + 2, 5);
+		int			p;
+
+		for (p = 0; p < pages && !ss->stop; p++)
+		{
+			WebflowHttpResult result;
+			char	   *query = psprintf("sortBy=createdOn&sortOrder=desc&limit=100&offset=%d",
+										 p * WEBFLOW_MAX_BATCH);
+			JsonbValue *items;
+			int			count;
+			int			j;
+
+			if (send_request(ss, "GET", items_path(b, false, NULL), query, NULL,
+							 &result) != REQ_OK)
+				break;
+			items = webflow_jsonb_get(webflow_jsonb_try_parse(result.body), "items");
+			count = webflow_jsonb_array_size(items);
+			for (j = 0; j < count; j++)
+			{
+				JsonbValue *e = webflow_jsonb_array_element(items, j);
+				JsonbValue *fd = webflow_jsonb_container_get(e->val.binary.data, "fieldData");
+				char	   *slug = webflow_jsonb_is_object(fd) ?
+					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+
+				for (i = 0; slug != NULL && i < n; i++)
+				{
+					if (cs[i]->action == ACTION_RESOLVE && cs[i]->slug != NULL &&
+						strcmp(cs[i]->slug, slug) == 0)
+					{
+						cs[i]->item_id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
+						cs[i]->mapped_slug = cs[i]->slug;
+						cs[i]->action = ACTION_UPDATE;
+					}
+				}
+			}
+			if (count < WEBFLOW_MAX_BATCH)
+				break;
+		}
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (cs[i]->action != ACTION_RESOLVE)
+			continue;
+		if (n <= 3 && cs[i]->slug != NULL && !ss->stop)
+		{
+			RequestClass cls;
+			char	   *id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
+
+			if (cls == REQ_STOP)
+				break;
+			if (id != NULL)
+			{
+				cs[i]->item_id = id;
+				cs[i]->mapped_slug = cs[i]->slug;
+				cs[i]->action = ACTION_UPDATE;
+				continue;
+			}
+			if (cls != REQ_OK)
+				continue;		/* stays unresolved: retried next pass */
+		}
+		/* no item has the slug: the earlier attempt created nothing */
+		cs[i]->action = ACTION_CREATE;
+	}
+	for (i = 0; i < n; i++)
+		if (cs[i]->action == ACTION_RESOLVE)
+			settle(&cs[i], 1, OUTCOME_DEFER, NULL, true);
+}
+
+/*
+ * run_groups sends every pending change of one action, grouped by binding
+ * (one collection and one endpoint per request).
+ */
+static void
+run_groups(SendState *ss, List *changes, GroupKind kind, ChangeAction action)
+{
+	int			n = list_length(changes);
+	Change	  **cs = palloc(sizeof(Change *) * Max(n, 1));
+	bool	   *taken = palloc0(sizeof(bool) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		Change	   *first = list_nth(changes, i);
+		int			count = 0;
+		int			j;
+
+		if (taken[i] || first->outcome != OUTCOME_PENDING || first->action != action)
+			continue;
+		for (j = i; j < n; j++)
+		{
+			Change	   *c = list_nth(changes, j);
+
+			if (!taken[j] && c->outcome == OUTCOME_PENDING &&
+				c->action == action && c->binding == first->binding)
+			{
+				cs[count++] = c;
+				taken[j] = true;
+			}
+		}
+		if (action == ACTION_RESOLVE)
+			resolve_unknown(ss, cs, count);
+		else
+			send_group(ss, cs, count, kind);
+	}
+	pfree(cs);
+	pfree(taken);
+}
+
+/*
+ * webflow_send_changes sends every change that needs a request and sets
+ * each one's outcome.  Changes left undecided when sending stops are
+ * deferred.
+ */
+void
+webflow_send_changes(List *changes, PassOptions *opts)
+{
+	SendState	ss;
+	ListCell   *lc;
+	int			round;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.opts = opts;
+
+	run_groups(&ss, changes, GROUP_CREATE, ACTION_RESOLVE);
+	for (round = 0; round < 3; round++)
+	{
+		run_groups(&ss, changes, GROUP_CREATE, ACTION_CREATE);
+		run_groups(&ss, changes, GROUP_UPDATE, ACTION_UPDATE);
+		if (ss.followups == NIL)
+			break;
+		/* adopted items are updated, vanished ones created, in this pass */
+		list_free(ss.followups);
+		ss.followups = NIL;
+	}
+	run_groups(&ss, changes, GROUP_ARCHIVE, ACTION_ARCHIVE);
+	run_groups(&ss, changes, GROUP_UNPUBLISH, ACTION_UNPUBLISH);
+	run_groups(&ss, changes, GROUP_UNPUBLISH, ACTION_UNPUBLISH_DELETE);
+
+	/* unpublished items that are also to be deleted go on to the delete */
+	foreach(lc, changes)
+	{
+		Change	   *c = lfirst(lc);
+
+		if (c->action == ACTION_UNPUBLISH_DELETE && c->outcome == OUTCOME_DONE)
+		{
+			c->outcome = OUTCOME_PENDING;
+			c->action = ACTION_DELETE;
+		}
+	}
+	run_groups(&ss, changes, GROUP_DELETE, ACTION_DELETE);
+	foreach(lc, changes)
+	{
+		Change	   *c = lfirst(lc);
+
+		if (c->action == ACTION_DELETE && c->outcome == OUTCOME_DONE)
+			c->unmap = true;
+		if (c->outcome == OUTCOME_PENDING && c->action != ACTION_NONE)
+			c->outcome = OUTCOME_DEFER;
+	}
+}

@@ -1,0 +1,129 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *		The shared-memory state of the webflow extension.
+ *
+ * With webflow in shared_preload_libraries the state lives in shared
+ * memory, so that the worker and every session see one rate limiter and
+ * one pause.  Without it (a managed host, say) each process keeps its own
+ * copy and only rate-limits itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "compat.h"
+#include "shmem.h"
+
+static WebflowShared *shared = NULL;
+static WebflowShared local_state;
+static bool local_initialized = false;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void shmem_request(void);
+static void shmem_startup(void);
+static void init_state(WebflowShared *state);
+
+/* init_state gives a fresh state its starting values. */
+static void
+init_state(WebflowShared *state)
+{
+	memset(state, 0, sizeof(*state));
+	SpinLockInit(&state->mutex);
+	state->server_limit = -1;
+	state->server_remaining = -1;
+	strlcpy(state->worker_state, "not started", sizeof(state->worker_state));
+}
+
+/* shmem_request asks the postmaster for our share of shared memory. */
+static void
+shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WebflowShared)));
+}
+
+/* shmem_startup creates or attaches the shared state. */
+static void
+shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("webflow", sizeof(WebflowShared), &found);
+	if (!found)
+		init_state(shared);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * webflow_shmem_init installs the shared-memory hooks; called from
+ * _PG_init while shared_preload_libraries is being processed.
+ */
+void
+webflow_shmem_init(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shmem_request;
+#else
+	shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shmem_startup;
+}
+
+/* webflow_shmem_available says whether the state is really shared. */
+bool
+webflow_shmem_available(void)
+{
+	return shared != NULL;
+}
+
+/*
+ * webflow_shared returns the shared state, or this process's own copy when
+ * the library was not preloaded.
+ */
+WebflowShared *
+webflow_shared(void)
+{
+	if (shared != NULL)
+		return shared;
+	if (!local_initialized)
+	{
+		init_state(&local_state);
+		local_initialized = true;
+	}
+	return &local_state;
+}
+
+/* webflow_wake_worker sets the background worker's latch, if it runs. */
+void
+webflow_wake_worker(void)
+{
+	Latch	   *latch = NULL;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->worker_pid != 0)
+		latch = shared->worker_latch;
+	SpinLockRelease(&shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}

@@ -1,0 +1,331 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		The background worker: one per cluster, connected to
+ *		webflow.database_name, draining webflow.outbox.
+ *
+ * It sleeps on its latch, which the publish trigger sets when a
+ * transaction that enqueued rows commits, and wakes on its own every
+ * webflow.naptime, or earlier when a retry comes due.  Each pass is
+ * drain.c's: claim in a short transaction, send with none open, record in
+ * another short transaction.
+ *
+ * Failure handling:
+ *	- an error inside a pass is logged, the transaction rolled back, and
+ *	  the worker carries on after a pause: one bad row or state cannot make
+ *	  it crash-loop (rows that cannot be built fail alone, in drain.c);
+ *	- SIGTERM (shutdown, pg_terminate_backend) aborts the request in flight
+ *	  through the HTTP progress callback and exits with code 1, so the
+ *	  postmaster restarts it after a second unless the server is stopping;
+ *	  rows it left "sending" are taken up again, as maybe sent;
+ *	- SIGHUP reloads the settings; SIGUSR1 (procsignal) is handled, so
+ *	  DROP DATABASE of another database never waits on it;
+ *	- it starts only once recovery has finished: on a standby it waits
+ *	  and begins draining after promotion;
+ *	- without the extension in its database it says so, in the log and in
+ *	  webflow.worker_status(), and checks again every naptime.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "drain.h"
+#include "http.h"
+#include "ratelimit.h"
+#include "shmem.h"
+#include "webflow.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(webflow_worker_status);
+
+static uint32 wait_event_main = 0;
+
+static void set_state(const char *state, const char *problem);
+static void worker_exit(int code, Datum arg);
+static bool extension_ready(long *next_due_ms);
+
+/* webflow_worker_register registers the worker with the postmaster. */
+void
+webflow_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "webflow");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "webflow_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "webflow worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "webflow worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* set_state shows what the worker does, in shared memory and pgstat. */
+static void
+set_state(const char *state, const char *problem)
+{
+	WebflowShared *s = webflow_shared();
+
+	SpinLockAcquire(&s->mutex);
+	strlcpy(s->worker_state, state, sizeof(s->worker_state));
+	strlcpy(s->worker_problem, problem ? problem : "", sizeof(s->worker_problem));
+	SpinLockRelease(&s->mutex);
+}
+
+/* worker_exit clears the worker's entry in shared memory. */
+static void
+worker_exit(int code, Datum arg)
+{
+	WebflowShared *s = webflow_shared();
+
+	SpinLockAcquire(&s->mutex);
+	s->worker_pid = 0;
+	s->worker_latch = NULL;
+	strlcpy(s->worker_state, "stopped", sizeof(s->worker_state));
+	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * extension_ready says whether the extension exists in our database, and
+ * how long until the next retry is due (-1: none).
+ */
+static bool
+extension_ready(long *next_due_ms)
+{
+	bool		ready;
+
+	*next_due_ms = -1;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	ready = OidIsValid(get_extension_oid("webflow", true));
+	if (ready)
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT extract(epoch FROM min(next_attempt_at) - now()) * 1000"
+						" FROM webflow.outbox WHERE state = 'pending'", true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+			{
+				double		ms = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+
+				*next_due_ms = ms < 0 ? 0 : (long) Min(ms, (double) LONG_MAX / 2);
+			}
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return ready;
+}
+
+/* webflow_worker_main is the worker's entry point. */
+void
+webflow_worker_main(Datum arg)
+{
+	WebflowShared *s = webflow_shared();
+	MemoryContext pass_cxt;
+	PassOptions opts = {true, -1};
+	bool		warned_missing = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(webflow_database_name, NULL, 0);
+	pgstat_report_appname("webflow worker");
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	SpinLockAcquire(&s->mutex);
+	s->worker_pid = MyProcPid;
+	s->worker_latch = MyLatch;
+	s->worker_started = GetCurrentTimestamp();
+	SpinLockRelease(&s->mutex);
+	before_shmem_exit(worker_exit, (Datum) 0);
+	set_state("starting", NULL);
+	ereport(LOG,
+			(errmsg("webflow worker started in database \"%s\"", webflow_database_name)));
+
+	pass_cxt = AllocSetContextCreate(TopMemoryContext, "webflow worker pass",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		long		timeout_ms = (long) webflow_naptime_s * 1000;
+		long		next_due_ms = -1;
+		bool		busy = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		PG_TRY();
+		{
+			char	   *why = NULL;
+
+			if (!webflow_worker_enabled)
+				set_state("disabled", "webflow.worker_enabled is off");
+			else if (!extension_ready(&next_due_ms))
+			{
+				char	   *problem = psprintf("extension \"webflow\" is not installed in database \"%s\"",
+											   webflow_database_name);
+
+				if (!warned_missing)
+					ereport(WARNING,
+							(errmsg("webflow worker: %s", problem),
+							 errhint("Run CREATE EXTENSION webflow in database \"%s\", or set webflow.database_name.",
+									 webflow_database_name)));
+				warned_missing = true;
+				set_state("waiting for the extension", problem);
+			}
+			else if (webflow_auth_paused(&why))
+				set_state("paused", why);
+			else
+			{
+				int			limit = webflow_batch_size * 10;
+				int			claimed;
+				int64		done;
+
+				warned_missing = false;
+				set_state("draining", NULL);
+				pgstat_report_activity(STATE_RUNNING, "webflow: draining the outbox");
+				done = webflow_drain_pass(limit, &opts, pass_cxt, &claimed);
+				pgstat_report_activity(STATE_IDLE, NULL);
+				pgstat_report_stat(false);
+				SpinLockAcquire(&s->mutex);
+				s->last_pass = GetCurrentTimestamp();
+				SpinLockRelease(&s->mutex);
+				/* more rows may be due: go on without sleeping */
+				busy = claimed > 0 && done > 0;
+				set_state("idle", NULL);
+			}
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			HOLD_INTERRUPTS();
+			MemoryContextSwitchTo(pass_cxt);
+			edata = CopyErrorData();
+			EmitErrorReport();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			LockReleaseAll(USER_LOCKMETHOD, true);
+			set_state("recovering from an error", edata->message);
+			RESUME_INTERRUPTS();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			busy = false;
+			next_due_ms = -1;
+		}
+		PG_END_TRY();
+		MemoryContextReset(pass_cxt);
+
+		if (busy)
+			continue;
+		if (next_due_ms >= 0 && next_due_ms < timeout_ms)
+			timeout_ms = Max(next_due_ms, 10);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout_ms, WEBFLOW_WAIT_EVENT(wait_event_main, "WebflowWorkerMain"));
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * webflow.worker_status() describes the background worker and the shared
+ * rate limiter, as JSON.
+ */
+Datum
+webflow_worker_status(PG_FUNCTION_ARGS)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowShared copy;
+	StringInfoData buf;
+	char	   *auth_reason = NULL;
+	bool		auth_paused = webflow_auth_paused(&auth_reason);
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&s->mutex);
+	memcpy(&copy, s, sizeof(copy));
+	SpinLockRelease(&s->mutex);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"preloaded\": %s, \"pid\": ",
+					 webflow_shmem_available() ? "true" : "false");
+	if (copy.worker_pid != 0)
+		appendStringInfo(&buf, "%d", (int) copy.worker_pid);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"state\": ");
+	escape_json(&buf, copy.worker_pid != 0 ? copy.worker_state :
+				webflow_shmem_available() ? "not running" : "not loaded (webflow is not in shared_preload_libraries)");
+	appendStringInfoString(&buf, ", \"problem\": ");
+	if (copy.worker_problem[0])
+		escape_json(&buf, copy.worker_problem);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"database\": ");
+	escape_json(&buf, webflow_database_name);
+	appendStringInfo(&buf, ", \"enabled\": %s", webflow_worker_enabled ? "true" : "false");
+	appendStringInfo(&buf, ", \"started\": %s",
+					 copy.worker_started ? psprintf("\"%s\"", timestamptz_to_str(copy.worker_started)) : "null");
+	appendStringInfo(&buf, ", \"lastPass\": %s",
+					 copy.last_pass ? psprintf("\"%s\"", timestamptz_to_str(copy.last_pass)) : "null");
+	appendStringInfo(&buf, ", \"lastSuccess\": %s",
+					 copy.last_success ? psprintf("\"%s\"", timestamptz_to_str(copy.last_success)) : "null");
+	appendStringInfo(&buf, ", \"rowsDone\": " INT64_FORMAT ", \"rowsFailed\": " INT64_FORMAT
+					 ", \"requests\": " INT64_FORMAT ", \"itemsSent\": " INT64_FORMAT,
+					 copy.rows_done, copy.rows_failed, copy.requests_sent, copy.items_sent);
+	appendStringInfo(&buf, ", \"rateLimit\": %d", webflow_rate_limit);
+	appendStringInfo(&buf, ", \"serverRateLimit\": %s, \"serverRemaining\": %s",
+					 copy.server_limit >= 0 ? psprintf("%d", copy.server_limit) : "null",
+					 copy.server_remaining >= 0 ? psprintf("%d", copy.server_remaining) : "null");
+	appendStringInfoString(&buf, ", \"pausedUntil\": ");
+	if (copy.paused_until > now)
+		appendStringInfo(&buf, "\"%s\"", timestamptz_to_str(copy.paused_until));
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"pausedBecause\": ");
+	if (auth_paused)
+		escape_json(&buf, auth_reason);
+	else if (copy.paused_until > now)
+		escape_json(&buf, copy.rate_reason);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
