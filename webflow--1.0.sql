@@ -585,7 +585,10 @@ BEGIN
         END IF;
     END IF;
 
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'webflow_publish_' || collection_id, source);
+    IF EXISTS (SELECT 1 FROM pg_trigger
+               WHERE tgrelid = source AND tgname = 'webflow_publish_' || collection_id) THEN
+        EXECUTE format('DROP TRIGGER %I ON %s', 'webflow_publish_' || collection_id, source);
+    END IF;
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION @extschema@.publish_trigger(%L, %L)',
                    'webflow_publish_' || collection_id, source, collection_id, options::text);

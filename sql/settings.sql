@@ -1,6 +1,6 @@
 -- settings: who may set and read webflow.* settings, and which API URLs are
 -- accepted.
-SELECT name, setting, unit, context FROM pg_settings
+SELECT name, boot_val, unit, context FROM pg_settings
 WHERE name LIKE 'webflow.%' AND name NOT IN ('webflow.api_url', 'webflow.token')
 ORDER BY name;
 SELECT name, context FROM pg_settings WHERE name = 'webflow.api_url';

@@ -1,6 +1,7 @@
 -- setup: helpers the other pg_regress tests use to drive the local Webflow
 -- fake and to show errors without their timing.
 CREATE SCHEMA wftest;
+GRANT USAGE ON SCHEMA wftest TO PUBLIC;
 
 -- wftest.admin calls the fake's /_admin API (fault control, log, reset).
 CREATE FUNCTION wftest.admin(method text, path text, body jsonb DEFAULT NULL,

@@ -6,8 +6,8 @@
  *
  * Changes are grouped by collection and operation and sent in requests of
  * at most webflow.batch_size items, in this order: creates whose earlier
- * outcome is unknown are first looked up by slug, then creates, updates
- * (including items adopted after a slug conflict) and deletes.
+ * outcome is unknown are first looked up by slug, then creates and updates
+ * (including items adopted after a slug conflict); deletes go first of all.
  *
  * Each response decides the fate of the changes it carried:
  *	- 2xx: done, and created items go into the item map;
@@ -702,17 +702,11 @@ webflow_send_changes(List *changes, PassOptions *opts)
 	memset(&ss, 0, sizeof(ss));
 	ss.opts = opts;
 
-	run_groups(&ss, changes, GROUP_CREATE, ACTION_RESOLVE);
-	for (round = 0; round < 3; round++)
-	{
-		run_groups(&ss, changes, GROUP_CREATE, ACTION_CREATE);
-		run_groups(&ss, changes, GROUP_UPDATE, ACTION_UPDATE);
-		if (ss.followups == NIL)
-			break;
-		/* adopted items are updated, vanished ones created, in this pass */
-		list_free(ss.followups);
-		ss.followups = NIL;
-	}
+	/*
+	 * Deletes go first: a row whose key changed is a delete of the old key
+	 * and a create of the new one, and the old item's slug must be free
+	 * (and not adopted) before the new item is made.
+	 */
 	run_groups(&ss, changes, GROUP_ARCHIVE, ACTION_ARCHIVE);
 	run_groups(&ss, changes, GROUP_UNPUBLISH, ACTION_UNPUBLISH);
 	run_groups(&ss, changes, GROUP_UNPUBLISH, ACTION_UNPUBLISH_DELETE);
@@ -729,6 +723,19 @@ webflow_send_changes(List *changes, PassOptions *opts)
 		}
 	}
 	run_groups(&ss, changes, GROUP_DELETE, ACTION_DELETE);
+
+	run_groups(&ss, changes, GROUP_CREATE, ACTION_RESOLVE);
+	for (round = 0; round < 3; round++)
+	{
+		run_groups(&ss, changes, GROUP_CREATE, ACTION_CREATE);
+		run_groups(&ss, changes, GROUP_UPDATE, ACTION_UPDATE);
+		if (ss.followups == NIL)
+			break;
+		/* adopted items are updated, vanished ones created, in this pass */
+		list_free(ss.followups);
+		ss.followups = NIL;
+	}
+
 	foreach(lc, changes)
 	{
 		Change	   *c = lfirst(lc);
