@@ -1,0 +1,235 @@
+# t/WebflowTest.pm: helpers shared by the TAP tests of the publish worker.
+#
+#   use WebflowTest;
+#   start_fake();                       # test/services start (no Prism unless prism => 1)
+#   my $node = new_node('name', 'webflow.naptime' => '60s');
+#   fake_reset(); fake_fault({status => 500, count => 2});
+#   wait_for($node, $sql, $expected);   # bounded poll, 30 s by default
+#   wait_fake_items($collection, 5000); # bounded poll of GET /_admin/items
+#
+# Every wait is bounded in time and every loop in count.  The services are
+# stopped at END (the nodes are stopped by PostgreSQL::Test::Cluster).
+package WebflowTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use HTTP::Tiny;
+use JSON::PP;
+use Time::HiRes ();
+use Time::Local ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(
+  start_fake fake_env fake_admin fake_reset fake_fault fake_clear_faults
+  fake_log fake_log_seq fake_items fake_live_items fake_stats fake_config
+  new_node wait_for wait_until wait_fake_items worker_status worker_pid
+  iso_epoch api_requests slurp_log_since
+  $SITE $JOBS $BOOKS $AUTHORS $TAGS
+);
+
+our $SITE    = '580e63e98c9a982ac9b8b741';
+our $JOBS    = '580e63fc8c9a982ac9b8b745';
+our $BOOKS   = '580e63fc8c9a982ac9b8b746';
+our $AUTHORS = '580e63fc8c9a982ac9b8b747';
+our $TAGS    = '580e63fc8c9a982ac9b8b748';
+
+my $root = $ENV{TESTDIR} || '.';
+my $services;    # directory of the running services, once started
+my %env;         # WEBFLOW_FAKE_URL, WEBFLOW_PRISM_URL, WEBFLOW_FAKE_ADMIN
+my $http = HTTP::Tiny->new(timeout => 60, keep_alive => 1);
+my $json = JSON::PP->new->utf8->canonical;
+
+# start_fake(prism => 1): starts the fake (and the spec proxy when asked);
+# returns the env hash.  Idempotent.
+sub start_fake
+{
+	my %opts = @_;
+	return %env if $services;
+	$ENV{WEBFLOW_SPEC} //= "$ENV{WEBFLOW_SHARED}/webflow-openapi/v2.prism-mock.json"
+	  if $ENV{WEBFLOW_SHARED};
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	local $ENV{WITHOUT_PRISM} = $opts{prism} ? '' : 1;
+	system('bash', "$root/test/services", 'start', $dir) == 0
+	  or BAIL_OUT('could not start test/services');
+	$services = $dir;
+	%env = map { /^(\w+)=(.*)$/ ? ($1 => $2) : () }
+	  split /\n/, slurp_file("$dir/env");
+	return %env;
+}
+
+END
+{
+	local $?;    # keep the test's exit status
+	system('bash', "$root/test/services", 'stop', $services) if $services;
+}
+
+sub fake_env { start_fake() unless $services; return %env; }
+
+# fake_admin(METHOD, PATH, BODY): calls /_admin/PATH, returns the decoded answer
+sub fake_admin
+{
+	my ($method, $path, $body) = @_;
+	start_fake() unless $services;
+	my %req = (headers => { 'content-type' => 'application/json' });
+	$req{content} = $json->encode($body) if defined $body;
+	my $res = $http->request($method, "$env{WEBFLOW_FAKE_ADMIN}$path", \%req);
+	die "fake admin $method $path: $res->{status} $res->{reason} $res->{content}\n"
+	  unless $res->{success};
+	return length($res->{content} // '') ? $json->decode($res->{content}) : undef;
+}
+
+sub fake_reset        { fake_admin('POST', '/reset') }
+sub fake_fault        { fake_admin('POST', '/faults', $_[0]) }
+sub fake_clear_faults { fake_admin('DELETE', '/faults') }
+sub fake_stats        { fake_admin('GET', '/stats') }
+sub fake_config       { fake_admin('POST', '/config', $_[0]) }
+
+# fake_log(SINCE): the API requests logged after sequence number SINCE
+sub fake_log
+{
+	my ($since) = @_;
+	return fake_admin('GET', '/log' . ($since ? "?since=$since" : ''));
+}
+
+# fake_log_seq(): the sequence number of the last logged request (0 if none)
+sub fake_log_seq
+{
+	my $log = fake_log();
+	return @$log ? $log->[-1]{seq} : 0;
+}
+
+# api_requests(SINCE, METHOD, PATH_REGEX): logged requests that match
+sub api_requests
+{
+	my ($since, $method, $path_re) = @_;
+	return [ grep {
+			(!$method || $_->{method} eq $method)
+			  && (!$path_re || $_->{path} =~ $path_re)
+	} @{ fake_log($since) } ];
+}
+
+# fake_items(COLLECTION): every item of a collection at the fake
+sub fake_items { return fake_admin('GET', "/items?collection=$_[0]"); }
+
+# fake_live_items(COLLECTION): the items that have a live version
+sub fake_live_items { return [ grep { $_->{isLive} } @{ fake_items($_[0]) } ]; }
+
+# new_node(NAME, setting => value, ...): an initialized, started cluster with
+# webflow preloaded and CREATE EXTENSION webflow done in database postgres
+# (unless create_extension => 0).
+sub new_node
+{
+	my ($name, %extra) = @_;
+	start_fake() unless $services;
+	my $create = exists $extra{create_extension} ? delete $extra{create_extension} : 1;
+	my $url = delete $extra{api_url} // $env{WEBFLOW_FAKE_URL};
+	my %conf = (
+		shared_preload_libraries => "'webflow'",
+		'webflow.token'          => "'test-token'",
+		'webflow.api_url'        => "'$url'",
+		'webflow.naptime'        => "'1s'",
+		'webflow.rate_limit'     => 100000,
+		log_min_messages         => 'warning',
+		log_error_verbosity      => 'default',
+		restart_after_crash      => 'on',
+		max_worker_processes     => 16,
+		%extra);
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf',
+		join('', map { "$_ = $conf{$_}\n" } sort keys %conf));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION webflow') if $create;
+	return $node;
+}
+
+# wait_until(CODE, TIMEOUT, INTERVAL): calls CODE until it returns true, at
+# most TIMEOUT seconds (default 30); returns whether it did.
+sub wait_until
+{
+	my ($code, $timeout, $interval) = @_;
+	$timeout  //= 30;
+	$interval //= 0.1;
+	my $deadline = Time::HiRes::time() + $timeout;
+	my $max      = int($timeout / $interval) + 2;
+	for (my $i = 0; $i < $max; $i++)
+	{
+		return 1 if $code->();
+		last if Time::HiRes::time() > $deadline;
+		Time::HiRes::sleep($interval);
+	}
+	return 0;
+}
+
+# wait_for(NODE, SQL, EXPECTED, TIMEOUT): polls SQL in database postgres
+# until it returns EXPECTED; returns whether it did (diag shows the last
+# value otherwise).
+sub wait_for
+{
+	my ($node, $sql, $expected, $timeout) = @_;
+	my $last;
+	my $ok = wait_until(
+		sub {
+			my ($stdout, $stderr);
+			$node->psql('postgres', $sql, stdout => \$stdout, stderr => \$stderr);
+			$last = $stdout;
+			return defined $stdout && $stdout eq $expected;
+		},
+		$timeout // 30, 0.1);
+	diag("wait_for: '$sql' still gives '" . ($last // '(error)') . "', not '$expected'")
+	  unless $ok;
+	return $ok;
+}
+
+# wait_fake_items(COLLECTION, COUNT, TIMEOUT): waits until the fake holds
+# COUNT items in the collection; returns whether it does.
+sub wait_fake_items
+{
+	my ($collection, $count, $timeout) = @_;
+	my $n;
+	my $ok = wait_until(sub { $n = scalar @{ fake_items($collection) }; $n == $count },
+		$timeout // 30, 0.5);
+	diag("wait_fake_items: $n items in $collection, not $count") unless $ok;
+	return $ok;
+}
+
+# worker_status(NODE): webflow.worker_status() as a hash
+sub worker_status
+{
+	my ($node) = @_;
+	return $json->decode(
+		$node->safe_psql('postgres', 'SELECT webflow.worker_status()'));
+}
+
+# worker_pid(NODE): the worker's pid from worker_status(), or '' if none
+sub worker_pid
+{
+	my ($node) = @_;
+	my ($out, $err);
+	$node->psql('postgres', "SELECT coalesce(webflow.worker_status()->>'pid', '')",
+		stdout => \$out, stderr => \$err);
+	return $out // '';
+}
+
+# iso_epoch('2024-01-01T00:00:00.123Z'): seconds since the epoch
+sub iso_epoch
+{
+	my ($s) = @_;
+	$s =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z$/
+	  or die "not an ISO time: $s";
+	return Time::Local::timegm($6, $5, $4, $3, $2 - 1, $1) + ($7 ? "0.$7" : 0);
+}
+
+# slurp_log_since(NODE, OFFSET): the server log from byte OFFSET on
+sub slurp_log_since
+{
+	my ($node, $offset) = @_;
+	my $log = slurp_file($node->logfile);
+	return substr($log, $offset // 0);
+}
+
+1;
