@@ -110,20 +110,22 @@ COMMENT ON FUNCTION @extschema@.get_live_item(text, text) IS
 'Webflow Get Live Item: one published item';
 
 CREATE FUNCTION @extschema@.create_live_items(collection_id text, items jsonb,
-                                              skip_invalid_files boolean DEFAULT true)
+                                              skip_invalid_files boolean DEFAULT true,
+                                              options jsonb DEFAULT NULL)
 RETURNS SETOF jsonb
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'webflow_create_live_items';
-COMMENT ON FUNCTION @extschema@.create_live_items(text, jsonb, boolean) IS
-'Webflow Create Live Items: create and publish one item or an array of any length (sent 100 at a time); returns the created items';
+COMMENT ON FUNCTION @extschema@.create_live_items(text, jsonb, boolean, jsonb) IS
+'Webflow Create Live Items: create and publish one item or an array of any length (sent 100 at a time); with options, items are table rows turned into items by webflow.item_payload; returns the created items';
 
 CREATE FUNCTION @extschema@.update_live_items(collection_id text, items jsonb,
-                                              skip_invalid_files boolean DEFAULT true)
+                                              skip_invalid_files boolean DEFAULT true,
+                                              options jsonb DEFAULT NULL)
 RETURNS SETOF jsonb
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'webflow_update_live_items';
-COMMENT ON FUNCTION @extschema@.update_live_items(text, jsonb, boolean) IS
-'Webflow Update Live Items: update published items (each with its "id"), 100 at a time; returns the updated items';
+COMMENT ON FUNCTION @extschema@.update_live_items(text, jsonb, boolean, jsonb) IS
+'Webflow Update Live Items: update published items (each with its "id"), 100 at a time; with options, rows (with the item id in "id") are turned into items by webflow.item_payload; returns the updated items';
 
 CREATE FUNCTION @extschema@.unpublish_live_items(collection_id text, item_ids text[])
 RETURNS integer
@@ -151,19 +153,21 @@ COMMENT ON FUNCTION @extschema@.get_item(text, text) IS
 'Webflow Get Item: one staged item';
 
 CREATE FUNCTION @extschema@.create_items(collection_id text, items jsonb,
-                                         skip_invalid_files boolean DEFAULT true)
+                                         skip_invalid_files boolean DEFAULT true,
+                                         options jsonb DEFAULT NULL)
 RETURNS SETOF jsonb
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'webflow_create_items';
-COMMENT ON FUNCTION @extschema@.create_items(text, jsonb, boolean) IS
+COMMENT ON FUNCTION @extschema@.create_items(text, jsonb, boolean, jsonb) IS
 'Webflow Create Items: create staged items (drafts unless isDraft is false), 100 at a time; returns the created items';
 
 CREATE FUNCTION @extschema@.update_items(collection_id text, items jsonb,
-                                         skip_invalid_files boolean DEFAULT true)
+                                         skip_invalid_files boolean DEFAULT true,
+                                         options jsonb DEFAULT NULL)
 RETURNS SETOF jsonb
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'webflow_update_items';
-COMMENT ON FUNCTION @extschema@.update_items(text, jsonb, boolean) IS
+COMMENT ON FUNCTION @extschema@.update_items(text, jsonb, boolean, jsonb) IS
 'Webflow Update Items: update staged items (each with its "id"), 100 at a time; returns the updated items';
 
 CREATE FUNCTION @extschema@.delete_items(collection_id text, item_ids text[])
@@ -254,13 +258,13 @@ REVOKE EXECUTE ON FUNCTION
     @extschema@.get_collection(text),
     @extschema@.list_live_items(text, jsonb),
     @extschema@.get_live_item(text, text),
-    @extschema@.create_live_items(text, jsonb, boolean),
-    @extschema@.update_live_items(text, jsonb, boolean),
+    @extschema@.create_live_items(text, jsonb, boolean, jsonb),
+    @extschema@.update_live_items(text, jsonb, boolean, jsonb),
     @extschema@.unpublish_live_items(text, text[]),
     @extschema@.list_items(text, jsonb),
     @extschema@.get_item(text, text),
-    @extschema@.create_items(text, jsonb, boolean),
-    @extschema@.update_items(text, jsonb, boolean),
+    @extschema@.create_items(text, jsonb, boolean, jsonb),
+    @extschema@.update_items(text, jsonb, boolean, jsonb),
     @extschema@.delete_items(text, text[]),
     @extschema@.publish_items(text, text[]),
     @extschema@.list_comment_threads(text),

@@ -99,3 +99,21 @@ SELECT count(*) AS requests_sent FROM wftest.requests();
 
 -- NULL filter means no filter
 SELECT count(*) FROM webflow.list_live_items(:jobs, NULL);
+
+-- rows straight from a table, turned into items by item_payload options
+CREATE TEMP TABLE job_rows (id int, name text, department text);
+INSERT INTO job_rows VALUES (1, 'Row One', 'Ops'), (2, 'Row Two', 'Ops');
+SELECT i->'fieldData'->>'slug' AS slug, i->'fieldData'->>'department' AS department
+FROM webflow.create_live_items(:jobs, (SELECT jsonb_agg(to_jsonb(j)) FROM job_rows j),
+                               options => '{"exclude": ["id"]}') i ORDER BY 1;
+-- updated from rows that carry the item id in "id"
+SELECT u->'fieldData'->>'name' AS name, u->'fieldData'->>'department' AS department
+FROM webflow.update_live_items(:jobs,
+  (SELECT jsonb_agg(jsonb_build_object('id', i->>'id', 'name', i->'fieldData'->>'name',
+                                       'department', 'Platform'))
+   FROM webflow.list_live_items(:jobs, '{"name": "Row One"}') i),
+  options => '{}') u;
+SELECT wftest.error_of($$SELECT webflow.update_live_items('580e63fc8c9a982ac9b8b745', '[{"name": "x"}]', options => '{}')$$);
+SELECT wftest.error_of($$SELECT webflow.create_live_items('580e63fc8c9a982ac9b8b745', '[{"title": "x", "salary": 1}]', options => '{}')$$);
+SELECT wftest.error_of($$SELECT webflow.create_live_items('580e63fc8c9a982ac9b8b745', '[1]', options => '{}')$$);
+SELECT wftest.error_of($$SELECT webflow.create_live_items('580e63fc8c9a982ac9b8b745', '[]', options => '[]')$$);

@@ -9,15 +9,18 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "api.h"
 #include "compat.h"
 #include "jsonb_util.h"
+#include "payload.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_list_live_items);
@@ -40,6 +43,8 @@ static Datum get_item(FunctionCallInfo fcinfo, const char *operation,
 static void send_items(FunctionCallInfo fcinfo, const char *operation,
 					   const char *method, const char *suffix,
 					   WebflowItemsCheck check);
+static Jsonb *rows_to_items(const char *collection, Jsonb *rows,
+							 Jsonb *options, bool update);
 static ArrayType *ids_arg(FunctionCallInfo fcinfo, int argno,
 						  const char *argname);
 
@@ -183,8 +188,104 @@ get_item(FunctionCallInfo fcinfo, const char *operation, const char *suffix)
 }
 
 /*
+ * rows_to_items turns table rows (to_jsonb(t), one or an array) into items
+ * with webflow.item_payload and the given options; the collection's schema
+ * is used unless the options name another.  For updates each row carries
+ * the Webflow item id in "id", which is not part of the payload, and the
+ * item keeps its slug unless the row has a "slug".
+ */
+static Jsonb *
+rows_to_items(const char *collection, Jsonb *rows, Jsonb *options, bool update)
+{
+	WebflowPayloadState *state;
+	JsonbValue	root;
+	StringInfoData out;
+	int			n;
+	int			i;
+	bool		single;
+
+	if (!JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("Pass the options of webflow.item_payload, for example '{\"exclude\": [\"id\"]}'.")));
+	if (webflow_jsonb_get(options, "collection") == NULL)
+	{
+		char	   *extra = psprintf("{\"collection\": \"%s\"}", collection);
+
+		options = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+													 JsonbPGetDatum(options),
+													 DirectFunctionCall1(jsonb_in, CStringGetDatum(extra))));
+	}
+	state = webflow_payload_prepare(options, CurrentMemoryContext);
+
+	webflow_jsonb_root(rows, &root);
+	single = webflow_jsonb_is_object(&root);
+	n = single ? 1 : webflow_jsonb_array_size(&root);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows must be a JSON object or array, not %s",
+						webflow_jsonb_type_name(&root))));
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *row = single ? &root : webflow_jsonb_array_element(&root, i);
+		Jsonb	   *rowjb;
+		Jsonb	   *item;
+		char	   *id = NULL;
+
+		if (!webflow_jsonb_is_object(row))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row %d is a JSON %s, not an object", i + 1,
+							webflow_jsonb_type_name(row))));
+		rowjb = webflow_jsonb_from_value(row);
+		if (update)
+		{
+			id = webflow_jsonb_string(webflow_jsonb_get(rowjb, "id"));
+			if (id == NULL || !webflow_is_object_id(id))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("row %d has no Webflow item id in \"id\"", i + 1),
+						 errhint("To update items from rows, put the item id in \"id\", e.g. to_jsonb(t) || jsonb_build_object('id', i.item_id).")));
+			rowjb = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete,
+													   JsonbPGetDatum(rowjb),
+													   CStringGetTextDatum("id")));
+		}
+		item = webflow_payload_build(state, rowjb);
+		if (update && webflow_jsonb_get(rowjb, "slug") == NULL)
+		{
+			/* keep the item's slug: Webflow refuses even an unchanged one */
+			Datum		path[2] = {CStringGetTextDatum("fieldData"),
+			CStringGetTextDatum("slug")};
+
+			item = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete_path,
+													  JsonbPGetDatum(item),
+													  PointerGetDatum(construct_array(path, 2, TEXTOID, -1, false, TYPALIGN_INT))));
+		}
+		if (i > 0)
+			appendStringInfoString(&out, ", ");
+		if (update)
+		{
+			appendStringInfoString(&out, "{\"id\": ");
+			escape_json(&out, id);
+			appendStringInfoString(&out, ", ");
+			/* the payload's members follow the id */
+			appendStringInfoString(&out, JsonbToCString(NULL, &item->root, VARSIZE(item)) + 1);
+		}
+		else
+			appendStringInfoString(&out, JsonbToCString(NULL, &item->root, VARSIZE(item)));
+	}
+	appendStringInfoChar(&out, ']');
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+}
+
+/*
  * send_items creates or updates items (argument 1) in chunks and returns
- * what Webflow returns; argument 2 is skip_invalid_files.
+ * what Webflow returns; argument 2 is skip_invalid_files and argument 3,
+ * when given, the item_payload options that turn rows into items.
  */
 static void
 send_items(FunctionCallInfo fcinfo, const char *operation, const char *method,
@@ -199,6 +300,9 @@ send_items(FunctionCallInfo fcinfo, const char *operation, const char *method,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("items must not be NULL")));
 	items = PG_GETARG_JSONB_P(1);
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		items = rows_to_items(collection, items, PG_GETARG_JSONB_P(3),
+							  check == WEBFLOW_ITEMS_UPDATE);
 	initStringInfo(&query);
 	if (!PG_ARGISNULL(2))
 		webflow_query_add(&query, "skipInvalidFiles",
