@@ -40,6 +40,7 @@ extern void webflow_query_from_jsonb(StringInfo query, Jsonb *params,
 extern Jsonb *webflow_call(const char *operation, const char *method,
 						   const char *path, const char *query,
 						   const char *body);
+extern char *webflow_excerpt(const char *text);
 extern char *webflow_describe_failure(WebflowHttpResult *result);
 extern void webflow_report_failure(const char *operation,
 								   WebflowHttpResult *result);

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "nodes/pg_list.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
 #include "payload.h"
@@ -91,6 +92,14 @@ typedef struct PassOptions
 	bool		in_worker;
 	int			max_wait_ms;	/* longest wait for the rate limiter */
 } PassOptions;
+
+/* binding.c */
+extern HTAB *webflow_binding_table(MemoryContext cxt);
+extern Binding *webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt);
+extern char *webflow_payload_hash_text(Jsonb *payload);
+
+/* record.c */
+extern int64 webflow_record_pass(List *changes);
 
 /* send.c */
 extern void webflow_send_changes(List *changes, PassOptions *opts);

@@ -40,51 +40,11 @@
 #include "publish.h"
 #include "ratelimit.h"
 #include "shmem.h"
+#include "send.h"
 #include "webflow.h"
 
-/* How one request ended, for the code that sent it. */
-typedef enum RequestClass
-{
-	REQ_OK,
-	REQ_CLIENT_ERROR,			/* 4xx other than 401/403/429 */
-	REQ_RETRY,					/* 5xx, timeout, network: try later */
-	REQ_STOP					/* paused or canceled: send nothing more */
-} RequestClass;
-
-/* State of one call of webflow_send_changes. */
-typedef struct SendState
-{
-	PassOptions *opts;
-	bool		stop;			/* paused or shutting down */
-	List	   *followups;		/* adopted or recreated changes */
-} SendState;
-
-/* What kind of request a group of changes needs. */
-typedef enum GroupKind
-{
-	GROUP_CREATE,
-	GROUP_UPDATE,
-	GROUP_UNPUBLISH,
-	GROUP_DELETE,
-	GROUP_ARCHIVE
-} GroupKind;
-
-static RequestClass send_request(SendState *ss, const char *method,
-								 const char *path, const char *query,
-								 const char *body, WebflowHttpResult *result);
-static void settle(Change **cs, int n, ChangeOutcome outcome,
-				   WebflowHttpResult *result, bool unknown);
-static char *items_path(Binding *b, bool live, const char *suffix);
-static void append_update_item(StringInfo buf, Change *c, bool archive_only);
 static void send_group(SendState *ss, Change **cs, int n, GroupKind kind);
 static void send_chunk(SendState *ss, Change **cs, int n, GroupKind kind);
-static void chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response);
-static void lone_failure(SendState *ss, Change *c, GroupKind kind,
-						 WebflowHttpResult *result);
-static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
-						 RequestClass *cls);
-static void resolve_unknown(SendState *ss, Change **cs, int n);
-static void publish_staged(SendState *ss, Change *c);
 static void run_groups(SendState *ss, List *changes, GroupKind kind,
 					   ChangeAction action);
 
@@ -103,11 +63,11 @@ webflow_payload_slug(Jsonb *payload)
 }
 
 /*
- * send_request waits for the rate limiter and sends one request; a 429 is
+ * webflow_send_request waits for the rate limiter and sends one request; a 429 is
  * waited out and sent again.  It classifies the result for the caller.
  */
-static RequestClass
-send_request(SendState *ss, const char *method, const char *path,
+RequestClass
+webflow_send_request(SendState *ss, const char *method, const char *path,
 			 const char *query, const char *body, WebflowHttpResult *result)
 {
 	WebflowShared *shared = webflow_shared();
@@ -162,9 +122,9 @@ send_request(SendState *ss, const char *method, const char *path,
 	}
 }
 
-/* settle gives n changes one outcome, with the failure's description. */
-static void
-settle(Change **cs, int n, ChangeOutcome outcome, WebflowHttpResult *result,
+/* webflow_settle gives n changes one outcome, with the failure's description. */
+void
+webflow_settle(Change **cs, int n, ChangeOutcome outcome, WebflowHttpResult *result,
 	   bool unknown)
 {
 	char	   *error = result ? webflow_describe_failure(result) : NULL;
@@ -182,21 +142,21 @@ settle(Change **cs, int n, ChangeOutcome outcome, WebflowHttpResult *result,
 	}
 }
 
-/* items_path returns the items endpoint of a binding's collection. */
-static char *
-items_path(Binding *b, bool live, const char *suffix)
+/* webflow_items_path returns the items endpoint of a binding's collection. */
+char *
+webflow_items_path(Binding *b, bool live, const char *suffix)
 {
 	return psprintf("/collections/%s/items%s%s", b->collection_id,
 					live ? "/live" : "", suffix ? suffix : "");
 }
 
 /*
- * append_update_item appends the PATCH form of a change: its id and its
+ * webflow_append_update_item appends the PATCH form of a change: its id and its
  * payload, without a slug Webflow already has (Webflow rejects an
  * unchanged slug as a duplicate).  archive_only sends isArchived alone.
  */
-static void
-append_update_item(StringInfo buf, Change *c, bool archive_only)
+void
+webflow_append_update_item(StringInfo buf, Change *c, bool archive_only)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -255,12 +215,12 @@ append_update_item(StringInfo buf, Change *c, bool archive_only)
 }
 
 /*
- * chunk_succeeded records a 2xx answer: creates learn their item ids (by
+ * webflow_chunk_succeeded records a 2xx answer: creates learn their item ids (by
  * position when Webflow returned as many items as were sent, else by
  * slug), the others are done.
  */
-static void
-chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
+void
+webflow_chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
 {
 	JsonbValue	root;
 	JsonbValue *list;
@@ -340,118 +300,6 @@ chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
 }
 
 /*
- * lookup_slug returns the id of the item of a binding's collection that has
- * the slug, or NULL; *cls says whether the lookup itself worked.
- */
-static char *
-lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
-{
-	WebflowHttpResult result;
-	StringInfoData query;
-	Jsonb	   *response;
-	JsonbValue *items;
-
-	initStringInfo(&query);
-	webflow_query_add(&query, "slug", slug);
-	*cls = send_request(ss, "GET", items_path(b, false, NULL), query.data,
-						NULL, &result);
-	if (*cls != REQ_OK)
-		return NULL;
-	response = webflow_jsonb_try_parse(result.body);
-	items = webflow_jsonb_get(response, "items");
-	if (webflow_jsonb_array_size(items) < 1)
-		return NULL;
-	return webflow_jsonb_string(webflow_jsonb_container_get(webflow_jsonb_array_element(items, 0)->val.binary.data, "id"));
-}
-
-/*
- * publish_staged brings a live update through when the item is not
- * published (409): update the staged item, then publish it.
- */
-static void
-publish_staged(SendState *ss, Change *c)
-{
-	WebflowHttpResult result;
-	StringInfoData body;
-	RequestClass cls;
-
-	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"items\": [");
-	append_update_item(&body, c, false);
-	appendStringInfoString(&body, "]}");
-	cls = send_request(ss, "PATCH", items_path(c->binding, false, NULL), NULL,
-					   body.data, &result);
-	if (cls == REQ_OK)
-	{
-		resetStringInfo(&body);
-		appendStringInfoString(&body, "{\"itemIds\": [");
-		escape_json(&body, c->item_id);
-		appendStringInfoString(&body, "]}");
-		cls = send_request(ss, "POST", items_path(c->binding, false, "/publish"),
-						   NULL, body.data, &result);
-	}
-	if (cls == REQ_OK)
-		chunk_succeeded(&c, 1, GROUP_UPDATE, NULL);
-	else if (cls == REQ_RETRY)
-		settle(&c, 1, OUTCOME_RETRY, &result, false);
-	else if (cls == REQ_STOP)
-		settle(&c, 1, OUTCOME_DEFER, NULL, false);
-	else
-		settle(&c, 1, OUTCOME_FAILED, &result, false);
-}
-
-/* lone_failure handles a client error that a single change got. */
-static void
-lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
-{
-	if (kind == GROUP_CREATE && result->status == 400 &&
-		strstr(result->body, "Unique value is already in database") != NULL &&
-		c->slug != NULL)
-	{
-		RequestClass cls;
-		char	   *id = lookup_slug(ss, c->binding, c->slug, &cls);
-
-		if (id != NULL)
-		{
-			/* the item is there already (an earlier attempt made it): adopt */
-			c->item_id = id;
-			c->mapped_slug = c->slug;
-			c->action = ACTION_UPDATE;
-			ss->followups = lappend(ss->followups, c);
-			return;
-		}
-		if (cls == REQ_STOP)
-		{
-			settle(&c, 1, OUTCOME_DEFER, NULL, false);
-			return;
-		}
-	}
-	if (kind == GROUP_UPDATE && result->status == 404)
-	{
-		/* the item was deleted in Webflow: make it again */
-		c->item_id = NULL;
-		c->mapped_slug = NULL;
-		c->unmap = true;
-		c->action = ACTION_CREATE;
-		ss->followups = lappend(ss->followups, c);
-		return;
-	}
-	if (kind == GROUP_UPDATE && result->status == 409 && c->binding->live)
-	{
-		publish_staged(ss, c);
-		return;
-	}
-	if ((kind == GROUP_UNPUBLISH || kind == GROUP_DELETE || kind == GROUP_ARCHIVE) &&
-		(result->status == 404 || (kind == GROUP_UNPUBLISH && result->status == 409)))
-	{
-		/* already gone, or already unpublished */
-		chunk_succeeded(&c, 1, kind, NULL);
-		return;
-	}
-	settle(&c, 1, OUTCOME_FAILED, result, false);
-}
-
-/*
  * send_chunk sends one request for at most batch_size changes, and splits
  * it when Webflow rejects it as a whole.
  */
@@ -470,7 +318,7 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 
 	if (ss->stop)
 	{
-		settle(cs, n, OUTCOME_DEFER, NULL, false);
+		webflow_settle(cs, n, OUTCOME_DEFER, NULL, false);
 		return;
 	}
 	initStringInfo(&body);
@@ -483,7 +331,7 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 			appendStringInfoString(&body, JsonbToCString(NULL, &cs[i]->payload->root,
 														 VARSIZE(cs[i]->payload)));
 		else if (kind == GROUP_UPDATE || kind == GROUP_ARCHIVE)
-			append_update_item(&body, cs[i], kind == GROUP_ARCHIVE);
+			webflow_append_update_item(&body, cs[i], kind == GROUP_ARCHIVE);
 		else
 		{
 			appendStringInfoString(&body, "{\"id\": ");
@@ -497,26 +345,26 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 	{
 		case GROUP_CREATE:
 			method = "POST";
-			path = items_path(b, b->live, NULL);
+			path = webflow_items_path(b, b->live, NULL);
 			query = "skipInvalidFiles=true";
 			break;
 		case GROUP_UPDATE:
 		case GROUP_ARCHIVE:
 			method = "PATCH";
-			path = items_path(b, b->live, NULL);
+			path = webflow_items_path(b, b->live, NULL);
 			query = "skipInvalidFiles=true";
 			break;
 		case GROUP_UNPUBLISH:
 			method = "DELETE";
-			path = items_path(b, true, NULL);
+			path = webflow_items_path(b, true, NULL);
 			break;
 		default:
 			method = "DELETE";
-			path = items_path(b, false, NULL);
+			path = webflow_items_path(b, false, NULL);
 			break;
 	}
 
-	cls = send_request(ss, method, path, query, body.data, &result);
+	cls = webflow_send_request(ss, method, path, query, body.data, &result);
 	pfree(body.data);
 	if (cls != REQ_STOP)
 	{
@@ -527,17 +375,17 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 	switch (cls)
 	{
 		case REQ_OK:
-			chunk_succeeded(cs, n, kind,
+			webflow_chunk_succeeded(cs, n, kind,
 							result.body_len > 0 ? webflow_jsonb_try_parse(result.body) : NULL);
 			break;
 		case REQ_RETRY:
 			/* a create may have happened if the request got through */
-			settle(cs, n, OUTCOME_RETRY, &result,
+			webflow_settle(cs, n, OUTCOME_RETRY, &result,
 				   kind == GROUP_CREATE && result.outcome != WEBFLOW_HTTP_RESPONSE &&
 				   result.maybe_delivered);
 			break;
 		case REQ_STOP:
-			settle(cs, n, OUTCOME_DEFER, NULL,
+			webflow_settle(cs, n, OUTCOME_DEFER, NULL,
 				   kind == GROUP_CREATE && result.maybe_delivered);
 			break;
 		case REQ_CLIENT_ERROR:
@@ -547,7 +395,7 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 				send_chunk(ss, cs + n / 2, n - n / 2, kind);
 			}
 			else
-				lone_failure(ss, cs[0], kind, &result);
+				webflow_lone_failure(ss, cs[0], kind, &result);
 			break;
 	}
 }
@@ -563,88 +411,6 @@ send_group(SendState *ss, Change **cs, int n, GroupKind kind)
 		CHECK_FOR_INTERRUPTS();
 		send_chunk(ss, cs + start, Min(webflow_batch_size, n - start), kind);
 	}
-}
-
-/*
- * resolve_unknown settles creates whose earlier attempt may have reached
- * Webflow: an item with the slug is adopted (then updated), otherwise the
- * item is created.  Many at once are matched against the collection's
- * newest items; a few are looked up one by one.
- */
-static void
-resolve_unknown(SendState *ss, Change **cs, int n)
-{
-	int			i;
-
-	if (n > 3)
-	{
-		Binding    *b = cs[0]->binding;
-		int			pages = Min(n / WEBFLOW_MAX_BATCH + 2, 5);
-		int			p;
-
-		for (p = 0; p < pages && !ss->stop; p++)
-		{
-			WebflowHttpResult result;
-			char	   *query = psprintf("sortBy=createdOn&sortOrder=desc&limit=100&offset=%d",
-										 p * WEBFLOW_MAX_BATCH);
-			JsonbValue *items;
-			int			count;
-			int			j;
-
-			if (send_request(ss, "GET", items_path(b, false, NULL), query, NULL,
-							 &result) != REQ_OK)
-				break;
-			items = webflow_jsonb_get(webflow_jsonb_try_parse(result.body), "items");
-			count = webflow_jsonb_array_size(items);
-			for (j = 0; j < count; j++)
-			{
-				JsonbValue *e = webflow_jsonb_array_element(items, j);
-				JsonbValue *fd = webflow_jsonb_container_get(e->val.binary.data, "fieldData");
-				char	   *slug = webflow_jsonb_is_object(fd) ?
-					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
-
-				for (i = 0; slug != NULL && i < n; i++)
-				{
-					if (cs[i]->action == ACTION_RESOLVE && cs[i]->slug != NULL &&
-						strcmp(cs[i]->slug, slug) == 0)
-					{
-						cs[i]->item_id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
-						cs[i]->mapped_slug = cs[i]->slug;
-						cs[i]->action = ACTION_UPDATE;
-					}
-				}
-			}
-			if (count < WEBFLOW_MAX_BATCH)
-				break;
-		}
-	}
-	for (i = 0; i < n; i++)
-	{
-		if (cs[i]->action != ACTION_RESOLVE)
-			continue;
-		if (n <= 3 && cs[i]->slug != NULL && !ss->stop)
-		{
-			RequestClass cls;
-			char	   *id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
-
-			if (cls == REQ_STOP)
-				break;
-			if (id != NULL)
-			{
-				cs[i]->item_id = id;
-				cs[i]->mapped_slug = cs[i]->slug;
-				cs[i]->action = ACTION_UPDATE;
-				continue;
-			}
-			if (cls != REQ_OK)
-				continue;		/* stays unresolved: retried next pass */
-		}
-		/* no item has the slug: the earlier attempt created nothing */
-		cs[i]->action = ACTION_CREATE;
-	}
-	for (i = 0; i < n; i++)
-		if (cs[i]->action == ACTION_RESOLVE)
-			settle(&cs[i], 1, OUTCOME_DEFER, NULL, true);
 }
 
 /*
@@ -679,7 +445,7 @@ run_groups(SendState *ss, List *changes, GroupKind kind, ChangeAction action)
 			}
 		}
 		if (action == ACTION_RESOLVE)
-			resolve_unknown(ss, cs, count);
+			webflow_resolve_unknown(ss, cs, count);
 		else
 			send_group(ss, cs, count, kind);
 	}

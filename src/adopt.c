@@ -1,0 +1,229 @@
+/*-------------------------------------------------------------------------
+ *
+ * adopt.c
+ *		Settling the changes Webflow did not simply accept: a create whose
+ *		earlier outcome is unknown is looked up by slug (many at once
+ *		against the collection's newest items); a lone create refused for a
+ *		duplicate slug adopts the existing item; a lone update of a vanished
+ *		item recreates it; a live update of an unpublished item updates the
+ *		staged item and publishes it.  No duplicate is ever created.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "api.h"
+#include "http.h"
+#include "jsonb_util.h"
+#include "publish.h"
+#include "ratelimit.h"
+#include "shmem.h"
+#include "send.h"
+#include "webflow.h"
+
+static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
+						 RequestClass *cls);
+static void publish_staged(SendState *ss, Change *c);
+
+/*
+ * lookup_slug returns the id of the item of a binding's collection that has
+ * the slug, or NULL; *cls says whether the lookup itself worked.
+ */
+static char *
+lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
+{
+	WebflowHttpResult result;
+	StringInfoData query;
+	Jsonb	   *response;
+	JsonbValue *items;
+
+	initStringInfo(&query);
+	webflow_query_add(&query, "slug", slug);
+	*cls = webflow_send_request(ss, "GET", webflow_items_path(b, false, NULL), query.data,
+						NULL, &result);
+	if (*cls != REQ_OK)
+		return NULL;
+	response = webflow_jsonb_try_parse(result.body);
+	items = webflow_jsonb_get(response, "items");
+	if (webflow_jsonb_array_size(items) < 1)
+		return NULL;
+	return webflow_jsonb_string(webflow_jsonb_container_get(webflow_jsonb_array_element(items, 0)->val.binary.data, "id"));
+}
+
+/*
+ * publish_staged brings a live update through when the item is not
+ * published (409): update the staged item, then publish it.
+ */
+static void
+publish_staged(SendState *ss, Change *c)
+{
+	WebflowHttpResult result;
+	StringInfoData body;
+	RequestClass cls;
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"items\": [");
+	webflow_append_update_item(&body, c, false);
+	appendStringInfoString(&body, "]}");
+	cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL), NULL,
+					   body.data, &result);
+	if (cls == REQ_OK)
+	{
+		resetStringInfo(&body);
+		appendStringInfoString(&body, "{\"itemIds\": [");
+		escape_json(&body, c->item_id);
+		appendStringInfoString(&body, "]}");
+		cls = webflow_send_request(ss, "POST", webflow_items_path(c->binding, false, "/publish"),
+						   NULL, body.data, &result);
+	}
+	if (cls == REQ_OK)
+		webflow_chunk_succeeded(&c, 1, GROUP_UPDATE, NULL);
+	else if (cls == REQ_RETRY)
+		webflow_settle(&c, 1, OUTCOME_RETRY, &result, false);
+	else if (cls == REQ_STOP)
+		webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
+	else
+		webflow_settle(&c, 1, OUTCOME_FAILED, &result, false);
+}
+
+/* webflow_lone_failure handles a client error that a single change got. */
+void
+webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
+{
+	if (kind == GROUP_CREATE && result->status == 400 &&
+		strstr(result->body, "Unique value is already in database") != NULL &&
+		c->slug != NULL)
+	{
+		RequestClass cls;
+		char	   *id = lookup_slug(ss, c->binding, c->slug, &cls);
+
+		if (id != NULL)
+		{
+			/* the item is there already (an earlier attempt made it): adopt */
+			c->item_id = id;
+			c->mapped_slug = c->slug;
+			c->action = ACTION_UPDATE;
+			ss->followups = lappend(ss->followups, c);
+			return;
+		}
+		if (cls == REQ_STOP)
+		{
+			webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
+			return;
+		}
+	}
+	if (kind == GROUP_UPDATE && result->status == 404)
+	{
+		/* the item was deleted in Webflow: make it again */
+		c->item_id = NULL;
+		c->mapped_slug = NULL;
+		c->unmap = true;
+		c->action = ACTION_CREATE;
+		ss->followups = lappend(ss->followups, c);
+		return;
+	}
+	if (kind == GROUP_UPDATE && result->status == 409 && c->binding->live)
+	{
+		publish_staged(ss, c);
+		return;
+	}
+	if ((kind == GROUP_UNPUBLISH || kind == GROUP_DELETE || kind == GROUP_ARCHIVE) &&
+		(result->status == 404 || (kind == GROUP_UNPUBLISH && result->status == 409)))
+	{
+		/* already gone, or already unpublished */
+		webflow_chunk_succeeded(&c, 1, kind, NULL);
+		return;
+	}
+	webflow_settle(&c, 1, OUTCOME_FAILED, result, false);
+}
+
+/*
+ * webflow_resolve_unknown settles creates whose earlier attempt may have reached
+ * Webflow: an item with the slug is adopted (then updated), otherwise the
+ * item is created.  Many at once are matched against the collection's
+ * newest items; a few are looked up one by one.
+ */
+void
+webflow_resolve_unknown(SendState *ss, Change **cs, int n)
+{
+	int			i;
+
+	if (n > 3)
+	{
+		Binding    *b = cs[0]->binding;
+		int			pages = Min(n / WEBFLOW_MAX_BATCH + 2, 5);
+		int			p;
+
+		for (p = 0; p < pages && !ss->stop; p++)
+		{
+			WebflowHttpResult result;
+			char	   *query = psprintf("sortBy=createdOn&sortOrder=desc&limit=100&offset=%d",
+										 p * WEBFLOW_MAX_BATCH);
+			JsonbValue *items;
+			int			count;
+			int			j;
+
+			if (webflow_send_request(ss, "GET", webflow_items_path(b, false, NULL), query, NULL,
+							 &result) != REQ_OK)
+				break;
+			items = webflow_jsonb_get(webflow_jsonb_try_parse(result.body), "items");
+			count = webflow_jsonb_array_size(items);
+			for (j = 0; j < count; j++)
+			{
+				JsonbValue *e = webflow_jsonb_array_element(items, j);
+				JsonbValue *fd = webflow_jsonb_container_get(e->val.binary.data, "fieldData");
+				char	   *slug = webflow_jsonb_is_object(fd) ?
+					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+
+				for (i = 0; slug != NULL && i < n; i++)
+				{
+					if (cs[i]->action == ACTION_RESOLVE && cs[i]->slug != NULL &&
+						strcmp(cs[i]->slug, slug) == 0)
+					{
+						cs[i]->item_id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
+						cs[i]->mapped_slug = cs[i]->slug;
+						cs[i]->action = ACTION_UPDATE;
+					}
+				}
+			}
+			if (count < WEBFLOW_MAX_BATCH)
+				break;
+		}
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (cs[i]->action != ACTION_RESOLVE)
+			continue;
+		if (n <= 3 && cs[i]->slug != NULL && !ss->stop)
+		{
+			RequestClass cls;
+			char	   *id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
+
+			if (cls == REQ_STOP)
+				break;
+			if (id != NULL)
+			{
+				cs[i]->item_id = id;
+				cs[i]->mapped_slug = cs[i]->slug;
+				cs[i]->action = ACTION_UPDATE;
+				continue;
+			}
+			if (cls != REQ_OK)
+				continue;		/* stays unresolved: retried next pass */
+		}
+		/* no item has the slug: the earlier attempt created nothing */
+		cs[i]->action = ACTION_CREATE;
+	}
+	for (i = 0; i < n; i++)
+		if (cs[i]->action == ACTION_RESOLVE)
+			webflow_settle(&cs[i], 1, OUTCOME_DEFER, NULL, true);
+}
+

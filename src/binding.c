@@ -1,0 +1,251 @@
+/*-------------------------------------------------------------------------
+ *
+ * binding.c
+ *		A binding as the publisher uses it: its row in webflow.bindings
+ *		turned into item_payload options (the collection's schema, key
+ *		columns left out of the item unless mapped), and the hash of the
+ *		item a row becomes, shared by the worker and webflow.sync().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "jsonb_util.h"
+#include "payload.h"
+#include "publish.h"
+#include "shmem.h"
+#include "webflow.h"
+
+PG_FUNCTION_INFO_V1(webflow_payload_hash);
+
+/* an entry of a table of bindings, by id */
+typedef struct BindingEntry
+{
+	int32		id;
+	Binding    *binding;
+} BindingEntry;
+
+static Jsonb *binding_payload_options(Jsonb *options, const char *collection,
+									  ArrayType *keys);
+
+/* webflow_binding_table makes an empty table of bindings, by id. */
+HTAB *
+webflow_binding_table(MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(BindingEntry);
+	ctl.hcxt = cxt;
+	return hash_create("webflow bindings", 16, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* webflow_payload_hash_text returns a short hash of a payload, to skip unchanged rows. */
+char *
+webflow_payload_hash_text(Jsonb *payload)
+{
+	char	   *text = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
+
+	return psprintf("%016" INT64_MODIFIER "x",
+					(uint64) hash_bytes_extended((const unsigned char *) text,
+												 strlen(text), 0));
+}
+
+/*
+ * binding_payload_options turns binding options into item_payload options:
+ * the trigger's own keys go, the collection comes in, and key columns are
+ * left out of the item unless "fields" maps them.
+ */
+static Jsonb *
+binding_payload_options(Jsonb *options, const char *collection, ArrayType *keys)
+{
+	StringInfoData buf;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	JsonbValue *fields = webflow_jsonb_get(options, "fields");
+	JsonbValue *exclude = webflow_jsonb_get(options, "exclude");
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nkeys;
+	int			i;
+	bool		first_exclude = true;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"collection\": ");
+	escape_json(&buf, collection);
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			if (strcmp(key, "key") == 0 || strcmp(key, "on_delete") == 0 ||
+				strcmp(key, "live") == 0 || strcmp(key, "collection") == 0 ||
+				strcmp(key, "exclude") == 0)
+				continue;
+			appendStringInfoString(&buf, ", ");
+			escape_json(&buf, key);
+			appendStringInfoString(&buf, ": ");
+			appendStringInfoString(&buf, webflow_jsonb_value_text(&v));
+		}
+	}
+	appendStringInfoString(&buf, ", \"exclude\": [");
+	for (i = 0; exclude != NULL && i < webflow_jsonb_array_size(exclude); i++)
+	{
+		if (!first_exclude)
+			appendStringInfoString(&buf, ", ");
+		first_exclude = false;
+		appendStringInfoString(&buf, webflow_jsonb_value_text(webflow_jsonb_array_element(exclude, i)));
+	}
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nkeys);
+	for (i = 0; i < nkeys; i++)
+	{
+		char	   *col = TextDatumGetCString(elems[i]);
+
+		if (webflow_jsonb_is_object(fields) &&
+			webflow_jsonb_container_get(fields->val.binary.data, col) != NULL)
+			continue;
+		if (!first_exclude)
+			appendStringInfoString(&buf, ", ");
+		first_exclude = false;
+		escape_json(&buf, col);
+	}
+	appendStringInfoString(&buf, "]}");
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* webflow_load_binding returns a binding of the pass, reading it on first use. */
+Binding *
+webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
+{
+	BindingEntry *entry;
+	bool		found;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	MemoryContext old;
+	Binding    *b;
+	bool		isnull;
+	Jsonb	   *options;
+	ArrayType  *keys;
+	JsonbValue *v;
+
+	entry = hash_search(bindings, &id, HASH_ENTER, &found);
+	if (found)
+		return entry->binding;
+	entry->binding = NULL;
+	args[0] = Int32GetDatum(id);
+	if (SPI_execute_with_args("SELECT collection_id, options, key_columns "
+							  "FROM webflow.bindings WHERE id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		return NULL;			/* unbound since: its rows are dropped */
+
+	old = MemoryContextSwitchTo(cxt);
+	b = palloc0(sizeof(Binding));
+	b->id = id;
+	b->collection_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	options = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+	keys = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 3, &isnull));
+	v = webflow_jsonb_get(options, "on_delete");
+	b->on_delete = v ? webflow_jsonb_string(v) : pstrdup("unpublish");
+	if (b->on_delete == NULL)
+		b->on_delete = pstrdup("unpublish");
+	v = webflow_jsonb_get(options, "live");
+	b->live = !(v != NULL && v->type == jbvBool && !v->val.boolean);
+	b->payload_options = binding_payload_options(options, b->collection_id, keys);
+	MemoryContextSwitchTo(old);
+	entry->binding = b;
+	return b;
+}
+
+/*
+ * webflow._payload_hash(binding_id, row) hashes the item a row would
+ * become, as the worker does, so that sync() skips unchanged rows.
+ */
+Datum
+webflow_payload_hash(PG_FUNCTION_ARGS)
+{
+	int32		binding_id = PG_GETARG_INT32(0);
+	Jsonb	   *row = PG_GETARG_JSONB_P(1);
+	HTAB	   *bindings;
+	Binding    *b;
+	Jsonb	   *volatile payload = NULL;
+
+	/* the binding and its prepared payload state stay for the statement */
+	b = (Binding *) fcinfo->flinfo->fn_extra;
+	if (b == NULL || b->id != binding_id)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		bindings = webflow_binding_table(fcinfo->flinfo->fn_mcxt);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		b = webflow_load_binding(bindings, binding_id, fcinfo->flinfo->fn_mcxt);
+		SPI_finish();
+		if (b == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("binding %d does not exist", binding_id)));
+		b->payload = webflow_payload_prepare(b->payload_options,
+											 fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = b;
+		MemoryContextSwitchTo(old);
+	}
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2))
+		payload = webflow_payload_build(b->payload, row);
+	else
+	{
+		/* a row that cannot become an item is queued, to fail alone */
+		MemoryContext old = CurrentMemoryContext;
+		ResourceOwner owner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(old);
+		PG_TRY();
+		{
+			payload = webflow_payload_build(b->payload, row);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(old);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(old);
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(old);
+			CurrentResourceOwner = owner;
+			payload = NULL;
+		}
+		PG_END_TRY();
+		if (payload == NULL)
+			PG_RETURN_NULL();
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(webflow_payload_hash_text(payload)));
+}

@@ -1,0 +1,338 @@
+/*-------------------------------------------------------------------------
+ *
+ * record.c
+ *		The last step of an outbox pass: write down, in one short
+ *		transaction and a handful of set-based statements, how each change
+ *		ended: done rows deleted (with the rows they superseded), item ids
+ *		into webflow.items, the others back to pending after a jittered,
+ *		capped exponential backoff, or failed for good.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "jsonb_util.h"
+#include "payload.h"
+#include "publish.h"
+#include "shmem.h"
+#include "webflow.h"
+
+static void exec_arrays(const char *sql, int nargs, Oid *types, Datum *args);
+static Datum make_array(Datum *elems, bool *nulls, int n, Oid type);
+static double backoff_seconds(int attempts);
+
+/*
+ * backoff_seconds is the wait before the next attempt: exponential in the
+ * attempts made, capped at five minutes, with jitter.
+ */
+static double
+backoff_seconds(int attempts)
+{
+	double		base = Min(300.0, pow(2.0, Max(attempts - 1, 0)));
+
+	return base * (0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX));
+}
+
+/* exec_arrays runs one statement of the record step. */
+static void
+exec_arrays(const char *sql, int nargs, Oid *types, Datum *args)
+{
+	int			ret = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0);
+
+	if (ret < 0)
+		elog(ERROR, "webflow: recording the pass failed: %s", SPI_result_code_string(ret));
+}
+
+/* make_array builds a one-dimensional array of n datums of a type. */
+static Datum
+make_array(Datum *elems, bool *nulls, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
+}
+
+/*
+ * webflow_record_pass writes the outcome of every change of a pass and returns how
+ * many outbox rows were completed.
+ */
+int64
+webflow_record_pass(List *changes)
+{
+	int			n = list_length(changes);
+	int			cap = n;
+	ListCell   *lc;
+	int64		completed = 0;
+
+	/* rows to delete: superseded ones and the newest of done changes */
+	Datum	   *del_ids;
+	int			ndel = 0;
+
+	/* failed rows of done keys */
+	Datum	   *dk_binding = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *dk_key = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *dk_max = palloc(sizeof(Datum) * Max(cap, 1));
+	int			ndk = 0;
+
+	/* item map upserts */
+	Datum	   *m_coll = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *m_key = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *m_item = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *m_slug = palloc(sizeof(Datum) * Max(cap, 1));
+	bool	   *m_slug_null = palloc(sizeof(bool) * Max(cap, 1));
+	Datum	   *m_hash = palloc(sizeof(Datum) * Max(cap, 1));
+	bool	   *m_hash_null = palloc(sizeof(bool) * Max(cap, 1));
+	Datum	   *m_live = palloc(sizeof(Datum) * Max(cap, 1));
+	int			nm = 0;
+
+	/* item map deletes */
+	Datum	   *u_coll = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *u_key = palloc(sizeof(Datum) * Max(cap, 1));
+	int			nu = 0;
+
+	/* rows that stay: retried, failed or deferred */
+	Datum	   *r_id = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *r_inc = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *r_delay = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *r_err = palloc(sizeof(Datum) * Max(cap, 1));
+	bool	   *r_err_null = palloc(sizeof(bool) * Max(cap, 1));
+	Datum	   *r_status = palloc(sizeof(Datum) * Max(cap, 1));
+	bool	   *r_status_null = palloc(sizeof(bool) * Max(cap, 1));
+	Datum	   *r_unknown = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *r_fail = palloc(sizeof(Datum) * Max(cap, 1));
+	int			nr = 0;
+
+	/* bindings that succeeded or failed */
+	Datum	   *ok_bindings = palloc(sizeof(Datum) * Max(cap, 1));
+	int			nok = 0;
+	Datum	   *bad_bindings = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *bad_errors = palloc(sizeof(Datum) * Max(cap, 1));
+	int			nbad = 0;
+	int64		failed = 0;
+
+	int			total = 0;
+
+	foreach(lc, changes)
+		total += 1 + list_length(((Change *) lfirst(lc))->older_ids);
+	del_ids = palloc(sizeof(Datum) * Max(total, 1));
+
+	foreach(lc, changes)
+	{
+		Change	   *c = lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, c->older_ids)
+		{
+			del_ids[ndel++] = Int64GetDatum(*(int64 *) lfirst(lc2));
+			completed++;
+		}
+
+		if (c->binding != NULL && (c->new_item_id != NULL || c->unmap))
+		{
+			if (c->new_item_id != NULL)
+			{
+				bool		keep_hash = c->action == ACTION_CREATE ||
+					c->action == ACTION_UPDATE || c->action == ACTION_RESOLVE;
+
+				m_coll[nm] = CStringGetTextDatum(c->binding->collection_id);
+				m_key[nm] = CStringGetTextDatum(c->row_key);
+				m_item[nm] = CStringGetTextDatum(c->new_item_id);
+				m_slug_null[nm] = c->slug == NULL && c->mapped_slug == NULL;
+				m_slug[nm] = m_slug_null[nm] ? (Datum) 0 :
+					CStringGetTextDatum(c->slug ? c->slug : c->mapped_slug);
+				m_hash_null[nm] = !keep_hash || c->hash == NULL;
+				m_hash[nm] = m_hash_null[nm] ? (Datum) 0 : CStringGetTextDatum(c->hash);
+				m_live[nm] = BoolGetDatum(c->binding->live && keep_hash);
+				nm++;
+			}
+			else
+			{
+				u_coll[nu] = CStringGetTextDatum(c->binding->collection_id);
+				u_key[nu] = CStringGetTextDatum(c->row_key);
+				nu++;
+			}
+		}
+
+		switch (c->outcome)
+		{
+			case OUTCOME_DONE:
+				del_ids[ndel++] = Int64GetDatum(c->newest_id);
+				completed++;
+				dk_binding[ndk] = Int32GetDatum(c->binding_id);
+				dk_key[ndk] = CStringGetTextDatum(c->row_key);
+				dk_max[ndk] = Int64GetDatum(c->newest_id);
+				ndk++;
+				if (c->binding != NULL && c->action != ACTION_NONE)
+					ok_bindings[nok++] = Int32GetDatum(c->binding_id);
+				break;
+			case OUTCOME_RETRY:
+			case OUTCOME_FAILED:
+			case OUTCOME_DEFER:
+			case OUTCOME_PENDING:
+				r_id[nr] = Int64GetDatum(c->newest_id);
+				r_inc[nr] = Int32GetDatum(c->outcome == OUTCOME_DEFER ||
+										  c->outcome == OUTCOME_PENDING ? 0 : 1);
+				r_delay[nr] = Float8GetDatum(c->outcome == OUTCOME_RETRY ?
+											 backoff_seconds(c->attempts + 1) : 0.0);
+				r_err_null[nr] = c->error == NULL;
+				r_err[nr] = c->error ? CStringGetTextDatum(c->error) : (Datum) 0;
+				r_status_null[nr] = c->status == 0;
+				r_status[nr] = Int32GetDatum(c->status);
+				r_unknown[nr] = BoolGetDatum(c->unknown_outcome);
+				r_fail[nr] = BoolGetDatum(c->outcome == OUTCOME_FAILED);
+				nr++;
+				if (c->outcome == OUTCOME_FAILED ||
+					(c->outcome == OUTCOME_RETRY && c->attempts + 1 >= webflow_max_attempts))
+				{
+					failed++;
+					if (c->binding != NULL && c->error != NULL)
+					{
+						bad_bindings[nbad] = Int32GetDatum(c->binding_id);
+						bad_errors[nbad] = CStringGetTextDatum(c->error);
+						nbad++;
+					}
+				}
+				break;
+		}
+	}
+
+	if (ndel > 0)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		args[1];
+
+		args[0] = make_array(del_ids, NULL, ndel, INT8OID);
+		exec_arrays("DELETE FROM webflow.outbox WHERE id = ANY($1)", 1, types, args);
+	}
+	if (ndk > 0)
+	{
+		Oid			types[3] = {INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+		Datum		args[3];
+
+		args[0] = make_array(dk_binding, NULL, ndk, INT4OID);
+		args[1] = make_array(dk_key, NULL, ndk, TEXTOID);
+		args[2] = make_array(dk_max, NULL, ndk, INT8OID);
+		exec_arrays("DELETE FROM webflow.outbox o"
+					" USING unnest($1, $2, $3) AS d(b, k, m)"
+					" WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
+					"   AND o.state = 'failed'", 3, types, args);
+	}
+	if (nu > 0)
+	{
+		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		Datum		args[2];
+
+		args[0] = make_array(u_coll, NULL, nu, TEXTOID);
+		args[1] = make_array(u_key, NULL, nu, TEXTOID);
+		exec_arrays("DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
+					" WHERE i.collection_id = d.c AND i.source_key = d.k",
+					2, types, args);
+	}
+	if (nm > 0)
+	{
+		Oid			types[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID};
+		Datum		args[6];
+
+		args[0] = make_array(m_coll, NULL, nm, TEXTOID);
+		args[1] = make_array(m_key, NULL, nm, TEXTOID);
+		args[2] = make_array(m_item, NULL, nm, TEXTOID);
+		args[3] = make_array(m_slug, m_slug_null, nm, TEXTOID);
+		args[4] = make_array(m_hash, m_hash_null, nm, TEXTOID);
+		args[5] = make_array(m_live, NULL, nm, BOOLOID);
+		exec_arrays("INSERT INTO webflow.items AS i"
+					" (collection_id, source_key, item_id, slug, payload_hash, last_published)"
+					" SELECT c, k, it, s, h, CASE WHEN p THEN now() END"
+					" FROM unnest($1, $2, $3, $4, $5, $6) AS d(c, k, it, s, h, p)"
+					" ON CONFLICT (collection_id, source_key) DO UPDATE"
+					" SET item_id = EXCLUDED.item_id, slug = EXCLUDED.slug,"
+					"     payload_hash = EXCLUDED.payload_hash,"
+					"     last_published = coalesce(EXCLUDED.last_published, i.last_published)",
+					6, types, args);
+	}
+	if (nr > 0)
+	{
+		Oid			types[8] = {INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID,
+			TEXTARRAYOID, INT4ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, INT4OID};
+		Datum		args[8];
+
+		args[0] = make_array(r_id, NULL, nr, INT8OID);
+		args[1] = make_array(r_inc, NULL, nr, INT4OID);
+		args[2] = make_array(r_delay, NULL, nr, FLOAT8OID);
+		args[3] = make_array(r_err, r_err_null, nr, TEXTOID);
+		args[4] = make_array(r_status, r_status_null, nr, INT4OID);
+		args[5] = make_array(r_unknown, NULL, nr, BOOLOID);
+		args[6] = make_array(r_fail, NULL, nr, BOOLOID);
+		args[7] = Int32GetDatum(webflow_max_attempts);
+		exec_arrays("UPDATE webflow.outbox o SET"
+					" state = CASE WHEN d.fail OR (d.inc > 0 AND o.attempts + d.inc >= $8)"
+					"         THEN 'failed' ELSE 'pending' END,"
+					" attempts = o.attempts + d.inc,"
+					" next_attempt_at = now() + make_interval(secs => d.delay),"
+					" last_error = coalesce(d.err, o.last_error),"
+					" last_status = coalesce(d.status, o.last_status),"
+					" maybe_sent = o.maybe_sent OR d.unknown,"
+					" claimed_at = NULL"
+					" FROM unnest($1, $2, $3, $4, $5, $6, $7)"
+					"   AS d(id, inc, delay, err, status, unknown, fail)"
+					" WHERE o.id = d.id", 8, types, args);
+	}
+	if (nok > 0)
+	{
+		Oid			types[1] = {INT4ARRAYOID};
+		Datum		args[1];
+
+		args[0] = make_array(ok_bindings, NULL, nok, INT4OID);
+		exec_arrays("UPDATE webflow.bindings SET last_success = now()"
+					" WHERE id = ANY($1)", 1, types, args);
+	}
+	if (nbad > 0)
+	{
+		Oid			types[2] = {INT4ARRAYOID, TEXTARRAYOID};
+		Datum		args[2];
+
+		args[0] = make_array(bad_bindings, NULL, nbad, INT4OID);
+		args[1] = make_array(bad_errors, NULL, nbad, TEXTOID);
+		exec_arrays("UPDATE webflow.bindings b SET last_error = d.e, last_error_at = now()"
+					" FROM (SELECT DISTINCT ON (b) b, e FROM unnest($1, $2) AS u(b, e)) d"
+					" WHERE b.id = d.b", 2, types, args);
+	}
+
+	{
+		WebflowShared *s = webflow_shared();
+
+		SpinLockAcquire(&s->mutex);
+		s->rows_done += completed;
+		s->rows_failed += failed;
+		if (nok > 0)
+			s->last_success = GetCurrentTimestamp();
+		SpinLockRelease(&s->mutex);
+	}
+	return completed;
+}
+

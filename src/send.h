@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ *
+ * send.h
+ *		Sending a pass's changes: the state and the request helpers shared
+ *		by send.c (grouping, chunking, splitting) and adopt.c (lookups by
+ *		slug, adoption, recreation).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBFLOW_SEND_H
+#define WEBFLOW_SEND_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "http.h"
+#include "publish.h"
+
+/* How one request ended, for the code that sent it. */
+typedef enum RequestClass
+{
+	REQ_OK,
+	REQ_CLIENT_ERROR,			/* 4xx other than 401/403/429 */
+	REQ_RETRY,					/* 5xx, timeout, network: try later */
+	REQ_STOP					/* paused or canceled: send nothing more */
+} RequestClass;
+
+/* State of one call of webflow_send_changes. */
+typedef struct SendState
+{
+	PassOptions *opts;
+	bool		stop;			/* paused or shutting down */
+	List	   *followups;		/* adopted or recreated changes */
+} SendState;
+
+/* What kind of request a group of changes needs. */
+typedef enum GroupKind
+{
+	GROUP_CREATE,
+	GROUP_UPDATE,
+	GROUP_UNPUBLISH,
+	GROUP_DELETE,
+	GROUP_ARCHIVE
+} GroupKind;
+
+extern RequestClass webflow_send_request(SendState *ss, const char *method,
+										 const char *path, const char *query,
+										 const char *body,
+										 WebflowHttpResult *result);
+extern void webflow_settle(Change **cs, int n, ChangeOutcome outcome,
+						   WebflowHttpResult *result, bool unknown);
+extern char *webflow_items_path(Binding *b, bool live, const char *suffix);
+extern void webflow_append_update_item(StringInfo buf, Change *c,
+									   bool archive_only);
+extern void webflow_chunk_succeeded(Change **cs, int n, GroupKind kind,
+									Jsonb *response);
+extern void webflow_lone_failure(SendState *ss, Change *c, GroupKind kind,
+								 WebflowHttpResult *result);
+extern void webflow_resolve_unknown(SendState *ss, Change **cs, int n);
+
+#endif							/* WEBFLOW_SEND_H */
