@@ -214,7 +214,11 @@ webflow_worker_main(Datum arg)
 				set_state("waiting for the extension", problem);
 			}
 			else if (webflow_auth_paused(&why))
+			{
+				/* nothing is sent until the settings change (SIGHUP) */
 				set_state("paused", why);
+				next_due_ms = -1;
+			}
 			else
 			{
 				int			limit = webflow_batch_size * 10;
@@ -232,6 +236,9 @@ webflow_worker_main(Datum arg)
 				SpinLockRelease(&s->mutex);
 				/* more rows may be due: go on without sleeping */
 				busy = claimed > 0 && done > 0;
+				/* a session's drain() holds the lock: look again soon */
+				if (done < 0)
+					next_due_ms = Max(next_due_ms, 500);
 				set_state("idle", NULL);
 			}
 		}
