@@ -290,19 +290,19 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	DefineCustomStringVariable("webflow.database_name",
-							   "Database the background worker connects to.",
-							   "The extension must be created in that database.",
-							   &webflow_database_name,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
 	MarkGUCPrefixReserved("webflow");
 
+	/* a PGC_POSTMASTER setting can only be made while preloading */
 	if (process_shared_preload_libraries_in_progress)
 	{
+		DefineCustomStringVariable("webflow.database_name",
+								   "Database the background worker connects to.",
+								   "The extension must be created in that database.",
+								   &webflow_database_name,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   GUC_SUPERUSER_ONLY,
+								   NULL, NULL, NULL);
 		webflow_shmem_init();
 		webflow_worker_register();
 	}

@@ -306,7 +306,10 @@ webflow_worker_status(PG_FUNCTION_ARGS)
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ", \"database\": ");
-	escape_json(&buf, webflow_database_name);
+	if (webflow_database_name != NULL)
+		escape_json(&buf, webflow_database_name);
+	else
+		appendStringInfoString(&buf, "null");
 	appendStringInfo(&buf, ", \"enabled\": %s", webflow_worker_enabled ? "true" : "false");
 	appendStringInfo(&buf, ", \"started\": %s",
 					 copy.worker_started ? psprintf("\"%s\"", timestamptz_to_str(copy.worker_started)) : "null");
