@@ -32,6 +32,8 @@
 static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
 						 RequestClass *cls);
 static void publish_staged(SendState *ss, Change *c);
+static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
+static void resolve_found(SendState *ss, Change *c, char *id);
 
 /*
  * lookup_slug returns the id of the item of a binding's collection that has
@@ -105,7 +107,7 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		RequestClass cls;
 		char	   *id = lookup_slug(ss, c->binding, c->slug, &cls);
 
-		if (id != NULL)
+		if (id != NULL && !claimed_elsewhere(ss, c, id))
 		{
 			/* the item is there already (an earlier attempt made it): adopt */
 			c->item_id = id;
@@ -146,10 +148,56 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 }
 
 /*
- * webflow_resolve_unknown settles creates whose earlier attempt may have reached
- * Webflow: an item with the slug is adopted (then updated), otherwise the
- * item is created.  Many at once are matched against the collection's
- * newest items; a few are looked up one by one.
+ * claimed_elsewhere says whether another change of the pass maps to the
+ * item (a row whose key changed still owns its old item, say).
+ */
+static bool
+claimed_elsewhere(SendState *ss, Change *c, const char *id)
+{
+	ListCell   *lc;
+
+	foreach(lc, ss->changes)
+	{
+		Change	   *other = lfirst(lc);
+
+		if (other != c && other->item_id != NULL && strcmp(other->item_id, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * resolve_found settles a change whose item was found by slug (id), or not
+ * found (NULL): a create updates the item found, or creates it; a delete
+ * deletes the item found, or has nothing to do.
+ */
+static void
+resolve_found(SendState *ss, Change *c, char *id)
+{
+	if (id != NULL && claimed_elsewhere(ss, c, id))
+		id = NULL;
+	if (id != NULL)
+	{
+		c->item_id = id;
+		c->mapped_slug = c->slug;
+		c->action = c->is_delete ? webflow_delete_action(c->binding) : ACTION_UPDATE;
+		if (c->action == ACTION_NONE)
+			c->outcome = OUTCOME_DONE;
+	}
+	else if (c->is_delete)
+	{
+		c->action = ACTION_NONE;
+		c->outcome = OUTCOME_DONE;
+	}
+	else
+		c->action = ACTION_CREATE;
+}
+
+/*
+ * webflow_resolve_unknown settles changes whose earlier create may have
+ * reached Webflow, by looking for an item with their slug.  Many at once
+ * are matched against the collection's newest items; a few are looked up
+ * one by one.
  */
 void
 webflow_resolve_unknown(SendState *ss, Change **cs, int n)
@@ -161,6 +209,7 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 		Binding    *b = cs[0]->binding;
 		int			pages = Min(n / WEBFLOW_MAX_BATCH + 2, 5);
 		int			p;
+		bool		complete = false;
 
 		for (p = 0; p < pages && !ss->stop; p++)
 		{
@@ -171,8 +220,8 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			int			count;
 			int			j;
 
-			if (webflow_send_request(ss, "GET", webflow_items_path(b, false, NULL), query, NULL,
-							 &result) != REQ_OK)
+			if (webflow_send_request(ss, "GET", webflow_items_path(b, false, NULL),
+									 query, NULL, &result) != REQ_OK)
 				break;
 			items = webflow_jsonb_get(webflow_jsonb_try_parse(result.body), "items");
 			count = webflow_jsonb_array_size(items);
@@ -187,43 +236,53 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 				{
 					if (cs[i]->action == ACTION_RESOLVE && cs[i]->slug != NULL &&
 						strcmp(cs[i]->slug, slug) == 0)
-					{
-						cs[i]->item_id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
-						cs[i]->mapped_slug = cs[i]->slug;
-						cs[i]->action = ACTION_UPDATE;
-					}
+						resolve_found(ss, cs[i],
+									  webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")));
 				}
 			}
 			if (count < WEBFLOW_MAX_BATCH)
+			{
+				complete = true;	/* we saw the whole collection */
 				break;
+			}
 		}
-	}
-	for (i = 0; i < n; i++)
-	{
-		if (cs[i]->action != ACTION_RESOLVE)
-			continue;
-		if (n <= 3 && cs[i]->slug != NULL && !ss->stop)
+		/* items made long ago may lie beyond the pages read: look them up */
+		for (i = 0; i < n && !complete && !ss->stop; i++)
 		{
 			RequestClass cls;
-			char	   *id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
+			char	   *id;
 
-			if (cls == REQ_STOP)
-				break;
-			if (id != NULL)
+			if (cs[i]->action != ACTION_RESOLVE || cs[i]->slug == NULL)
+				continue;
+			id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
+			if (cls == REQ_OK)
+				resolve_found(ss, cs[i], id);
+		}
+		for (i = 0; i < n && complete; i++)
+			if (cs[i]->action == ACTION_RESOLVE)
+				resolve_found(ss, cs[i], NULL);
+	}
+	else
+	{
+		for (i = 0; i < n && !ss->stop; i++)
+		{
+			RequestClass cls;
+			char	   *id;
+
+			if (cs[i]->action != ACTION_RESOLVE)
+				continue;
+			if (cs[i]->slug == NULL)
 			{
-				cs[i]->item_id = id;
-				cs[i]->mapped_slug = cs[i]->slug;
-				cs[i]->action = ACTION_UPDATE;
+				resolve_found(ss, cs[i], NULL);
 				continue;
 			}
-			if (cls != REQ_OK)
-				continue;		/* stays unresolved: retried next pass */
+			id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
+			if (cls == REQ_OK)
+				resolve_found(ss, cs[i], id);
 		}
-		/* no item has the slug: the earlier attempt created nothing */
-		cs[i]->action = ACTION_CREATE;
 	}
+	/* what could not be looked up waits for the next pass */
 	for (i = 0; i < n; i++)
 		if (cs[i]->action == ACTION_RESOLVE)
 			webflow_settle(&cs[i], 1, OUTCOME_DEFER, NULL, true);
 }
-

@@ -224,6 +224,8 @@ claim(int max_rows, MemoryContext cxt, int *nrows)
 		c->maybe_sent |= maybe_sent;
 		c->is_delete = strcmp(op, "delete") == 0;
 		c->image = image_null ? NULL : DatumGetJsonbPCopy(image);
+		if (!c->is_delete && c->image != NULL)
+			c->last_upsert_image = c->image;
 		c->attempts = attempts;
 		MemoryContextSwitchTo(old);
 	}
@@ -275,6 +277,21 @@ build_payload(Change *c, MemoryContext cxt)
 	PG_END_TRY();
 }
 
+/* webflow_delete_action is what deleting a row's item takes for a binding. */
+ChangeAction
+webflow_delete_action(Binding *b)
+{
+	if (strcmp(b->on_delete, "ignore") == 0)
+		return ACTION_NONE;
+	if (strcmp(b->on_delete, "archive") == 0)
+		return ACTION_ARCHIVE;
+	if (!b->live)
+		return ACTION_DELETE;
+	if (strcmp(b->on_delete, "unpublish_only") == 0)
+		return ACTION_UNPUBLISH;
+	return ACTION_UNPUBLISH_DELETE;
+}
+
 /*
  * plan_change decides what a change needs sent, from the item map and its
  * payload.
@@ -310,16 +327,32 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 
 	if (c->is_delete)
 	{
-		if (c->item_id == NULL || strcmp(b->on_delete, "ignore") == 0)
-			c->action = ACTION_NONE;
-		else if (strcmp(b->on_delete, "archive") == 0)
-			c->action = ACTION_ARCHIVE;
-		else if (!b->live)
-			c->action = ACTION_DELETE;
-		else if (strcmp(b->on_delete, "unpublish_only") == 0)
-			c->action = ACTION_UNPUBLISH;
+		if (c->item_id != NULL)
+			c->action = webflow_delete_action(b);
+		else if (c->maybe_sent && c->last_upsert_image != NULL &&
+				 webflow_delete_action(b) != ACTION_NONE)
+		{
+			/* a create may have happened before the delete: find its item */
+			c->image = c->last_upsert_image;
+			build_payload(c, cxt);
+			c->image = NULL;
+			if (c->payload == NULL)
+			{
+				/* no slug to look for: nothing we could find */
+				c->outcome = OUTCOME_PENDING;
+				c->error = NULL;
+				c->action = ACTION_NONE;
+			}
+			else
+			{
+				old = MemoryContextSwitchTo(cxt);
+				c->slug = webflow_payload_slug(c->payload);
+				MemoryContextSwitchTo(old);
+				c->action = ACTION_RESOLVE;
+			}
+		}
 		else
-			c->action = ACTION_UNPUBLISH_DELETE;
+			c->action = ACTION_NONE;
 	}
 	else
 	{

@@ -35,7 +35,8 @@ typedef enum ChangeAction
 {
 	ACTION_NONE,				/* nothing to send: done */
 	ACTION_CREATE,
-	ACTION_RESOLVE,				/* create whose earlier outcome is unknown */
+	ACTION_RESOLVE,				/* change whose earlier create may have
+								 * happened: look the item up by slug */
 	ACTION_UPDATE,
 	ACTION_UNPUBLISH_DELETE,
 	ACTION_UNPUBLISH,
@@ -63,6 +64,7 @@ typedef struct Change
 	List	   *older_ids;		/* superseded outbox rows (int64 *) */
 	bool		is_delete;
 	Jsonb	   *image;			/* row image of an upsert */
+	Jsonb	   *last_upsert_image;	/* newest upsert image among its rows */
 	bool		maybe_sent;		/* an earlier attempt may have reached Webflow */
 	int			attempts;
 
@@ -97,6 +99,9 @@ typedef struct PassOptions
 extern HTAB *webflow_binding_table(MemoryContext cxt);
 extern Binding *webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt);
 extern char *webflow_payload_hash_text(Jsonb *payload);
+
+/* drain.c */
+extern ChangeAction webflow_delete_action(Binding *b);
 
 /* record.c */
 extern int64 webflow_record_pass(List *changes);

@@ -467,6 +467,10 @@ webflow_send_changes(List *changes, PassOptions *opts)
 
 	memset(&ss, 0, sizeof(ss));
 	ss.opts = opts;
+	ss.changes = changes;
+
+	/* creates and deletes that may have reached Webflow: look them up */
+	run_groups(&ss, changes, GROUP_CREATE, ACTION_RESOLVE);
 
 	/*
 	 * Deletes go first: a row whose key changed is a delete of the old key
@@ -490,7 +494,6 @@ webflow_send_changes(List *changes, PassOptions *opts)
 	}
 	run_groups(&ss, changes, GROUP_DELETE, ACTION_DELETE);
 
-	run_groups(&ss, changes, GROUP_CREATE, ACTION_RESOLVE);
 	for (round = 0; round < 3; round++)
 	{
 		run_groups(&ss, changes, GROUP_CREATE, ACTION_CREATE);

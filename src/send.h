@@ -32,6 +32,7 @@ typedef struct SendState
 	PassOptions *opts;
 	bool		stop;			/* paused or shutting down */
 	List	   *followups;		/* adopted or recreated changes */
+	List	   *changes;		/* every change of the pass */
 } SendState;
 
 /* What kind of request a group of changes needs. */
