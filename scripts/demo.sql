@@ -1,0 +1,104 @@
+-- scripts/demo.sql: the webflow extension at work.  scripts/demo runs it
+-- with psql in a throwaway database where the extension is created and
+-- webflow.api_url / webflow.token are set, against the local Webflow fake or
+-- the real API.
+--
+-- psql variables (scripts/demo sets them):
+--   collection   the CMS collection the items are created in (the fixture's
+--                Jobs collection 580e63fc8c9a982ac9b8b745, or WEBFLOW_COLLECTION_ID)
+--   site         a site id (optional: WEBFLOW_SITE_ID against the real API;
+--                when unset, the site's collections are not listed)
+--   slug_suffix  appended to every slug the demo creates: '' against the fake,
+--                '-demo-<random>' against the real API, so that the demo never
+--                collides with an existing item and scripts/demo can find and
+--                remove exactly what it created
+--
+-- Every statement is echoed before its result.  Later sections go at the
+-- end; whatever they create in Webflow must carry :slug_suffix in its slug.
+
+\set ON_ERROR_STOP on
+\set ECHO queries
+
+\echo
+\echo '== 1. The sites the token reaches'
+SELECT s->>'id' AS site_id, s->>'displayName' AS name, s->>'shortName' AS short_name,
+       s->>'lastPublished' AS last_published
+FROM webflow.list_sites() s
+ORDER BY 2;
+
+\if :{?site}
+\echo
+\echo '== ... and the CMS collections of the site'
+SELECT c->>'id' AS collection_id, c->>'displayName' AS name, c->>'slug' AS slug
+FROM webflow.list_collections(:'site') c
+ORDER BY 2;
+\endif
+
+\echo
+\echo '== 2. The collection and its schema (field slugs and types)'
+SELECT c->>'displayName' AS collection, c->>'singularName' AS singular,
+       jsonb_array_length(c->'fields') AS fields
+FROM webflow.get_collection(:'collection') c;
+
+CREATE TABLE demo_fields AS
+SELECT f->>'slug' AS slug, f->>'type' AS type, (f->>'isRequired')::boolean AS required
+FROM jsonb_array_elements(webflow.get_collection(:'collection')->'fields')
+     WITH ORDINALITY AS t(f, n)
+ORDER BY n;
+TABLE demo_fields;
+
+\echo
+\echo '== 3. Two rows become two live items (webflow.item_payload, webflow.create_live_items)'
+-- the two jobs of Webflow's Create Live Items example
+CREATE TABLE demo_jobs (name text, slug text, url text, department text);
+INSERT INTO demo_jobs VALUES
+  ('Senior Data Analyst', 'senior-data-analyst' || :'slug_suffix',
+   'https://boards.greenhouse.io/webflow/jobs/26567701', 'Data'),
+  ('Product Manager', 'product-manager' || :'slug_suffix',
+   'https://boards.greenhouse.io/webflow/jobs/31234567', 'Product');
+
+-- webflow.item_payload turns each row into an item (isArchived, isDraft,
+-- fieldData), here with the columns the collection has a field for; one
+-- request creates and publishes both
+CREATE TABLE demo_items (id text PRIMARY KEY, name text, slug text, last_published text);
+WITH created AS (
+  SELECT item
+  FROM webflow.create_live_items(:'collection',
+         (SELECT jsonb_agg(webflow.item_payload(
+                   (SELECT jsonb_object_agg(key, value)
+                    FROM jsonb_each(to_jsonb(j))
+                    WHERE key IN (SELECT slug FROM demo_fields))))
+          FROM demo_jobs j)) AS item
+)
+INSERT INTO demo_items
+SELECT item->>'id', item->'fieldData'->>'name', item->'fieldData'->>'slug',
+       item->>'lastPublished'
+FROM created
+RETURNING *;
+
+\echo
+\echo '== 4. They are live (webflow.list_live_items follows pagination to the end)'
+SELECT i->>'id' AS item_id, i->'fieldData'->>'name' AS name,
+       i->'fieldData'->>'department' AS department, i->'fieldData'->>'url' AS url
+FROM webflow.list_live_items(:'collection') i
+WHERE i->>'id' IN (SELECT id FROM demo_items)
+ORDER BY 2;
+
+\echo
+\echo '== 5. Unpublish one (webflow.unpublish_live_items)'
+SELECT webflow.unpublish_live_items(:'collection',
+         ARRAY(SELECT id FROM demo_items WHERE name = 'Product Manager')) AS unpublished;
+
+\echo
+\echo '== 6. The live site has one left'
+SELECT i->>'id' AS item_id, i->'fieldData'->>'name' AS name,
+       i->'fieldData'->>'department' AS department, i->'fieldData'->>'url' AS url
+FROM webflow.list_live_items(:'collection') i
+WHERE i->>'id' IN (SELECT id FROM demo_items)
+ORDER BY 2;
+
+\echo
+\echo '== 7. This session''s HTTP client: one connection, kept alive'
+SELECT s->'requests' AS requests, s->'connections' AS connections,
+       s->'rateLimitRemaining' AS rate_limit_remaining
+FROM webflow.http_stats() s;
