@@ -78,6 +78,8 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 	{
 		if (ss->stop)
 			return REQ_STOP;
+		if (webflow_token == NULL || webflow_token[0] == '\0')
+			webflow_auth_pause("webflow.token is not set; the queue resumes when it is");
 		if (webflow_auth_paused(NULL))
 		{
 			ss->stop = true;
