@@ -80,3 +80,18 @@ SELECT count(*) AS api_functions,
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webflow'
 WHERE obj_description(p.oid, 'pg_proc') ~ '^(Webflow |Send any request)';
+
+-- the token stays out of catalogs everyone can read
+SELECT wftest.error_of($$ALTER ROLE CURRENT_USER SET webflow.token = 'secret-in-catalog'$$);
+SELECT wftest.error_of($$ALTER DATABASE postgres SET webflow.token = 'secret-in-catalog'$$);
+SELECT wftest.error_of($$CREATE FUNCTION leak() RETURNS int LANGUAGE sql SET webflow.token = 'secret-in-catalog' AS 'SELECT 1'$$);
+SELECT count(*) AS stored FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%webflow.token%';
+-- members of pg_read_all_settings (pg_monitor) see it masked
+CREATE ROLE wf_monitor IN ROLE pg_monitor;
+SET ROLE wf_monitor;
+SHOW webflow.token;
+SELECT current_setting('webflow.token');
+RESET ROLE;
+DROP ROLE wf_monitor;
+-- a superuser sees it
+SELECT current_setting('webflow.token') = 'test-token' AS superuser_sees_it;

@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <limits.h>
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -43,6 +44,8 @@ int			webflow_max_attempts = 10;
 void		_PG_init(void);
 
 static bool check_api_url(char **newval, void **extra, GucSource source);
+static bool check_token(char **newval, void **extra, GucSource source);
+static const char *show_token(void);
 static bool host_is_loopback(const char *host, size_t len);
 
 /*
@@ -192,6 +195,40 @@ check_api_url(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * check_token keeps the token out of settings that others can read: role,
+ * database and function settings (ALTER ROLE ... SET, ALTER DATABASE ...
+ * SET, CREATE FUNCTION ... SET) live in catalogs every user can query.
+ * The value is never put into the message.
+ */
+static bool
+check_token(char **newval, void **extra, GucSource source)
+{
+	if (source == PGC_S_TEST && *newval != NULL && (*newval)[0] != '\0')
+	{
+		GUC_check_errmsg("webflow.token cannot be stored as a role, database or function setting");
+		GUC_check_errdetail("Those settings are kept in catalogs that every user can read.");
+		GUC_check_errhint("Set it in postgresql.conf or with ALTER SYSTEM, which only superusers can read.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * show_token hides the token from everyone but superusers, including the
+ * members of pg_read_all_settings (pg_monitor) that GUC_SUPERUSER_ONLY
+ * lets through.
+ */
+static const char *
+show_token(void)
+{
+	if (webflow_token == NULL || webflow_token[0] == '\0')
+		return "";
+	if (IsTransactionState() && superuser())
+		return webflow_token;
+	return "********";
+}
+
+/*
  * _PG_init defines the settings and, when loaded through
  * shared_preload_libraries, the shared state and the background worker.
  * It does no network set-up: libcurl is initialised lazily by the first
@@ -216,7 +253,7 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
+							   check_token, NULL, show_token);
 
 	DefineCustomIntVariable("webflow.timeout",
 							"Longest time one Webflow API request may take.",
