@@ -102,3 +102,65 @@ ORDER BY 2;
 SELECT s->'requests' AS requests, s->'connections' AS connections,
        s->'rateLimitRemaining' AS rate_limit_remaining
 FROM webflow.http_stats() s;
+
+\echo
+\echo '== 8. Bind a table: its changes reach Webflow through the outbox and the worker'
+CREATE TABLE demo_board (
+    id         serial PRIMARY KEY,
+    name       text NOT NULL,
+    slug       text,
+    url        text,
+    department text
+);
+-- columns the collection has no field for stay out of the items
+SELECT jsonb_build_object('exclude', coalesce(jsonb_agg(col), '[]')) AS bind_options
+FROM unnest(ARRAY['url', 'department']) AS col
+WHERE col NOT IN (SELECT slug FROM demo_fields) \gset
+SELECT webflow.bind('demo_board', :'collection', :'bind_options');
+
+\echo
+\echo '== 9. Insert the two jobs: the commit wakes the worker, which creates both in one request'
+INSERT INTO demo_board (name, slug, url, department) VALUES
+  ('Senior Data Analyst', 'senior-data-analyst-board' || :'slug_suffix',
+   'https://boards.greenhouse.io/webflow/jobs/26567701', 'Data'),
+  ('Product Manager', 'product-manager-board' || :'slug_suffix',
+   'https://boards.greenhouse.io/webflow/jobs/31234567', 'Product');
+-- wait (at most 30 s) until the worker has sent them
+DO $$
+BEGIN
+    FOR i IN 1..150 LOOP
+        EXIT WHEN (SELECT pending + sending = 0 FROM webflow.status WHERE source = 'demo_board'::regclass);
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END $$;
+SELECT source, pending, sending, failed, last_success IS NOT NULL AS published FROM webflow.status;
+SELECT b.name, i.item_id, i.slug
+FROM demo_board b JOIN webflow.items i ON i.source_key = b.id::text AND i.collection_id = :'collection'
+ORDER BY b.id;
+
+\echo
+\echo '== 10. Update one, delete the other'
+UPDATE demo_board SET name = 'Senior Data Analyst (Remote)' WHERE slug LIKE 'senior-data-analyst-board%';
+DELETE FROM demo_board WHERE slug LIKE 'product-manager-board%';
+DO $$
+BEGIN
+    FOR i IN 1..150 LOOP
+        EXIT WHEN (SELECT pending + sending = 0 FROM webflow.status WHERE source = 'demo_board'::regclass);
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END $$;
+SELECT source, pending, sending, failed FROM webflow.status;
+
+\echo
+\echo '== 11. The live site: the update is there, the deleted job is gone'
+SELECT i->'fieldData'->>'name' AS name, i->'fieldData'->>'slug' AS slug
+FROM webflow.list_live_items(:'collection') i
+WHERE i->'fieldData'->>'slug' LIKE '%-board' || :'slug_suffix'
+ORDER BY 1;
+
+\echo
+\echo '== 12. The worker'
+SELECT s->>'state' AS state, s->'rowsDone' AS rows_done, s->'requests' AS requests,
+       s->'pausedBecause' AS paused_because
+FROM webflow.worker_status() s;
+SELECT webflow.unbind('demo_board');
