@@ -431,6 +431,7 @@ AS 'MODULE_PATHNAME', 'webflow_publish_trigger';
 COMMENT ON FUNCTION @extschema@.publish_trigger() IS
 'AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW trigger that queues each change of a table for its Webflow collection; arguments: collection id, options as JSON';
 REVOKE EXECUTE ON FUNCTION @extschema@.publish_trigger() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@._row_key(jsonb, text[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.wake()
 RETURNS void
@@ -459,7 +460,9 @@ BEGIN
     IF options ? 'key' THEN
         IF jsonb_typeof(options->'key') = 'string' THEN
             cols := ARRAY[options->>'key'];
-        ELSIF jsonb_typeof(options->'key') = 'array' AND jsonb_array_length(options->'key') > 0 THEN
+        ELSIF jsonb_typeof(options->'key') = 'array' AND jsonb_array_length(options->'key') > 0
+              AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(options->'key') e
+                              WHERE jsonb_typeof(e) <> 'string') THEN
             SELECT array_agg(k ORDER BY o) INTO cols
             FROM jsonb_array_elements_text(options->'key') WITH ORDINALITY AS e(k, o);
         ELSE
@@ -512,6 +515,10 @@ BEGIN
         RAISE EXCEPTION 'source, collection_id and options must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = source) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', source::oid
+            USING ERRCODE = 'undefined_table';
+    END IF;
     IF NOT pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = source), 'MEMBER') THEN
         RAISE EXCEPTION 'must be owner of table % to bind it', source
             USING ERRCODE = 'insufficient_privilege';
@@ -543,6 +550,18 @@ BEGIN
        options->>'on_delete' NOT IN ('unpublish', 'unpublish_only', 'archive', 'ignore')) THEN
         RAISE EXCEPTION 'option "on_delete" must be unpublish, unpublish_only, archive or ignore'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'exclude' AND (jsonb_typeof(options->'exclude') <> 'array' OR
+       EXISTS (SELECT 1 FROM jsonb_array_elements(options->'exclude') e
+               WHERE jsonb_typeof(e) <> 'string')) THEN
+        RAISE EXCEPTION 'option "exclude" must be an array of column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"exclude": ["internal_note"]}.';
+    END IF;
+    IF options ? 'fields' AND jsonb_typeof(options->'fields') <> 'object' THEN
+        RAISE EXCEPTION 'option "fields" must be an object of column names and field slugs'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"fields": {"author_id": "author"}}.';
     END IF;
     IF options ? 'live' AND jsonb_typeof(options->'live') <> 'boolean' THEN
         RAISE EXCEPTION 'option "live" must be true or false'
@@ -581,8 +600,10 @@ BEGIN
             FROM pg_attribute WHERE attrelid = source AND attnum > 0 AND NOT attisdropped;
             BEGIN
                 PERFORM @extschema@._payload_hash(binding, sample, true);
-            EXCEPTION WHEN invalid_parameter_value OR not_null_violation THEN
-                IF SQLERRM LIKE '%which is no field of%' OR SQLERRM LIKE '%has no column%' THEN
+            EXCEPTION WHEN not_null_violation THEN
+                -- NULLs where values are required are the sample's fault;
+                -- a required field that no column feeds is the mapping's
+                IF SQLERRM LIKE '%has no column%' THEN
                     RAISE;
                 END IF;
             END;

@@ -257,8 +257,14 @@ webflow_publish_site(PG_FUNCTION_ARGS)
 			escape_json(&body, id);
 		}
 		appendStringInfoChar(&body, ']');
-		any = true;
+		any = n > 0;
 	}
+	if (!any && (PG_ARGISNULL(2) || !PG_GETARG_BOOL(2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("publish_site has nothing to publish to"),
+				 errdetail("custom_domains is empty and publish_to_webflow_subdomain is not true."),
+				 errhint("Pass the domain ids of webflow.get_custom_domains(site_id), or publish_to_webflow_subdomain => true.")));
 	if (!PG_ARGISNULL(2))
 	{
 		if (any)
@@ -382,16 +388,33 @@ webflow_create_webhook(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown webhook trigger_type \"%s\"", trigger),
 				 errdetail("Webflow knows: %s.", known.data)));
-	if (pg_strncasecmp(url, "https://", 8) != 0 &&
-		pg_strncasecmp(url, "http://", 7) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webhook url \"%s\" is not an http(s) URL", url)));
+	{
+		const char *host = NULL;
+		const char *p;
+
+		if (pg_strncasecmp(url, "https://", 8) == 0)
+			host = url + 8;
+		else if (pg_strncasecmp(url, "http://", 7) == 0)
+			host = url + 7;
+		for (p = url; host != NULL && *p; p++)
+			if ((unsigned char) *p <= ' ' || (unsigned char) *p == 0x7f)
+				host = NULL;
+		if (host == NULL || *host == '\0' || *host == '/' || *host == ':')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("webhook url \"%s\" is not an http(s) URL with a host", url),
+					 errhint("Webflow posts to an absolute URL such as https://example.com/hooks/webflow.")));
+	}
 	if (filter != NULL && !JB_ROOT_IS_OBJECT(filter))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("filter must be a JSON object"),
 				 errhint("Webflow takes a filter only for form_submission, as {\"name\": \"<form name>\"}.")));
+	if (filter != NULL && strcmp(trigger, "form_submission") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a webhook filter is only supported for form_submission, not %s", trigger),
+				 errhint("Leave filter NULL for this trigger type.")));
 
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"triggerType\": ");

@@ -17,6 +17,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/numeric.h"
 #include "utils/wait_event.h"
 
 #if PG_VERSION_NUM < 130000
@@ -73,11 +74,11 @@ webflow_init_materialized_srf(FunctionCallInfo fcinfo)
 #define WEBFLOW_WAIT_EVENT(var, name) ((void) (var), (uint32) PG_WAIT_EXTENSION)
 #endif
 
-/* GUC string helpers: guc_malloc/guc_free appeared in 16. */
-#if PG_VERSION_NUM >= 160000
-#define webflow_guc_strdup(s) guc_strdup(LOG, (s))
+/* Numeric infinity appeared in 14. */
+#if PG_VERSION_NUM >= 140000
+#define webflow_numeric_is_inf(n) numeric_is_inf(n)
 #else
-#define webflow_guc_strdup(s) strdup(s)
+#define webflow_numeric_is_inf(n) ((void) (n), false)
 #endif
 
 #endif							/* WEBFLOW_COMPAT_H */

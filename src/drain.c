@@ -266,9 +266,12 @@ build_payload(Change *c, MemoryContext cxt)
 		CurrentResourceOwner = owner;
 
 		c->payload = NULL;
+		/* (in the pass's memory: it is recorded after this step's SPI ends) */
+		MemoryContextSwitchTo(cxt);
 		c->error = edata->detail ?
 			psprintf("%s (%s)", edata->message, edata->detail) :
 			pstrdup(edata->message);
+		MemoryContextSwitchTo(old);
 		/* a referenced row not published yet: wait for it */
 		c->outcome = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION ?
 			OUTCOME_RETRY : OUTCOME_FAILED;

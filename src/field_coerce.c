@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include <float.h>
+
 #include <ctype.h>
 
 #include "mb/pg_wchar.h"
@@ -27,6 +29,7 @@
 
 #include "api.h"
 #include "jsonb_util.h"
+#include "compat.h"
 #include "payload.h"
 
 /* Longest (collection id, source key) pair remembered per statement. */
@@ -167,6 +170,15 @@ push_number(JsonbParseState **ps, JsonbIteratorToken tok, JsonbValue *v,
 	sign = DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
 											 DirectFunctionCall1(int4_numeric,
 																 Int32GetDatum(0))));
+	/* Webflow keeps numbers as doubles: refuse what one cannot hold */
+	if (numeric_is_nan(n) || webflow_numeric_is_inf(n) ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+										  DirectFunctionCall1(numeric_abs, NumericGetDatum(n)),
+										  DirectFunctionCall1(float8_numeric,
+															  Float8GetDatum(DBL_MAX)))) > 0)
+		webflow_value_error(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, t, v,
+							"the number is too large for Webflow (a double-precision number)",
+							NULL);
 	if (f->integer_only &&
 		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
 										  DirectFunctionCall2(numeric_trunc,

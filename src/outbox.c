@@ -80,6 +80,7 @@ static void invalidate_states(Datum arg, Oid relid);
 static TriggerState *get_state(TriggerData *trigdata);
 static void build_state(TriggerState *st, TriggerData *trigdata);
 static void parse_options(TriggerState *st, Relation rel, Jsonb *options);
+static void check_options(Jsonb *options);
 static AttrNumber column_attnum(Relation rel, const char *column, const char *what);
 static int32 register_binding(TriggerState *st, Relation rel,
 							  const char *collection, const char *options);
@@ -279,6 +280,69 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 	return id;
 }
 
+/*
+ * check_options refuses binding options bind() would refuse, so that a
+ * trigger made by hand fails on its first row rather than in the worker.
+ */
+static void
+check_options(Jsonb *options)
+{
+	static const char *const known[] = {
+		"fields", "exclude", "draft", "archived", "locale", "key",
+		"on_delete", "live", NULL
+	};
+	JsonbIterator *it = JsonbIteratorInit(&options->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	JsonbValue *on_delete = webflow_jsonb_get(options, "on_delete");
+	JsonbValue *live = webflow_jsonb_get(options, "live");
+	JsonbValue *exclude = webflow_jsonb_get(options, "exclude");
+	JsonbValue *fields = webflow_jsonb_get(options, "fields");
+	char	   *od;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int			i;
+
+		if (tok == WJB_BEGIN_OBJECT)
+			depth++;
+		else if (tok == WJB_END_OBJECT)
+			depth--;
+		if (tok != WJB_KEY || depth != 1)
+			continue;
+		for (i = 0; known[i] != NULL; i++)
+			if (strlen(known[i]) == v.val.string.len &&
+				strncmp(known[i], v.val.string.val, v.val.string.len) == 0)
+				break;
+		if (known[i] == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("webflow.publish_trigger: unknown binding option \"%.*s\"",
+							v.val.string.len, v.val.string.val),
+					 errdetail("Options are fields, exclude, draft, archived, locale (as for webflow.item_payload), key, on_delete and live.")));
+	}
+	od = on_delete ? webflow_jsonb_string(on_delete) : NULL;
+	if (on_delete != NULL &&
+		(od == NULL || (strcmp(od, "unpublish") != 0 && strcmp(od, "unpublish_only") != 0 &&
+						strcmp(od, "archive") != 0 && strcmp(od, "ignore") != 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.publish_trigger: option \"on_delete\" must be unpublish, unpublish_only, archive or ignore")));
+	if (exclude != NULL && webflow_jsonb_array_size(exclude) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.publish_trigger: option \"exclude\" must be an array of column names")));
+	if (fields != NULL && !webflow_jsonb_is_object(fields))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.publish_trigger: option \"fields\" must be an object of column names and field slugs")));
+	if (live != NULL && live->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.publish_trigger: option \"live\" must be true or false")));
+}
+
 /* build_state works out everything a trigger needs, once per session. */
 static void
 build_state(TriggerState *st, TriggerData *trigdata)
@@ -314,6 +378,7 @@ build_state(TriggerState *st, TriggerData *trigdata)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("webflow.publish_trigger: the options must be a JSON object"),
 				 errdetail("Options: %s", options_text)));
+	check_options(options);
 
 	if (st->upsert_plan)
 		SPI_freeplan(st->upsert_plan);
@@ -604,10 +669,17 @@ webflow_row_key_sql(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	int			n;
 
+	int			i;
+
 	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	if (n < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a row key needs at least one column")));
+	for (i = 0; i < n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key column names must not be NULL")));
 	PG_RETURN_TEXT_P(cstring_to_text(webflow_row_key(row, elems, n)));
 }

@@ -217,6 +217,7 @@ parse_validations(WebflowField *f, Jsonb *validations)
 {
 	JsonbValue *v;
 	int			i;
+	int			n;
 
 	if (validations == NULL || !JB_ROOT_IS_OBJECT(validations))
 		return;
@@ -244,16 +245,25 @@ parse_validations(WebflowField *f, Jsonb *validations)
 	f->single_line = (v != NULL && v->type == jbvBool && v->val.boolean);
 	f->ref_collection = webflow_jsonb_string(webflow_jsonb_get(validations, "collectionId"));
 	v = webflow_jsonb_get(validations, "options");
-	f->noptions = Max(webflow_jsonb_array_size(v), 0);
-	f->options = palloc0(sizeof(WebflowOption) * (f->noptions + 1));
-	for (i = 0; i < f->noptions; i++)
+	n = Max(webflow_jsonb_array_size(v), 0);
+	f->options = palloc0(sizeof(WebflowOption) * (n + 1));
+	f->noptions = 0;
+	for (i = 0; i < n; i++)
 	{
 		JsonbValue *option = webflow_jsonb_array_element(v, i);
+		char	   *name;
+		char	   *id;
 
 		if (!webflow_jsonb_is_object(option))
 			continue;
-		f->options[i].name = webflow_jsonb_string(webflow_jsonb_container_get(option->val.binary.data, "name"));
-		f->options[i].id = webflow_jsonb_string(webflow_jsonb_container_get(option->val.binary.data, "id"));
+		name = webflow_jsonb_string(webflow_jsonb_container_get(option->val.binary.data, "name"));
+		id = webflow_jsonb_string(webflow_jsonb_container_get(option->val.binary.data, "id"));
+		/* an option without a name or an id cannot be matched or sent */
+		if (name == NULL || id == NULL)
+			continue;
+		f->options[f->noptions].name = name;
+		f->options[f->noptions].id = id;
+		f->noptions++;
 	}
 }
 

@@ -169,6 +169,7 @@ check_api_url(char **newval, void **extra, GucSource source)
 	if (hostend < end)
 	{
 		const char *p;
+		long		port = 0;
 
 		if (*hostend != ':' || hostend + 1 == end)
 		{
@@ -177,11 +178,16 @@ check_api_url(char **newval, void **extra, GucSource source)
 		}
 		for (p = hostend + 1; p < end; p++)
 		{
-			if (!isdigit((unsigned char) *p))
+			if (!isdigit((unsigned char) *p) || (port = port * 10 + (*p - '0')) > 65535)
 			{
 				GUC_check_errdetail("The API URL has a malformed port.");
 				return false;
 			}
+		}
+		if (port == 0)
+		{
+			GUC_check_errdetail("The API URL has a malformed port.");
+			return false;
 		}
 	}
 
