@@ -32,6 +32,7 @@
 
 #include "compat.h"
 #include "http.h"
+#include "token.h"
 #include "webflow.h"
 
 /* A response body larger than this is refused (64 MB). */
@@ -282,30 +283,33 @@ webflow_http_send(const char *method, const char *path_and_query,
 	long		connects = 0;
 	double		total = 0;
 	const char *p;
+	const char *token;
+	char	   *problem;
 
 	memset(result, 0, sizeof(*result));
 	result->retry_after_s = -1;
 	result->ratelimit_limit = -1;
 	result->ratelimit_remaining = -1;
 
-	if (webflow_token == NULL || webflow_token[0] == '\0')
+	token = webflow_api_token(&problem);
+	if (token == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webflow.token is not set"),
-				 errhint("A superuser sets it with ALTER SYSTEM SET webflow.token = '...' and SELECT pg_reload_conf().")));
-	for (p = webflow_token; *p; p++)
+				 errmsg("%s", problem),
+				 errhint("A superuser sets webflow.token (ALTER SYSTEM SET webflow.token = '...'; SELECT pg_reload_conf();) or names a file holding it in webflow.token_file.")));
+	for (p = token; *p; p++)
 	{
 		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("webflow.token contains a character that cannot be sent in an HTTP header"),
-					 errhint("Set webflow.token to the token exactly as Webflow shows it.")));
+					 errmsg("the API token contains a character that cannot be sent in an HTTP header"),
+					 errhint("Set webflow.token (or the contents of webflow.token_file) to the token exactly as Webflow shows it.")));
 	}
 
 	/* everything that may raise an error is done before curl gets memory */
 	url = build_url(path_and_query);
 	https = pg_strncasecmp(url, "https://", 8) == 0;
-	auth = psprintf("Authorization: Bearer %s", webflow_token);
+	auth = psprintf("Authorization: Bearer %s", token);
 	if (body != NULL)
 		payload = pg_server_to_any(body, strlen(body), PG_UTF8);
 	handle = get_handle();
@@ -420,6 +424,7 @@ webflow_http_send(const char *method, const char *path_and_query,
 	curl_slist_free_all(headers);
 
 	/* curl's objects are gone: palloc and ereport are allowed again */
+	explicit_bzero(auth, strlen(auth));
 	pfree(auth);
 	if (code != CURLE_OK)
 		result->error = pstrdup(errbuf[0] ? errbuf : curl_easy_strerror(code));

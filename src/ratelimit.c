@@ -27,6 +27,7 @@
 #include "compat.h"
 #include "ratelimit.h"
 #include "shmem.h"
+#include "token.h"
 #include "webflow.h"
 
 static uint32 wait_event_rate = 0;
@@ -138,13 +139,17 @@ webflow_rate_observe(WebflowHttpResult *result)
 
 /*
  * webflow_config_hash hashes the settings a rejected token pause waits on:
- * webflow.token and webflow.api_url.
+ * the token (from webflow.token or webflow.token_file) and webflow.api_url.
  */
 uint64
 webflow_config_hash(void)
 {
-	const char *token = webflow_token ? webflow_token : "";
+	char	   *problem;
+	const char *token = webflow_api_token(&problem);
 	const char *url = webflow_api_url ? webflow_api_url : "";
+
+	if (token == NULL)
+		token = "";
 
 	return hash_bytes_extended((const unsigned char *) token, strlen(token), 0) ^
 		(hash_bytes_extended((const unsigned char *) url, strlen(url), 1) << 1);

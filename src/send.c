@@ -41,6 +41,7 @@
 #include "ratelimit.h"
 #include "shmem.h"
 #include "send.h"
+#include "token.h"
 #include "webflow.h"
 
 static void send_group(SendState *ss, Change **cs, int n, GroupKind kind);
@@ -78,8 +79,12 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 	{
 		if (ss->stop)
 			return REQ_STOP;
-		if (webflow_token == NULL || webflow_token[0] == '\0')
-			webflow_auth_pause("webflow.token is not set; the queue resumes when it is");
+		{
+			char	   *problem;
+
+			if (webflow_api_token(&problem) == NULL)
+				webflow_auth_pause(psprintf("%s; the queue resumes when the token is set", problem));
+		}
 		if (webflow_auth_paused(NULL))
 		{
 			ss->stop = true;

@@ -31,6 +31,7 @@ PG_MODULE_MAGIC;
 /* GUC variables */
 char	   *webflow_api_url = NULL;
 char	   *webflow_token = NULL;
+char	   *webflow_token_file = NULL;
 int			webflow_timeout_ms = 30000;
 int			webflow_connect_timeout_ms = 10000;
 char	   *webflow_ca_bundle = NULL;
@@ -260,6 +261,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   check_token, NULL, show_token);
+
+	DefineCustomStringVariable("webflow.token_file",
+							   "File holding the Webflow API token, used when webflow.token is empty.",
+							   "Keeps the token out of every setting and log line; the file is read again when it changes.",
+							   &webflow_token_file,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("webflow.timeout",
 							"Longest time one Webflow API request may take.",

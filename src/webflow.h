@@ -39,6 +39,7 @@
 /* GUC variables, defined in webflow.c */
 extern char *webflow_api_url;
 extern char *webflow_token;
+extern char *webflow_token_file;
 extern int	webflow_timeout_ms;
 extern int	webflow_connect_timeout_ms;
 extern char *webflow_ca_bundle;
