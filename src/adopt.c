@@ -33,7 +33,10 @@ static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
 						 RequestClass *cls);
 static void publish_staged(SendState *ss, Change *c);
 static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
-static void resolve_found(SendState *ss, Change *c, char *id);
+static bool item_has_slug(SendState *ss, Change *c);
+static void resolve_found(SendState *ss, Change *c, char *id, char *slug);
+static bool has_candidate(Change *c, const char *slug);
+static bool lookup_candidates(SendState *ss, Change *c);
 
 /*
  * lookup_slug returns the id of the item of a binding's collection that has
@@ -121,6 +124,29 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 			webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
 			return;
 		}
+		if (id != NULL)
+		{
+			/*
+			 * Another row of this pass owns the item with the slug (a row
+			 * whose key changed, whose delete did not go through yet):
+			 * try again once it is gone.
+			 */
+			webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
+			return;
+		}
+	}
+	if (kind == GROUP_UPDATE && result->status == 400 &&
+		strstr(result->body, "Unique value is already in database") != NULL &&
+		c->slug != NULL && item_has_slug(ss, c))
+	{
+		/*
+		 * An earlier update (whose answer was lost) gave the item this
+		 * slug already, and Webflow refuses to be sent an item's own slug:
+		 * send the update again without it.
+		 */
+		c->mapped_slug = c->slug;
+		ss->followups = lappend(ss->followups, c);
+		return;
 	}
 	if (kind == GROUP_UPDATE && result->status == 404)
 	{
@@ -147,6 +173,25 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 	webflow_settle(&c, 1, OUTCOME_FAILED, result, false);
 }
 
+/* item_has_slug says whether a change's item has the change's slug now. */
+static bool
+item_has_slug(SendState *ss, Change *c)
+{
+	WebflowHttpResult result;
+	JsonbValue *fd;
+	char	   *slug;
+
+	if (webflow_send_request(ss, "GET",
+							 psprintf("/collections/%s/items/%s",
+									  c->binding->collection_id, c->item_id),
+							 NULL, NULL, &result) != REQ_OK)
+		return false;
+	fd = webflow_jsonb_get(webflow_jsonb_try_parse(result.body), "fieldData");
+	slug = webflow_jsonb_is_object(fd) ?
+		webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+	return slug != NULL && strcmp(slug, c->slug) == 0;
+}
+
 /*
  * claimed_elsewhere says whether another change of the pass maps to the
  * item (a row whose key changed still owns its old item, say).
@@ -166,20 +211,32 @@ claimed_elsewhere(SendState *ss, Change *c, const char *id)
 	return false;
 }
 
+/* has_candidate says whether a slug is one a change's item may have. */
+static bool
+has_candidate(Change *c, const char *slug)
+{
+	ListCell   *lc;
+
+	foreach(lc, c->candidate_slugs)
+		if (strcmp((char *) lfirst(lc), slug) == 0)
+			return true;
+	return false;
+}
+
 /*
- * resolve_found settles a change whose item was found by slug (id), or not
- * found (NULL): a create updates the item found, or creates it; a delete
- * deletes the item found, or has nothing to do.
+ * resolve_found settles a change whose item was found (id, with its slug),
+ * or not found (NULL): a create updates the item found, or creates it; a
+ * delete deletes the item found, or has nothing to do.
  */
 static void
-resolve_found(SendState *ss, Change *c, char *id)
+resolve_found(SendState *ss, Change *c, char *id, char *slug)
 {
 	if (id != NULL && claimed_elsewhere(ss, c, id))
 		id = NULL;
 	if (id != NULL)
 	{
 		c->item_id = id;
-		c->mapped_slug = c->slug;
+		c->mapped_slug = slug;	/* an update then changes it if the row did */
 		c->action = c->is_delete ? webflow_delete_action(c->binding) : ACTION_UPDATE;
 		if (c->action == ACTION_NONE)
 			c->outcome = OUTCOME_DONE;
@@ -194,10 +251,37 @@ resolve_found(SendState *ss, Change *c, char *id)
 }
 
 /*
+ * lookup_candidates looks a change's candidate slugs up one by one and
+ * settles it; it returns false when a lookup could not be made.
+ */
+static bool
+lookup_candidates(SendState *ss, Change *c)
+{
+	ListCell   *lc;
+
+	foreach(lc, c->candidate_slugs)
+	{
+		RequestClass cls;
+		char	   *slug = lfirst(lc);
+		char	   *id = lookup_slug(ss, c->binding, slug, &cls);
+
+		if (cls != REQ_OK)
+			return false;
+		if (id != NULL && !claimed_elsewhere(ss, c, id))
+		{
+			resolve_found(ss, c, id, slug);
+			return true;
+		}
+	}
+	resolve_found(ss, c, NULL, NULL);
+	return true;
+}
+
+/*
  * webflow_resolve_unknown settles changes whose earlier create may have
- * reached Webflow, by looking for an item with their slug.  Many at once
- * are matched against the collection's newest items; a few are looked up
- * one by one.
+ * reached Webflow, by looking for an item with one of the slugs the row
+ * had when it was sent (or has now).  Many at once are matched against the
+ * collection's newest items; a few are looked up one by one.
  */
 void
 webflow_resolve_unknown(SendState *ss, Change **cs, int n)
@@ -231,13 +315,13 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 				JsonbValue *fd = webflow_jsonb_container_get(e->val.binary.data, "fieldData");
 				char	   *slug = webflow_jsonb_is_object(fd) ?
 					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+				char	   *id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
 
-				for (i = 0; slug != NULL && i < n; i++)
+				for (i = 0; slug != NULL && id != NULL && i < n; i++)
 				{
-					if (cs[i]->action == ACTION_RESOLVE && cs[i]->slug != NULL &&
-						strcmp(cs[i]->slug, slug) == 0)
-						resolve_found(ss, cs[i],
-									  webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")));
+					if (cs[i]->action == ACTION_RESOLVE && has_candidate(cs[i], slug) &&
+						!claimed_elsewhere(ss, cs[i], id))
+						resolve_found(ss, cs[i], id, slug);
 				}
 			}
 			if (count < WEBFLOW_MAX_BATCH)
@@ -246,40 +330,22 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 				break;
 			}
 		}
-		/* items made long ago may lie beyond the pages read: look them up */
-		for (i = 0; i < n && !complete && !ss->stop; i++)
+		for (i = 0; i < n && !ss->stop; i++)
 		{
-			RequestClass cls;
-			char	   *id;
-
-			if (cs[i]->action != ACTION_RESOLVE || cs[i]->slug == NULL)
+			if (cs[i]->action != ACTION_RESOLVE)
 				continue;
-			id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
-			if (cls == REQ_OK)
-				resolve_found(ss, cs[i], id);
+			if (complete)
+				resolve_found(ss, cs[i], NULL, NULL);
+			else
+				/* items made long ago may lie beyond the pages read */
+				(void) lookup_candidates(ss, cs[i]);
 		}
-		for (i = 0; i < n && complete; i++)
-			if (cs[i]->action == ACTION_RESOLVE)
-				resolve_found(ss, cs[i], NULL);
 	}
 	else
 	{
 		for (i = 0; i < n && !ss->stop; i++)
-		{
-			RequestClass cls;
-			char	   *id;
-
-			if (cs[i]->action != ACTION_RESOLVE)
-				continue;
-			if (cs[i]->slug == NULL)
-			{
-				resolve_found(ss, cs[i], NULL);
-				continue;
-			}
-			id = lookup_slug(ss, cs[i]->binding, cs[i]->slug, &cls);
-			if (cls == REQ_OK)
-				resolve_found(ss, cs[i], id);
-		}
+			if (cs[i]->action == ACTION_RESOLVE)
+				(void) lookup_candidates(ss, cs[i]);
 	}
 	/* what could not be looked up waits for the next pass */
 	for (i = 0; i < n; i++)

@@ -68,6 +68,7 @@ static bool take_lock(PassOptions *opts);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
 static void build_payload(Change *c, MemoryContext cxt);
+static void candidate_slugs(Change *c, MemoryContext cxt);
 static int64 *box_id(int64 id);
 
 /* step_begin opens a step: a transaction of its own in the worker. */
@@ -225,7 +226,12 @@ claim(int max_rows, MemoryContext cxt, int *nrows)
 		c->is_delete = strcmp(op, "delete") == 0;
 		c->image = image_null ? NULL : DatumGetJsonbPCopy(image);
 		if (!c->is_delete && c->image != NULL)
+		{
 			c->last_upsert_image = c->image;
+			/* its create may have happened under the slug it had then */
+			if (maybe_sent)
+				c->unknown_images = lappend(c->unknown_images, c->image);
+		}
 		c->attempts = attempts;
 		MemoryContextSwitchTo(old);
 	}
@@ -278,6 +284,52 @@ build_payload(Change *c, MemoryContext cxt)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * candidate_slugs lists the slugs a change's item may have in Webflow: its
+ * own, and those of the states an earlier attempt may have created.
+ */
+static void
+candidate_slugs(Change *c, MemoryContext cxt)
+{
+	Jsonb	   *payload = c->payload;
+	char	   *error = c->error;
+	ChangeOutcome outcome = c->outcome;
+	Jsonb	   *image = c->image;
+	ListCell   *lc;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(cxt);
+	if (c->slug != NULL)
+		c->candidate_slugs = lappend(c->candidate_slugs, pstrdup(c->slug));
+	MemoryContextSwitchTo(old);
+	foreach(lc, c->unknown_images)
+	{
+		char	   *slug;
+
+		c->image = lfirst(lc);
+		build_payload(c, cxt);
+		if (c->payload == NULL)
+			continue;
+		old = MemoryContextSwitchTo(cxt);
+		slug = webflow_payload_slug(c->payload);
+		if (slug != NULL)
+		{
+			ListCell   *lc2;
+			bool		seen = false;
+
+			foreach(lc2, c->candidate_slugs)
+				seen |= strcmp((char *) lfirst(lc2), slug) == 0;
+			if (!seen)
+				c->candidate_slugs = lappend(c->candidate_slugs, slug);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	c->payload = payload;
+	c->error = error;
+	c->outcome = outcome;
+	c->image = image;
 }
 
 /* webflow_delete_action is what deleting a row's item takes for a binding. */
@@ -353,6 +405,7 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 				MemoryContextSwitchTo(old);
 				c->action = ACTION_RESOLVE;
 			}
+			c->payload = NULL;
 		}
 		else
 			c->action = ACTION_NONE;
@@ -372,6 +425,8 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 		else
 			c->action = c->maybe_sent ? ACTION_RESOLVE : ACTION_CREATE;
 	}
+	if (c->action == ACTION_RESOLVE)
+		candidate_slugs(c, cxt);
 	if (c->action == ACTION_NONE)
 		c->outcome = OUTCOME_DONE;
 }

@@ -65,6 +65,8 @@ typedef struct Change
 	bool		is_delete;
 	Jsonb	   *image;			/* row image of an upsert */
 	Jsonb	   *last_upsert_image;	/* newest upsert image among its rows */
+	List	   *unknown_images; /* images of rows that may have been sent */
+	List	   *candidate_slugs;	/* slugs its item may have in Webflow */
 	bool		maybe_sent;		/* an earlier attempt may have reached Webflow */
 	int			attempts;
 
