@@ -35,7 +35,9 @@ SELECT 'badbadbadbadbadbadbadbad', s, t, r, e, v::jsonb FROM (VALUES
 
 -- what the cases must leave alone
 CREATE TEMP TABLE bad_before AS
-SELECT (SELECT count(*) FROM webflow.bindings) AS bindings,
+SELECT (SELECT count(*) FROM pg_file_settings
+        WHERE name LIKE 'webflow.%' AND sourcefile LIKE '%postgresql.auto.conf') AS auto_conf,
+       (SELECT count(*) FROM webflow.bindings) AS bindings,
        (SELECT count(*) FROM webflow.outbox) AS outbox,
        (SELECT count(*) FROM webflow.items) AS items,
        (SELECT count(*) FROM webflow.collection_fields
@@ -358,8 +360,10 @@ ALTER SYSTEM SET webflow.naptime = '2d';
 ALTER SYSTEM SET webflow.max_attempts = -1;
 ALTER SYSTEM SET webflow.api_url = 'http://api.webflow.com/v2';
 ALTER ROLE CURRENT_USER SET webflow.api_url = 'ftp://api.webflow.com/v2';
-SELECT count(*) AS auto_conf_webflow_lines FROM pg_file_settings
-WHERE name LIKE 'webflow.%' AND sourcefile LIKE '%postgresql.auto.conf';
+SELECT (SELECT count(*) FROM pg_file_settings
+        WHERE name LIKE 'webflow.%' AND sourcefile LIKE '%postgresql.auto.conf') - auto_conf
+       AS new_auto_conf_webflow_lines
+FROM bad_before;
 
 -- bind, unbind and sync check that the session user owns the table, even
 -- with EXECUTE granted
