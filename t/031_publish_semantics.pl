@@ -11,6 +11,7 @@
 # archive, ignore) and what re-inserting the row does afterwards; live =
 # false (staged items and drafts); request sizes with webflow.batch_size =
 # 10; references between two bound tables written in one transaction; a
+# partitioned table; two tables feeding one collection with the same keys; a
 # writer with only INSERT on the table and no rights on schema webflow;
 # only the table owner binds; sync() queues only rows that differ;
 # retry() requeues failed rows.
@@ -328,6 +329,32 @@ ok(item($TAGS, 'tag-five'), 'the requeued row is published');
 is(sql(q{SELECT failed || '/' || pending FROM webflow.status WHERE source = 'tag_src'::regclass}), '0/0',
 	'nothing failed or pending any more');
 sql(q{ALTER SYSTEM RESET webflow.max_attempts; SELECT pg_reload_conf();});
+
+# ---- a partitioned table
+sql(qq{
+CREATE TABLE pjobs (id int, region text, name text NOT NULL, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE pjobs_eu PARTITION OF pjobs FOR VALUES IN ('eu');
+CREATE TABLE pjobs_us PARTITION OF pjobs FOR VALUES IN ('us');
+SELECT webflow.bind('pjobs', '$JOBS', '{"exclude": ["region"]}');
+INSERT INTO pjobs VALUES (1, 'eu', 'Part EU One'), (2, 'us', 'Part US Two');
+});
+is(drain(), '2', 'rows inserted into two partitions of a bound partitioned table are drained');
+ok(item($JOBS, 'part-eu-one') && item($JOBS, 'part-us-two'), 'and published');
+is(sql(q{SELECT string_agg(source_key, ',' ORDER BY source_key) FROM webflow.items WHERE source_key LIKE '[%'}),
+	'[1, "eu"],[2, "us"]', 'webflow.items keys them by the composite primary key');
+TODO:
+{
+	# BUG: the trigger registers a binding for the relation it fires on
+	# (outbox.c register_binding), which for a partitioned table is each
+	# partition: webflow.bindings and webflow.status grow a row per
+	# partition, and unbind() of the table leaves those behind.
+	local $TODO = 'bug: each partition of a bound partitioned table gets a binding of its own';
+	is(sql(q{SELECT string_agg(source::text, ',') FROM webflow.status WHERE source::text LIKE 'pjobs%'}),
+		'pjobs', 'webflow.status shows the bound table, not its partitions');
+	sql(q{SELECT webflow.unbind('pjobs')});
+	is(sql(q{SELECT count(*) FROM webflow.bindings WHERE source::text LIKE 'pjobs%'}), '0',
+		'unbind() of the partitioned table leaves no binding behind');
+}
 
 # ---- two tables feeding one collection, with the same row keys
 # Each row is its own item: the item map must not mix up rows of different

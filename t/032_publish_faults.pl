@@ -201,6 +201,20 @@ like($why, qr/webflow\.token/, 'and says what to change');
 unlike($why, qr/bad-token-2f9c/, 'the reason does not show the token');
 sleep(2.5);
 is_deeply([ map { $_->{status} } @{ fake_log($seq) } ], [401], 'one request got the 401 and no more were sent');
+my $seq2 = fake_log_seq();
+my $seen_why = $node->safe_psql('postgres',
+	q{SET webflow.token = 'per-session-token'; SELECT coalesce(paused_because, 'none') FROM webflow.status WHERE source = 'jobs'::regclass});
+sleep(2);
+TODO:
+{
+	# BUG: webflow_auth_paused() (ratelimit.c) lifts the shared pause when
+	# the *calling* process's token differs from the one that got the 401;
+	# worker_status() and webflow.status call it from any session.
+	local $TODO = 'bug: a session with a token of its own lifts the queue\'s 401 pause by reading webflow.status';
+	is(scalar(@{ fake_log($seq2) }), 0,
+		'a superuser session with a token of its own reading webflow.status does not make the worker resend');
+	like($seen_why, qr/401/, 'that session also sees the pause');
+}
 is(sql(q{SELECT string_agg(state || ':' || attempts, ',') FROM webflow.outbox WHERE row_image->>'name' LIKE 'Auth %'}),
 	'pending:0,pending:0,pending:0', 'the rows wait, pending, without an attempt counted');
 is(sql(q{SELECT count(*) FROM webflow.outbox WHERE last_error LIKE '%bad-token-2f9c%'}), '0',
