@@ -54,13 +54,9 @@
 #include "shmem.h"
 #include "webflow.h"
 
-PG_FUNCTION_INFO_V1(webflow_drain);
 
 /* the key of the drain lock (pg_advisory_lock(int4, int4)) */
 #define DRAIN_LOCK_SQL_ARGS "7769, 1"
-
-/* Longest a session's drain() waits for the rate limiter, in ms. */
-#define SESSION_MAX_WAIT_MS 10000
 
 static void step_begin(PassOptions *opts);
 static void step_end(PassOptions *opts);
@@ -495,43 +491,3 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	MemoryContextSwitchTo(old);
 	return completed;
 }
-
-/*
- * webflow.drain(max_rows) publishes due outbox rows from this session and
- * returns how many rows it completed.
- */
-Datum
-webflow_drain(PG_FUNCTION_ARGS)
-{
-	int			max_rows = PG_ARGISNULL(0) ? PG_INT32_MAX : PG_GETARG_INT32(0);
-	PassOptions opts = {false, SESSION_MAX_WAIT_MS};
-	int64		total = 0;
-	MemoryContext cxt;
-
-	if (max_rows < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_rows must be positive or NULL"),
-				 errhint("NULL drains every row that is due.")));
-
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "webflow drain pass",
-								ALLOCSET_DEFAULT_SIZES);
-	while (total < max_rows)
-	{
-		int			limit = (int) Min((int64) webflow_batch_size * 10, max_rows - total);
-		int			claimed;
-		int64		done;
-
-		CHECK_FOR_INTERRUPTS();
-		done = webflow_drain_pass(limit, &opts, cxt, &claimed);
-		MemoryContextReset(cxt);
-		if (done < 0 || claimed == 0)
-			break;
-		total += done;
-		if (done == 0)
-			break;				/* nothing moved: paused, or all retrying */
-	}
-	MemoryContextDelete(cxt);
-	PG_RETURN_INT32((int32) Min(total, PG_INT32_MAX));
-}
-
