@@ -32,6 +32,10 @@ SELECT 'badbadbadbadbadbadbadbad', s, t, r, e, v::jsonb FROM (VALUES
     ('qty', 'Number', false, true, '{"allowZero": false, "minValue": -5, "maxValue": 10.5}'),
     ('created-by', 'User', false, false, NULL)
 ) AS v(s, t, r, e, v);
+-- and a schema as a malformed Get Collection answer could leave it
+INSERT INTO webflow.collection_fields (collection_id, slug, type, is_required, validations) VALUES
+    ('dddddddddddddddddddddddd', 'name', 'PlainText', true, '{"maxLength": 99999999999}'),
+    ('dddddddddddddddddddddddd', 'slug', 'PlainText', true, NULL);
 
 -- what the cases must leave alone
 CREATE TEMP TABLE bad_before AS
@@ -312,7 +316,11 @@ INSERT INTO bad_cases (fn, "case", sql) VALUES
 ('bind', 'exclude a string', $$SELECT webflow.bind('bad_jobs', '580e63fc8c9a982ac9b8b745', '{"exclude": "url"}')$$),
 ('bind', 'draft a number', $$SELECT webflow.bind('bad_jobs', '580e63fc8c9a982ac9b8b745', '{"draft": 5}')$$),
 ('bind', 'draft column missing', $$SELECT webflow.bind('bad_jobs', '580e63fc8c9a982ac9b8b745', '{"draft": "is_draft"}')$$),
-('bind', 'locale not an id', $$SELECT webflow.bind('bad_jobs', '580e63fc8c9a982ac9b8b745', '{"locale": "en"}')$$);
+('bind', 'locale not an id', $$SELECT webflow.bind('bad_jobs', '580e63fc8c9a982ac9b8b745', '{"locale": "en"}')$$),
+-- BUG: publish_site flattens a two-dimensional custom_domains array and sends it (the id functions refuse one with 2202E)
+('publish_site', 'BUG: two-dimensional domain array is sent', $$SELECT webflow.publish_site('580e63e98c9a982ac9b8b741', ARRAY[['580e63e98c9a982ac9b8b741']])$$),
+-- BUG: a maxLength beyond an integer in the cached schema fails as a bare "integer out of range", naming no field or collection
+('item_payload+schema', 'BUG: maxLength beyond an integer in the schema', $$SELECT webflow.item_payload('{"name": "A"}', '{"collection": "dddddddddddddddddddddddd"}')$$);
 
 -- run every case once, in order
 CREATE TEMP TABLE bad_results AS
@@ -450,5 +458,5 @@ DELETE FROM webflow.collection_fields WHERE collection_id = 'ccccccccccccccccccc
 DROP VIEW bad_view;
 DROP TABLE bad_jobs, bad_no_key, bad_unbound, bad_trg;
 DELETE FROM webflow.collection_fields
-WHERE collection_id IN ('badbadbadbadbadbadbadbad', '580e63fc8c9a982ac9b8b746', '580e63fc8c9a982ac9b8b745');
+WHERE collection_id IN ('badbadbadbadbadbadbadbad', 'dddddddddddddddddddddddd', '580e63fc8c9a982ac9b8b746', '580e63fc8c9a982ac9b8b745');
 SELECT count(*) AS bindings_left FROM webflow.bindings WHERE source::text LIKE 'bad\_%';
