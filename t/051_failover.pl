@@ -8,7 +8,7 @@
 #     the worker does not run (webflow.worker_status() shows no pid, no
 #     "webflow worker" in pg_stat_activity) and nothing is sent for several
 #     naptimes while webflow.status and the outbox show the rows pending;
-#     webflow.drain() on the standby fails (read-only) and sends nothing.
+#     webflow.drain() on the standby fails, saying why, and sends nothing.
 #     The primary is stopped -m immediate, the standby promoted: its worker
 #     starts and publishes every row once (as many items as rows, no slug
 #     twice, each item created in one request only).
@@ -147,7 +147,7 @@ is($standby->safe_psql('postgres', 'SELECT pending || \'/\' || sending || \'/\' 
 	"$rows/0/0", 'webflow.status on the standby shows the rows pending');
 my ($rc, $out, $err) = $standby->psql('postgres', 'SELECT webflow.drain()');
 isnt($rc, 0, 'webflow.drain() on the standby fails');
-like($err, qr/read-only|recovery/, '... because the standby is read-only');
+like($err, qr/standby|read-only|recovery/, '... with an error that says the server is a standby');
 is(scalar(@{ fake_log($seq0) }), 0, 'nothing at all was sent to Webflow before the promotion');
 
 $primary->stop('immediate');
