@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/spin.h"
@@ -26,6 +28,7 @@
 #include "publish.h"
 #include "ratelimit.h"
 #include "shmem.h"
+#include "drain.h"
 #include "send.h"
 #include "webflow.h"
 
@@ -33,6 +36,7 @@ static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
 						 RequestClass *cls);
 static void publish_staged(SendState *ss, Change *c);
 static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
+static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
 static bool item_has_slug(SendState *ss, Change *c);
 static void resolve_found(SendState *ss, Change *c, char *id, char *slug);
 static bool has_candidate(Change *c, const char *slug);
@@ -110,7 +114,7 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		RequestClass cls;
 		char	   *id = lookup_slug(ss, c->binding, c->slug, &cls);
 
-		if (id != NULL && !claimed_elsewhere(ss, c, id))
+		if (id != NULL && !claimed_elsewhere(ss, c, id) && !mapped_to_other_row(ss, c, id))
 		{
 			/* the item is there already (an earlier attempt made it): adopt */
 			c->item_id = id;
@@ -127,9 +131,10 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		if (id != NULL)
 		{
 			/*
-			 * Another row of this pass owns the item with the slug (a row
-			 * whose key changed, whose delete did not go through yet):
-			 * try again once it is gone.
+			 * Another row owns the item with the slug: one of this pass (a
+			 * row whose key changed, whose delete did not go through yet),
+			 * or one whose rename or delete is still to come.  Try again
+			 * later; if the slug stays taken, the row fails in the end.
 			 */
 			webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
 			return;
@@ -193,6 +198,33 @@ item_has_slug(SendState *ss, Change *c)
 }
 
 /*
+ * mapped_to_other_row says whether webflow.items maps the item to another
+ * row of the binding's collection (two rows that want one slug), in a
+ * short read-only step of its own.
+ */
+static bool
+mapped_to_other_row(SendState *ss, Change *c, const char *id)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	bool		owned;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	args[0] = CStringGetTextDatum(c->binding->collection_id);
+	args[1] = CStringGetTextDatum(id);
+	args[2] = CStringGetTextDatum(c->row_key);
+	webflow_step_begin(ss->opts);
+	if (SPI_execute_with_args("SELECT 1 FROM webflow.items WHERE collection_id = $1"
+							  " AND item_id = $2 AND source_key <> $3",
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webflow.items");
+	owned = SPI_processed > 0;
+	webflow_step_end(ss->opts);
+	MemoryContextSwitchTo(cxt);
+	return owned;
+}
+
+/*
  * claimed_elsewhere says whether another change of the pass maps to the
  * item (a row whose key changed still owns its old item, say).
  */
@@ -231,7 +263,7 @@ has_candidate(Change *c, const char *slug)
 static void
 resolve_found(SendState *ss, Change *c, char *id, char *slug)
 {
-	if (id != NULL && claimed_elsewhere(ss, c, id))
+	if (id != NULL && (claimed_elsewhere(ss, c, id) || mapped_to_other_row(ss, c, id)))
 		id = NULL;
 	if (id != NULL)
 	{
@@ -267,7 +299,7 @@ lookup_candidates(SendState *ss, Change *c)
 
 		if (cls != REQ_OK)
 			return false;
-		if (id != NULL && !claimed_elsewhere(ss, c, id))
+		if (id != NULL && !claimed_elsewhere(ss, c, id) && !mapped_to_other_row(ss, c, id))
 		{
 			resolve_found(ss, c, id, slug);
 			return true;

@@ -235,6 +235,11 @@ webflow_publish_site(PG_FUNCTION_ARGS)
 		int			n;
 		int			i;
 
+		if (ARR_NDIM(domains) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("custom_domains must be a one-dimensional array")));
+
 		deconstruct_array(domains, TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, &nulls, &n);
 		appendStringInfoString(&body, "\"customDomains\": [");

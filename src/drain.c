@@ -58,8 +58,6 @@
 /* the key of the drain lock (pg_advisory_lock(int4, int4)) */
 #define DRAIN_LOCK_SQL_ARGS "7769, 1"
 
-static void step_begin(PassOptions *opts);
-static void step_end(PassOptions *opts);
 static bool take_lock(PassOptions *opts);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
@@ -67,9 +65,9 @@ static void build_payload(Change *c, MemoryContext cxt);
 static void candidate_slugs(Change *c, MemoryContext cxt);
 static int64 *box_id(int64 id);
 
-/* step_begin opens a step: a transaction of its own in the worker. */
-static void
-step_begin(PassOptions *opts)
+/* webflow_step_begin opens a step: a transaction of its own in the worker. */
+void
+webflow_step_begin(PassOptions *opts)
 {
 	if (opts->in_worker)
 	{
@@ -81,9 +79,9 @@ step_begin(PassOptions *opts)
 		elog(ERROR, "SPI_connect failed");
 }
 
-/* step_end closes a step: the worker commits it. */
-static void
-step_end(PassOptions *opts)
+/* webflow_step_end closes a step: the worker commits it. */
+void
+webflow_step_end(PassOptions *opts)
 {
 	SPI_finish();
 	if (opts->in_worker)
@@ -275,8 +273,8 @@ build_payload(Change *c, MemoryContext cxt)
 			pstrdup(edata->message);
 		MemoryContextSwitchTo(old);
 		/* a referenced row not published yet: wait for it */
-		c->outcome = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION ?
-			OUTCOME_RETRY : OUTCOME_FAILED;
+		c->reference_wait = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION;
+		c->outcome = c->reference_wait ? OUTCOME_RETRY : OUTCOME_FAILED;
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
@@ -445,10 +443,10 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	MemoryContext old;
 
 	*claimed = 0;
-	step_begin(opts);
+	webflow_step_begin(opts);
 	if (!take_lock(opts))
 	{
-		step_end(opts);
+		webflow_step_end(opts);
 		return -1;
 	}
 	/* rows a dead process left "sending" may have reached Webflow */
@@ -461,7 +459,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	{
 		if (opts->in_worker)
 			webflow_drain_unlock();
-		step_end(opts);
+		webflow_step_end(opts);
 		return 0;
 	}
 
@@ -476,18 +474,18 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 		plan_change(c, map_plan, cxt);
 		any_to_send |= c->outcome == OUTCOME_PENDING;
 	}
-	step_end(opts);
+	webflow_step_end(opts);
 
 	old = MemoryContextSwitchTo(cxt);
 	if (any_to_send)
 		webflow_send_changes(changes, opts);
 	MemoryContextSwitchTo(old);
 
-	step_begin(opts);
+	webflow_step_begin(opts);
 	completed = webflow_record_pass(changes);
 	if (opts->in_worker)
 		webflow_drain_unlock();
-	step_end(opts);
+	webflow_step_end(opts);
 	MemoryContextSwitchTo(old);
 	return completed;
 }

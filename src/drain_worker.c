@@ -154,7 +154,7 @@ webflow_drain(PG_FUNCTION_ARGS)
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("webflow.drain() cannot run on a standby"),
+				 errmsg("webflow.drain() cannot run during recovery: this server is a read-only standby"),
 				 errhint("Only the primary publishes; its queue is drained after promotion.")));
 
 	seg = dsm_create(sizeof(DrainShared), 0);

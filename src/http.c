@@ -58,6 +58,7 @@ typedef struct ResponseHeaders
 /* global state */
 WebflowRateInfo webflow_last_rate_info = {-1, -1, -1, 0};
 volatile sig_atomic_t webflow_http_abort_pending = false;
+bool		webflow_http_abort_on_barrier = false;
 
 static CURL *curl_handle = NULL;
 static bool curl_initialized = false;
@@ -192,8 +193,8 @@ static int
 check_abort(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 			curl_off_t ultotal, curl_off_t ulnow)
 {
-	return (QueryCancelPending || ProcDiePending ||
-			webflow_http_abort_pending) ? 1 : 0;
+	return (QueryCancelPending || ProcDiePending || webflow_http_abort_pending ||
+			(webflow_http_abort_on_barrier && ProcSignalBarrierPending)) ? 1 : 0;
 }
 
 /*
@@ -296,7 +297,7 @@ webflow_http_send(const char *method, const char *path_and_query,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", problem),
-				 errhint("A superuser sets webflow.token (ALTER SYSTEM SET webflow.token = '...'; SELECT pg_reload_conf();) or names a file holding it in webflow.token_file.")));
+				 errhint("A superuser names a file holding the token in webflow.token_file (ALTER SYSTEM SET webflow.token_file = '/path'; SELECT pg_reload_conf();), or sets webflow.token in postgresql.conf.")));
 	for (p = token; *p; p++)
 	{
 		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)

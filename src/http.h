@@ -60,6 +60,9 @@ extern WebflowRateInfo webflow_last_rate_info;
 /* Set (for example by a signal handler) to abort the request in flight. */
 extern volatile sig_atomic_t webflow_http_abort_pending;
 
+/* Set by the worker: a ProcSignalBarrier (DROP DATABASE) aborts too. */
+extern bool webflow_http_abort_on_barrier;
+
 extern void webflow_http_send(const char *method, const char *path_and_query,
 							  const char *body, WebflowHttpResult *result);
 extern long webflow_http_connections_opened(void);

@@ -26,6 +26,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -82,6 +83,7 @@ static void build_state(TriggerState *st, TriggerData *trigdata);
 static void parse_options(TriggerState *st, Relation rel, Jsonb *options);
 static void check_options(Jsonb *options);
 static AttrNumber column_attnum(Relation rel, const char *column, const char *what);
+static Oid	binding_relid(Relation rel);
 static int32 register_binding(TriggerState *st, Relation rel,
 							  const char *collection, const char *options);
 static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
@@ -238,6 +240,23 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 }
 
 /*
+ * binding_relid is the table a trigger's rows are published as: the
+ * relation itself, or the root of the partitioned table it belongs to.
+ */
+static Oid
+binding_relid(Relation rel)
+{
+	if (rel->rd_rel->relispartition)
+	{
+		List	   *ancestors = get_partition_ancestors(RelationGetRelid(rel));
+
+		if (ancestors != NIL)
+			return llast_oid(ancestors);
+	}
+	return RelationGetRelid(rel);
+}
+
+/*
  * register_binding returns the id of the binding of (table, collection) in
  * webflow.bindings, recording it when the trigger was created by hand.
  */
@@ -251,7 +270,8 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 	bool		isnull;
 	int32		id;
 
-	args[0] = ObjectIdGetDatum(RelationGetRelid(rel));
+	/* a partition publishes as its partitioned table: one binding */
+	args[0] = ObjectIdGetDatum(binding_relid(rel));
 	args[1] = CStringGetTextDatum(collection);
 	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(options));
 	args[3] = st->key_names;
@@ -265,6 +285,19 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
+
+	/* one table per collection: the item map is keyed by row key */
+	ret = SPI_execute_with_args("SELECT source::pg_catalog.text FROM webflow.bindings "
+								"WHERE collection_id OPERATOR(pg_catalog.=) $2 "
+								"AND source OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
+								2, argtypes, args, NULL, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("Webflow collection %s is already bound to table %s", collection,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("Rows of two tables would share row keys in webflow.items."),
+				 errhint("Bind one table per collection (a view or a partitioned table can gather several).")));
 
 	ret = SPI_execute_with_args("INSERT INTO webflow.bindings "
 								"(source, collection_id, options, key_columns) "

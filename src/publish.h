@@ -88,6 +88,7 @@ typedef struct Change
 	char	   *error;
 	char	   *new_item_id;	/* item map after this pass (NULL: unchanged) */
 	bool		unmap;			/* remove the item map entry */
+	bool		reference_wait; /* a referenced row has no item yet */
 } Change;
 
 /* Whether the pass may wait (worker) or must return soon (a session). */

@@ -181,10 +181,13 @@ webflow_auth_paused(char **reason)
 	bool		paused;
 	char		why[WEBFLOW_REASON_LEN];
 
+	/*
+	 * The pause holds for the token and URL that were refused: a process
+	 * with other settings (the worker after a reload) may send, but it does
+	 * not lift the pause for the others.
+	 */
 	SpinLockAcquire(&s->mutex);
-	if (s->auth_paused && s->auth_config_hash != hash)
-		s->auth_paused = false;
-	paused = s->auth_paused;
+	paused = s->auth_paused && s->auth_config_hash == hash;
 	strlcpy(why, s->auth_reason, sizeof(why));
 	SpinLockRelease(&s->mutex);
 	if (paused && reason != NULL)

@@ -38,18 +38,17 @@
 
 static void exec_arrays(const char *sql, int nargs, Oid *types, Datum *args);
 static Datum make_array(Datum *elems, bool *nulls, int n, Oid type);
-static double backoff_seconds(int attempts);
+static double backoff_seconds(int attempts, double jitter);
 
 /*
  * backoff_seconds is the wait before the next attempt: exponential in the
- * attempts made, capped at five minutes, with jitter.
+ * attempts made, capped at five minutes, times the pass's jitter (so that
+ * the rows of one batch stay together and are sent again as one batch).
  */
 static double
-backoff_seconds(int attempts)
+backoff_seconds(int attempts, double jitter)
 {
-	double		base = Min(300.0, pow(2.0, Max(attempts - 1, 0)));
-
-	return base * (0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX));
+	return Min(300.0, pow(2.0, Max(attempts - 1, 0))) * jitter;
 }
 
 /* exec_arrays runs one statement of the record step. */
@@ -136,6 +135,7 @@ webflow_record_pass(List *changes)
 	int64		failed = 0;
 
 	int			total = 0;
+	double		jitter = 0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX);
 
 	foreach(lc, changes)
 		total += 1 + list_length(((Change *) lfirst(lc))->older_ids);
@@ -197,8 +197,9 @@ webflow_record_pass(List *changes)
 				r_id[nr] = Int64GetDatum(c->newest_id);
 				r_inc[nr] = Int32GetDatum(c->outcome == OUTCOME_DEFER ||
 										  c->outcome == OUTCOME_PENDING ? 0 : 1);
-				r_delay[nr] = Float8GetDatum(c->outcome == OUTCOME_RETRY ?
-											 backoff_seconds(c->attempts + 1) : 0.0);
+				r_delay[nr] = Float8GetDatum(c->outcome != OUTCOME_RETRY ? 0.0 :
+											 c->reference_wait && c->attempts < 2 ? 0.0 :
+											 backoff_seconds(c->attempts + 1, jitter));
 				r_err_null[nr] = c->error == NULL;
 				r_err[nr] = c->error ? CStringGetTextDatum(c->error) : (Datum) 0;
 				r_status_null[nr] = c->status == 0;

@@ -239,8 +239,13 @@ parse_validations(WebflowField *f, Jsonb *validations)
 													  false, -1));
 	v = webflow_jsonb_get(validations, "maxLength");
 	if (v != NULL && v->type == jbvNumeric)
-		f->max_length = DatumGetInt32(DirectFunctionCall1(numeric_int4,
-														  NumericGetDatum(v->val.numeric)));
+	{
+		/* a limit beyond what a string can reach is no limit */
+		double		len = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+															 NumericGetDatum(v->val.numeric)));
+
+		f->max_length = (len >= 0 && len < (double) PG_INT32_MAX) ? (int) len : -1;
+	}
 	v = webflow_jsonb_get(validations, "singleLine");
 	f->single_line = (v != NULL && v->type == jbvBool && v->val.boolean);
 	f->ref_collection = webflow_jsonb_string(webflow_jsonb_get(validations, "collectionId"));

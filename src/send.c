@@ -240,7 +240,8 @@ webflow_chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
 		{
 			cs[i]->outcome = OUTCOME_DONE;
 			cs[i]->status = 200;
-			if (kind == GROUP_UPDATE)
+			/* the item stays mapped (an unpublished or archived one too) */
+			if (kind != GROUP_DELETE)
 				cs[i]->new_item_id = cs[i]->item_id;
 		}
 		return;
@@ -517,7 +518,10 @@ webflow_send_changes(List *changes, PassOptions *opts)
 		Change	   *c = lfirst(lc);
 
 		if (c->action == ACTION_DELETE && c->outcome == OUTCOME_DONE)
+		{
 			c->unmap = true;
+			c->new_item_id = NULL;
+		}
 		if (c->outcome == OUTCOME_PENDING && c->action != ACTION_NONE)
 			c->outcome = OUTCOME_DEFER;
 	}

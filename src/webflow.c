@@ -214,7 +214,7 @@ check_token(char **newval, void **extra, GucSource source)
 	{
 		GUC_check_errmsg("webflow.token cannot be stored as a role, database or function setting");
 		GUC_check_errdetail("Those settings are kept in catalogs that every user can read.");
-		GUC_check_errhint("Set it in postgresql.conf or with ALTER SYSTEM, which only superusers can read.");
+		GUC_check_errhint("Put the token in a file named by webflow.token_file, or set webflow.token in postgresql.conf.");
 		return false;
 	}
 	return true;

@@ -165,6 +165,8 @@ webflow_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(webflow_database_name, NULL, 0);
+	/* DROP DATABASE elsewhere must not wait for a request in flight */
+	webflow_http_abort_on_barrier = true;
 	pgstat_report_appname("webflow worker");
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
