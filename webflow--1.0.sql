@@ -570,12 +570,11 @@ BEGIN
     key_cols := @extschema@._binding_key_columns(source, options);
     IF EXISTS (SELECT 1 FROM @extschema@.bindings x
                WHERE x.collection_id = bind.collection_id AND x.source <> bind.source) THEN
-        RAISE EXCEPTION 'Webflow collection % is already bound to table %', collection_id,
+        RAISE WARNING 'Webflow collection % is also bound to table %', collection_id,
               (SELECT x.source FROM @extschema@.bindings x
                WHERE x.collection_id = bind.collection_id AND x.source <> bind.source LIMIT 1)
-            USING ERRCODE = 'duplicate_object',
-                  DETAIL = 'Rows of two tables would share row keys in webflow.items.',
-                  HINT = 'Bind one table per collection (a partitioned table gathers several).';
+            USING DETAIL = 'webflow.items knows rows by collection and row key: rows of the two tables with the same key share one item.',
+                  HINT = 'Bind one table per collection, or give the tables keys that never collide (a partitioned table gathers several).';
     END IF;
     IF (SELECT relispartition FROM pg_class WHERE oid = source) THEN
         RAISE EXCEPTION '% is a partition: bind its partitioned table', source

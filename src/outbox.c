@@ -286,19 +286,6 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
 
-	/* one table per collection: the item map is keyed by row key */
-	ret = SPI_execute_with_args("SELECT source::pg_catalog.text FROM webflow.bindings "
-								"WHERE collection_id OPERATOR(pg_catalog.=) $2 "
-								"AND source OPERATOR(pg_catalog.<>) $1::pg_catalog.regclass",
-								2, argtypes, args, NULL, true, 1);
-	if (ret == SPI_OK_SELECT && SPI_processed == 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("Webflow collection %s is already bound to table %s", collection,
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-				 errdetail("Rows of two tables would share row keys in webflow.items."),
-				 errhint("Bind one table per collection (a view or a partitioned table can gather several).")));
-
 	ret = SPI_execute_with_args("INSERT INTO webflow.bindings "
 								"(source, collection_id, options, key_columns) "
 								"VALUES ($1::pg_catalog.regclass, $2, $3, $4) "

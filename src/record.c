@@ -268,8 +268,9 @@ webflow_record_pass(List *changes)
 		args[5] = make_array(m_live, NULL, nm, BOOLOID);
 		exec_arrays("INSERT INTO webflow.items AS i"
 					" (collection_id, source_key, item_id, slug, payload_hash, last_published)"
-					" SELECT c, k, it, s, h, CASE WHEN p THEN now() END"
-					" FROM unnest($1, $2, $3, $4, $5, $6) AS d(c, k, it, s, h, p)"
+					" SELECT DISTINCT ON (c, k) c, k, it, s, h, CASE WHEN p THEN now() END"
+					" FROM unnest($1, $2, $3, $4, $5, $6) WITH ORDINALITY AS d(c, k, it, s, h, p, n)"
+					" ORDER BY c, k, n DESC"
 					" ON CONFLICT (collection_id, source_key) DO UPDATE"
 					" SET item_id = EXCLUDED.item_id, slug = EXCLUDED.slug,"
 					"     payload_hash = EXCLUDED.payload_hash,"
