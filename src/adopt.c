@@ -128,6 +128,12 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 			webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
 			return;
 		}
+		if (cls == REQ_RETRY)
+		{
+			/* the item may be ours: look again later */
+			webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
+			return;
+		}
 		if (id != NULL)
 		{
 			/*

@@ -64,6 +64,7 @@ static CURL *curl_handle = NULL;
 static bool curl_initialized = false;
 static long connections_opened = 0;
 static long requests_sent = 0;
+static bool connection_open = false;
 static uint32 wait_event_http = 0;
 
 static CURL *get_handle(void);
@@ -395,6 +396,12 @@ webflow_http_send(const char *method, const char *path_and_query,
 	curl_easy_getinfo(handle, CURLINFO_TOTAL_TIME, &total);
 	curl_easy_getinfo(handle, CURLINFO_NUM_CONNECTS, &connects);
 	connections_opened += connects;
+	/*
+	 * libcurl silently sends a request again on a new connection when a
+	 * kept-alive one turns out dead; the server may have acted on the first.
+	 */
+	result->reconnected = connection_open && connects > 0;
+	connection_open = (code == CURLE_OK);
 	result->elapsed_ms = total * 1000.0;
 
 	if (code == CURLE_OK)

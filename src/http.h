@@ -40,6 +40,8 @@ typedef struct WebflowHttpResult
 	char	   *error;			/* libcurl's description of a failure */
 	double		elapsed_ms;		/* total time spent */
 	bool		maybe_delivered;	/* request may have reached the server */
+	bool		reconnected;	/* a kept-alive connection was replaced: libcurl
+								 * may have sent the request twice */
 	int			retry_after_s;	/* Retry-After, -1 when absent */
 	int			ratelimit_limit;	/* X-RateLimit-Limit, -1 when absent */
 	int			ratelimit_remaining;	/* X-RateLimit-Remaining, -1 when

@@ -108,6 +108,9 @@ webflow_rate_observe(WebflowHttpResult *result)
 	if (result->outcome != WEBFLOW_HTTP_RESPONSE)
 		return;
 	SpinLockAcquire(&s->mutex);
+	/* a request that went through means the token works again */
+	if (result->status >= 200 && result->status < 300)
+		s->auth_paused = false;
 	if (result->ratelimit_limit >= 0)
 		s->server_limit = result->ratelimit_limit;
 	if (result->ratelimit_remaining >= 0)
@@ -167,6 +170,24 @@ webflow_auth_pause(const char *reason)
 	s->auth_config_hash = hash;
 	strlcpy(s->auth_reason, reason, sizeof(s->auth_reason));
 	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * webflow_auth_pause_reason returns why the queue is paused for a refused
+ * token, whatever this process's settings, or NULL: for status reports.
+ */
+char *
+webflow_auth_pause_reason(void)
+{
+	WebflowShared *s = webflow_shared();
+	bool		paused;
+	char		why[WEBFLOW_REASON_LEN];
+
+	SpinLockAcquire(&s->mutex);
+	paused = s->auth_paused;
+	strlcpy(why, s->auth_reason, sizeof(why));
+	SpinLockRelease(&s->mutex);
+	return paused ? pstrdup(why) : NULL;
 }
 
 /*

@@ -16,6 +16,7 @@ extern bool webflow_rate_acquire(int max_wait_ms, char **why);
 extern void webflow_rate_observe(WebflowHttpResult *result);
 extern bool webflow_auth_paused(char **reason);
 extern void webflow_auth_pause(const char *reason);
+extern char *webflow_auth_pause_reason(void);
 extern uint64 webflow_config_hash(void);
 
 #endif							/* WEBFLOW_RATELIMIT_H */

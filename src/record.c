@@ -36,6 +36,7 @@
 #include "shmem.h"
 #include "webflow.h"
 
+static int	rows_of(List *changes);
 static void exec_arrays(const char *sql, int nargs, Oid *types, Datum *args);
 static Datum make_array(Datum *elems, bool *nulls, int n, Oid type);
 static double backoff_seconds(int attempts, double jitter);
@@ -49,6 +50,18 @@ static double
 backoff_seconds(int attempts, double jitter)
 {
 	return Min(300.0, pow(2.0, Max(attempts - 1, 0))) * jitter;
+}
+
+/* rows_of counts the outbox rows of a pass's changes. */
+static int
+rows_of(List *changes)
+{
+	ListCell   *lc;
+	int			rows = 0;
+
+	foreach(lc, changes)
+		rows += 1 + list_length(((Change *) lfirst(lc))->older_ids);
+	return rows;
 }
 
 /* exec_arrays runs one statement of the record step. */
@@ -85,6 +98,7 @@ webflow_record_pass(List *changes)
 {
 	int			n = list_length(changes);
 	int			cap = n;
+	int			rows = rows_of(changes);
 	ListCell   *lc;
 	int64		completed = 0;
 
@@ -115,15 +129,15 @@ webflow_record_pass(List *changes)
 	int			nu = 0;
 
 	/* rows that stay: retried, failed or deferred */
-	Datum	   *r_id = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *r_inc = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *r_delay = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *r_err = palloc(sizeof(Datum) * Max(cap, 1));
-	bool	   *r_err_null = palloc(sizeof(bool) * Max(cap, 1));
-	Datum	   *r_status = palloc(sizeof(Datum) * Max(cap, 1));
-	bool	   *r_status_null = palloc(sizeof(bool) * Max(cap, 1));
-	Datum	   *r_unknown = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *r_fail = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *r_id = palloc(sizeof(Datum) * Max(rows, 1));
+	Datum	   *r_inc = palloc(sizeof(Datum) * Max(rows, 1));
+	Datum	   *r_delay = palloc(sizeof(Datum) * Max(rows, 1));
+	Datum	   *r_err = palloc(sizeof(Datum) * Max(rows, 1));
+	bool	   *r_err_null = palloc(sizeof(bool) * Max(rows, 1));
+	Datum	   *r_status = palloc(sizeof(Datum) * Max(rows, 1));
+	bool	   *r_status_null = palloc(sizeof(bool) * Max(rows, 1));
+	Datum	   *r_unknown = palloc(sizeof(Datum) * Max(rows, 1));
+	Datum	   *r_fail = palloc(sizeof(Datum) * Max(rows, 1));
 	int			nr = 0;
 
 	/* bindings that succeeded or failed */
@@ -146,8 +160,11 @@ webflow_record_pass(List *changes)
 		Change	   *c = lfirst(lc);
 		ListCell   *lc2;
 
+		/* superseded rows go with a done change; otherwise they stay with it */
 		foreach(lc2, c->older_ids)
 		{
+			if (c->outcome != OUTCOME_DONE)
+				continue;
 			del_ids[ndel++] = Int64GetDatum(*(int64 *) lfirst(lc2));
 			completed++;
 		}
@@ -207,6 +224,24 @@ webflow_record_pass(List *changes)
 				r_unknown[nr] = BoolGetDatum(c->unknown_outcome);
 				r_fail[nr] = BoolGetDatum(c->outcome == OUTCOME_FAILED);
 				nr++;
+				/*
+				 * The rows it superseded keep their images and "maybe sent"
+				 * marks (the slugs an earlier create may have used) and
+				 * follow it, so that they are claimed with it again.
+				 */
+				foreach(lc2, c->older_ids)
+				{
+					r_id[nr] = Int64GetDatum(*(int64 *) lfirst(lc2));
+					r_inc[nr] = r_inc[nr - 1];
+					r_delay[nr] = r_delay[nr - 1];
+					r_err_null[nr] = true;
+					r_err[nr] = (Datum) 0;
+					r_status_null[nr] = true;
+					r_status[nr] = Int32GetDatum(0);
+					r_unknown[nr] = r_unknown[nr - 1];
+					r_fail[nr] = r_fail[nr - 1];
+					nr++;
+				}
 				if (c->outcome == OUTCOME_FAILED ||
 					(c->outcome == OUTCOME_RETRY && c->attempts + 1 >= webflow_max_attempts))
 				{

@@ -389,8 +389,9 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 		case REQ_RETRY:
 			/* a create may have happened if the request got through */
 			webflow_settle(cs, n, OUTCOME_RETRY, &result,
-				   kind == GROUP_CREATE && result.outcome != WEBFLOW_HTTP_RESPONSE &&
-				   result.maybe_delivered);
+						   kind == GROUP_CREATE &&
+						   ((result.outcome != WEBFLOW_HTTP_RESPONSE && result.maybe_delivered) ||
+							result.reconnected));
 			break;
 		case REQ_STOP:
 			webflow_settle(cs, n, OUTCOME_DEFER, NULL,

@@ -284,8 +284,8 @@ webflow_worker_status(PG_FUNCTION_ARGS)
 	WebflowShared *s = webflow_shared();
 	WebflowShared copy;
 	StringInfoData buf;
-	char	   *auth_reason = NULL;
-	bool		auth_paused = webflow_auth_paused(&auth_reason);
+	char	   *auth_reason = webflow_auth_pause_reason();
+	bool		auth_paused = auth_reason != NULL;
 	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&s->mutex);

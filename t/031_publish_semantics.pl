@@ -275,7 +275,7 @@ $node->psql('postgres', qq{SELECT webflow.bind('not_alices', '$JOBS')},
 like($err, qr/must be owner of table (public\.)?not_alices/, 'a user may not bind a table she does not own');
 $node->psql('postgres', qq{SELECT webflow.bind('alice_jobs', '$JOBS')},
 	stdout => \$out, stderr => \$err, extra_params => [ '-U', 'alice' ]);
-is($err, '', 'the table owner may bind her table');
+unlike($err, qr/ERROR/, 'the table owner may bind her table');
 is(sql(q{SELECT string_agg(source::text, ',' ORDER BY source::text) FROM webflow.bindings
          WHERE source::text IN ('alice_jobs', 'not_alices')}), 'alice_jobs',
 	'only the owned table is bound');
