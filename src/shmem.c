@@ -127,3 +127,17 @@ webflow_wake_worker(void)
 	if (latch != NULL)
 		SetLatch(latch);
 }
+
+/*
+ * webflow_worker_wakeable says whether commits should wake the worker: a
+ * disabled worker is not woken at all, so it costs the writers nothing.
+ */
+void
+webflow_worker_wakeable(bool wakeable)
+{
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	shared->worker_latch = wakeable ? MyLatch : NULL;
+	SpinLockRelease(&shared->mutex);
+}

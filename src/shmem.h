@@ -52,5 +52,6 @@ extern void webflow_shmem_init(void);
 extern WebflowShared *webflow_shared(void);
 extern bool webflow_shmem_available(void);
 extern void webflow_wake_worker(void);
+extern void webflow_worker_wakeable(bool wakeable);
 
 #endif							/* WEBFLOW_SHMEM_H */

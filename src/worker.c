@@ -200,6 +200,7 @@ webflow_worker_main(Datum arg)
 		{
 			char	   *why = NULL;
 
+			webflow_worker_wakeable(webflow_worker_enabled);
 			if (!webflow_worker_enabled)
 				set_state("disabled", "webflow.worker_enabled is off");
 			else if (!extension_ready(&next_due_ms))
