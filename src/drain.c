@@ -483,9 +483,18 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 
 	webflow_step_begin(opts);
 	completed = webflow_record_pass(changes);
-	if (opts->in_worker)
-		webflow_drain_unlock();
 	webflow_step_end(opts);
+	if (opts->in_worker)
+	{
+		/*
+		 * Let go of the drain lock only once the results are committed: a
+		 * pass that started earlier would not see this one's item ids and
+		 * would create the same items again.
+		 */
+		webflow_step_begin(opts);
+		webflow_drain_unlock();
+		webflow_step_end(opts);
+	}
 	MemoryContextSwitchTo(old);
 	return completed;
 }
