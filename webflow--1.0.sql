@@ -814,3 +814,6 @@ CREATE EVENT TRIGGER webflow_drop_bindings ON sql_drop
     EXECUTE FUNCTION @extschema@._drop_bindings();
 
 -- end of publishing
+
+-- a worker that started before the extension existed starts draining now
+SELECT @extschema@.wake();
