@@ -116,8 +116,12 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 
 		if (id != NULL && !claimed_elsewhere(ss, c, id) && !mapped_to_other_row(ss, c, id))
 		{
-			/* the item is there already (an earlier attempt made it): adopt */
+			/*
+			 * The item is there already (an earlier attempt made it): adopt
+			 * it, and map it even if the update that follows fails.
+			 */
 			c->item_id = id;
+			c->new_item_id = id;
 			c->mapped_slug = c->slug;
 			c->action = ACTION_UPDATE;
 			ss->followups = lappend(ss->followups, c);
@@ -159,10 +163,23 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		ss->followups = lappend(ss->followups, c);
 		return;
 	}
+	if (kind == GROUP_UPDATE && result->status == 400 &&
+		strstr(result->body, "Unique value is already in database") != NULL &&
+		c->slug != NULL)
+	{
+		/*
+		 * Another item has the slug: a row whose rename or delete is still
+		 * to come, most likely.  Try again later; if the slug stays taken,
+		 * the row fails in the end.
+		 */
+		webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
+		return;
+	}
 	if (kind == GROUP_UPDATE && result->status == 404)
 	{
 		/* the item was deleted in Webflow: make it again */
 		c->item_id = NULL;
+		c->new_item_id = NULL;
 		c->mapped_slug = NULL;
 		c->unmap = true;
 		c->action = ACTION_CREATE;
@@ -273,7 +290,9 @@ resolve_found(SendState *ss, Change *c, char *id, char *slug)
 		id = NULL;
 	if (id != NULL)
 	{
+		/* mapped from now on, whatever becomes of the request that follows */
 		c->item_id = id;
+		c->new_item_id = id;
 		c->mapped_slug = slug;	/* an update then changes it if the row did */
 		c->action = c->is_delete ? webflow_delete_action(c->binding) : ACTION_UPDATE;
 		if (c->action == ACTION_NONE)

@@ -61,8 +61,12 @@
 static bool take_lock(PassOptions *opts);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
+static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
+							 MemoryContext cxt, char **slug);
 static void build_payload(Change *c, MemoryContext cxt);
-static void candidate_slugs(Change *c, MemoryContext cxt);
+static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
+					   char **slug);
+static bool candidate_slugs(Change *c, MemoryContext cxt);
 static int64 *box_id(int64 id);
 
 /* webflow_step_begin opens a step: a transaction of its own in the worker. */
@@ -233,15 +237,18 @@ claim(int max_rows, MemoryContext cxt, int *nrows)
 }
 
 /*
- * build_payload builds a change's item in a subtransaction, so that a row
- * that cannot be turned into an item fails alone.
+ * from_image runs, in a subtransaction, the payload build of a row image
+ * (into c->payload) or, with slug_only, the working out of its slug (into
+ * *slug); it returns NULL, or the error that stopped it (in cxt).
  */
-static void
-build_payload(Change *c, MemoryContext cxt)
+static ErrorData *
+from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
+		   char **slug)
 {
 	Binding    *b = c->binding;
 	MemoryContext old = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -249,48 +256,79 @@ build_payload(Change *c, MemoryContext cxt)
 	{
 		if (b->payload == NULL)
 			b->payload = webflow_payload_prepare(b->payload_options, cxt);
-		c->payload = webflow_payload_build(b->payload, c->image);
+		if (slug_only)
+			*slug = webflow_payload_slug_of(b->payload, image);
+		else
+			c->payload = webflow_payload_build(b->payload, image);
 		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(old);
-		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
+		/* (in the pass's memory: it is used after this step's SPI ends) */
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(old);
-		CurrentResourceOwner = owner;
-
-		c->payload = NULL;
-		/* (in the pass's memory: it is recorded after this step's SPI ends) */
-		MemoryContextSwitchTo(cxt);
-		c->error = edata->detail ?
-			psprintf("%s (%s)", edata->message, edata->detail) :
-			pstrdup(edata->message);
-		MemoryContextSwitchTo(old);
-		/* a referenced row not published yet: wait for it */
-		c->reference_wait = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION;
-		c->outcome = c->reference_wait ? OUTCOME_RETRY : OUTCOME_FAILED;
-		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
+/*
+ * build_payload builds a change's item, so that a row that cannot be
+ * turned into an item fails alone (or waits for a row it references).
+ */
+static void
+build_payload(Change *c, MemoryContext cxt)
+{
+	ErrorData  *edata;
+	MemoryContext old;
+
+	c->payload = NULL;
+	edata = from_image(c, c->image, false, cxt, NULL);
+	if (edata == NULL)
+		return;
+	old = MemoryContextSwitchTo(cxt);
+	c->error = edata->detail ?
+		psprintf("%s (%s)", edata->message, edata->detail) :
+		pstrdup(edata->message);
+	MemoryContextSwitchTo(old);
+	/* a referenced row not published yet: wait for it */
+	c->reference_wait = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION;
+	c->outcome = c->reference_wait ? OUTCOME_RETRY : OUTCOME_FAILED;
+}
+
+/*
+ * image_slug sets *slug to the slug an item made from a row image has (NULL
+ * when it has none); it returns false, with the change's error set, when
+ * that cannot be worked out now.
+ */
+static bool
+image_slug(Change *c, Jsonb *image, MemoryContext cxt, char **slug)
+{
+	ErrorData  *edata;
+
+	*slug = NULL;
+	edata = from_image(c, image, true, cxt, slug);
+	if (edata == NULL)
+		return true;
+	c->error = MemoryContextStrdup(cxt,
+								   psprintf("the slug an earlier attempt may have used cannot be worked out: %s",
+											edata->message));
+	return false;
 }
 
 /*
  * candidate_slugs lists the slugs a change's item may have in Webflow: its
- * own, and those of the states an earlier attempt may have created.
+ * own, and those of the states an earlier attempt may have created (worked
+ * out from the slug and name alone: the rest of such a state may not make
+ * an item any more).  It returns false when one could not be worked out.
  */
-static void
+static bool
 candidate_slugs(Change *c, MemoryContext cxt)
 {
-	Jsonb	   *payload = c->payload;
-	char	   *error = c->error;
-	ChangeOutcome outcome = c->outcome;
-	Jsonb	   *image = c->image;
 	ListCell   *lc;
 	MemoryContext old;
 
@@ -301,29 +339,23 @@ candidate_slugs(Change *c, MemoryContext cxt)
 	foreach(lc, c->unknown_images)
 	{
 		char	   *slug;
+		ListCell   *lc2;
+		bool		seen = false;
 
-		c->image = lfirst(lc);
-		build_payload(c, cxt);
-		if (c->payload == NULL)
+		if (!image_slug(c, lfirst(lc), cxt, &slug))
+			return false;
+		if (slug == NULL)
 			continue;
-		old = MemoryContextSwitchTo(cxt);
-		slug = webflow_payload_slug(c->payload);
-		if (slug != NULL)
+		foreach(lc2, c->candidate_slugs)
+			seen |= strcmp((char *) lfirst(lc2), slug) == 0;
+		if (!seen)
 		{
-			ListCell   *lc2;
-			bool		seen = false;
-
-			foreach(lc2, c->candidate_slugs)
-				seen |= strcmp((char *) lfirst(lc2), slug) == 0;
-			if (!seen)
-				c->candidate_slugs = lappend(c->candidate_slugs, slug);
+			old = MemoryContextSwitchTo(cxt);
+			c->candidate_slugs = lappend(c->candidate_slugs, slug);
+			MemoryContextSwitchTo(old);
 		}
-		MemoryContextSwitchTo(old);
 	}
-	c->payload = payload;
-	c->error = error;
-	c->outcome = outcome;
-	c->image = image;
+	return true;
 }
 
 /* webflow_delete_action is what deleting a row's item takes for a binding. */
@@ -382,24 +414,12 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 				 webflow_delete_action(b) != ACTION_NONE)
 		{
 			/* a create may have happened before the delete: find its item */
-			c->image = c->last_upsert_image;
-			build_payload(c, cxt);
-			c->image = NULL;
-			if (c->payload == NULL)
+			if (!image_slug(c, c->last_upsert_image, cxt, &c->slug))
 			{
-				/* no slug to look for: nothing we could find */
-				c->outcome = OUTCOME_PENDING;
-				c->error = NULL;
-				c->action = ACTION_NONE;
+				c->outcome = OUTCOME_RETRY;
+				return;
 			}
-			else
-			{
-				old = MemoryContextSwitchTo(cxt);
-				c->slug = webflow_payload_slug(c->payload);
-				MemoryContextSwitchTo(old);
-				c->action = ACTION_RESOLVE;
-			}
-			c->payload = NULL;
+			c->action = ACTION_RESOLVE;
 		}
 		else
 			c->action = ACTION_NONE;
@@ -419,8 +439,14 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 		else
 			c->action = c->maybe_sent ? ACTION_RESOLVE : ACTION_CREATE;
 	}
-	if (c->action == ACTION_RESOLVE)
-		candidate_slugs(c, cxt);
+	if (c->action == ACTION_RESOLVE && !candidate_slugs(c, cxt))
+	{
+		/* (the lookup waits: a create now could make the item twice) */
+		c->outcome = OUTCOME_RETRY;
+		return;
+	}
+	if (c->action == ACTION_RESOLVE && c->candidate_slugs == NIL)
+		c->action = c->is_delete ? ACTION_NONE : ACTION_CREATE;
 	if (c->action == ACTION_NONE)
 		c->outcome = OUTCOME_DONE;
 }

@@ -48,6 +48,8 @@ static bool flag_value(const char *option, const ColumnPlan *plan,
 static bool valid_slug(JsonbValue *v);
 static void push_key(JsonbParseState **ps, const char *key);
 static void row_error_context(void *arg);
+static void check_row(Jsonb *row);
+static int	prepare_row(WebflowPayloadState *st, Jsonb *row);
 
 /* shape_matches says whether the row's keys are those of the plan. */
 static bool
@@ -152,6 +154,80 @@ row_error_context(void *arg)
 									 ROW_EXCERPT));
 }
 
+/* check_row refuses a row that is not a JSON object. */
+static void
+check_row(Jsonb *row)
+{
+	if (!JB_ROOT_IS_OBJECT(row) || JB_ROOT_IS_SCALAR(row))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webflow.item_payload needs a row as a JSON object, not %s",
+						JB_ROOT_IS_ARRAY(row) && !JB_ROOT_IS_SCALAR(row) ? "an array" : "a scalar"),
+				 errhint("Pass to_jsonb(t) for a row t.")));
+}
+
+/*
+ * prepare_row reads the values of a row (an object) into st and makes sure the plan fits its shape (and the collection's schema); it
+ * returns the number of values.
+ */
+static int
+prepare_row(WebflowPayloadState *st, Jsonb *row)
+{
+	int			n;
+
+	if (st->collection != NULL)
+	{
+		uint64		generation = webflow_schema_generation();
+
+		if (st->schema == NULL || generation != st->schema_generation)
+		{
+			st->schema = webflow_schema_get(st->collection);
+			st->schema_generation = generation;
+			st->shape_valid = false;
+		}
+	}
+	n = collect_row(st, row);
+	if (!shape_matches(st, n))
+		webflow_payload_plan_shape(st, n);
+	return n;
+}
+
+/*
+ * webflow_payload_slug_of returns the slug a row's item gets (its slug
+ * column, else the slug of its name), or NULL when it has none.  Unlike
+ * webflow_payload_build it neither checks nor converts the other values,
+ * nor looks references up, so it answers for a row whose item cannot be
+ * built now (a referenced row was deleted since, say): the publish worker
+ * looks an earlier create up by the slug it was sent with.
+ */
+char *
+webflow_payload_slug_of(WebflowPayloadState *st, Jsonb *row)
+{
+	char	   *name = NULL;
+	int			name_len = 0;
+	int			n;
+	int			i;
+	int			len;
+	char	   *slug;
+
+	check_row(row);
+	n = prepare_row(st, row);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *v = &st->values[i];
+
+		if (st->cols[i].role == ROLE_SLUG && v->type != jbvNull &&
+			!(v->type == jbvString && v->val.string.len == 0))
+			return valid_slug(v) ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+		if (st->cols[i].role == ROLE_NAME && v->type != jbvNull && v->type != jbvBinary)
+			name = webflow_value_as_text(v, &name_len);
+	}
+	if (name == NULL || name_len == 0)
+		return NULL;
+	slug = webflow_slugify_cstring(name, name_len, &len);
+	return len > 0 ? slug : NULL;
+}
+
 /*
  * webflow_payload_build turns a row (a jsonb object) into a Webflow item.
  */
@@ -171,31 +247,12 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 	int			n;
 	int			i;
 
-	if (!JB_ROOT_IS_OBJECT(row) || JB_ROOT_IS_SCALAR(row))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webflow.item_payload needs a row as a JSON object, not %s",
-						JB_ROOT_IS_ARRAY(row) && !JB_ROOT_IS_SCALAR(row) ? "an array" : "a scalar"),
-				 errhint("Pass to_jsonb(t) for a row t.")));
+	check_row(row);
 	errcallback.callback = row_error_context;
 	errcallback.arg = row;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-
-	if (st->collection != NULL)
-	{
-		uint64		generation = webflow_schema_generation();
-
-		if (st->schema == NULL || generation != st->schema_generation)
-		{
-			st->schema = webflow_schema_get(st->collection);
-			st->schema_generation = generation;
-			st->shape_valid = false;
-		}
-	}
-	n = collect_row(st, row);
-	if (!shape_matches(st, n))
-		webflow_payload_plan_shape(st, n);
+	n = prepare_row(st, row);
 
 	target.collection = st->collection;
 	target.ref_memo = &st->ref_memo;

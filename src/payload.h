@@ -102,6 +102,7 @@ typedef struct WebflowPayloadState WebflowPayloadState;
 extern WebflowPayloadState *webflow_payload_prepare(Jsonb *options,
 													MemoryContext mcxt);
 extern Jsonb *webflow_payload_build(WebflowPayloadState *state, Jsonb *row);
+extern char *webflow_payload_slug_of(WebflowPayloadState *state, Jsonb *row);
 extern Datum webflow_item_payload(PG_FUNCTION_ARGS);
 
 /* value_parse.c: value formats */

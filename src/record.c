@@ -173,15 +173,22 @@ webflow_record_pass(List *changes)
 		{
 			if (c->new_item_id != NULL)
 			{
-				bool		keep_hash = c->action == ACTION_CREATE ||
-					c->action == ACTION_UPDATE || c->action == ACTION_RESOLVE;
+				/*
+				 * A found or adopted item whose update did not go through
+				 * keeps the slug it was found with, and no hash (so that
+				 * the update is sent again).
+				 */
+				bool		done = c->outcome == OUTCOME_DONE;
+				bool		keep_hash = done && (c->action == ACTION_CREATE ||
+												 c->action == ACTION_UPDATE ||
+												 c->action == ACTION_RESOLVE);
+				char	   *slug = done && c->slug ? c->slug : c->mapped_slug;
 
 				m_coll[nm] = CStringGetTextDatum(c->binding->collection_id);
 				m_key[nm] = CStringGetTextDatum(c->row_key);
 				m_item[nm] = CStringGetTextDatum(c->new_item_id);
-				m_slug_null[nm] = c->slug == NULL && c->mapped_slug == NULL;
-				m_slug[nm] = m_slug_null[nm] ? (Datum) 0 :
-					CStringGetTextDatum(c->slug ? c->slug : c->mapped_slug);
+				m_slug_null[nm] = slug == NULL;
+				m_slug[nm] = slug == NULL ? (Datum) 0 : CStringGetTextDatum(slug);
 				m_hash_null[nm] = !keep_hash || c->hash == NULL;
 				m_hash[nm] = m_hash_null[nm] ? (Datum) 0 : CStringGetTextDatum(c->hash);
 				m_live[nm] = BoolGetDatum(c->binding->live && keep_hash);
