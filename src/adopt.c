@@ -38,9 +38,13 @@ static void publish_staged(SendState *ss, Change *c);
 static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
 static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
 static bool item_has_slug(SendState *ss, Change *c);
-static void resolve_found(SendState *ss, Change *c, char *id, char *slug);
+static void resolve_found(Change *c, char *id, char *slug);
 static bool has_candidate(Change *c, const char *slug);
 static bool lookup_candidates(SendState *ss, Change *c);
+static int64 pagination_total(Jsonb *response);
+
+/* The newest pages of a collection always read to settle unknown creates. */
+#define MAX_NEWEST_PAGES 5
 
 /*
  * lookup_slug returns the id of the item of a binding's collection that has
@@ -279,15 +283,14 @@ has_candidate(Change *c, const char *slug)
 }
 
 /*
- * resolve_found settles a change whose item was found (id, with its slug),
- * or not found (NULL): a create updates the item found, or creates it; a
- * delete deletes the item found, or has nothing to do.
+ * resolve_found settles a change whose item was found (id, with its slug;
+ * the caller made sure no other row owns it), or not found (NULL): a
+ * create updates the item found, or creates it; a delete deletes the item
+ * found, or has nothing to do.
  */
 static void
-resolve_found(SendState *ss, Change *c, char *id, char *slug)
+resolve_found(Change *c, char *id, char *slug)
 {
-	if (id != NULL && (claimed_elsewhere(ss, c, id) || mapped_to_other_row(ss, c, id)))
-		id = NULL;
 	if (id != NULL)
 	{
 		/* mapped from now on, whatever becomes of the request that follows */
@@ -326,12 +329,35 @@ lookup_candidates(SendState *ss, Change *c)
 			return false;
 		if (id != NULL && !claimed_elsewhere(ss, c, id) && !mapped_to_other_row(ss, c, id))
 		{
-			resolve_found(ss, c, id, slug);
+			resolve_found(c, id, slug);
 			return true;
 		}
 	}
-	resolve_found(ss, c, NULL, NULL);
+	resolve_found(c, NULL, NULL);
 	return true;
+}
+
+/* pagination_total is the "total" of a list answer's pagination, or -1. */
+static int64
+pagination_total(Jsonb *response)
+{
+	JsonbValue *pagination = webflow_jsonb_get(response, "pagination");
+	JsonbValue *total;
+	char	   *text;
+	char	   *end;
+	long long	value;
+
+	if (!webflow_jsonb_is_object(pagination))
+		return -1;
+	total = webflow_jsonb_container_get(pagination->val.binary.data, "total");
+	if (total == NULL || total->type != jbvNumeric)
+		return -1;
+	text = webflow_jsonb_value_text(total);
+	errno = 0;
+	value = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || value < 0)
+		return -1;
+	return (int64) value;
 }
 
 /*
@@ -348,23 +374,40 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 	if (n > 3)
 	{
 		Binding    *b = cs[0]->binding;
-		int			pages = Min(n / WEBFLOW_MAX_BATCH + 2, 5);
 		int			p;
+		int			unresolved = n;
+		int64		total = -1;
 		bool		complete = false;
 
-		for (p = 0; p < pages && !ss->stop; p++)
+		/*
+		 * Read the newest items page by page (a lost create is among the
+		 * newest), a few pages, and on to the end of the collection when
+		 * that costs no more requests than looking the rest up one by one.
+		 */
+		for (p = 0; !ss->stop && unresolved > 0; p++)
 		{
 			WebflowHttpResult result;
 			char	   *query = psprintf("sortBy=createdOn&sortOrder=desc&limit=100&offset=%d",
 										 p * WEBFLOW_MAX_BATCH);
+			Jsonb	   *response;
 			JsonbValue *items;
 			int			count;
 			int			j;
+			int64		pages_left;
 
+			if (p >= Min(n / WEBFLOW_MAX_BATCH + 2, MAX_NEWEST_PAGES))
+			{
+				pages_left = total < 0 ? -1 :
+					(total - (int64) p * WEBFLOW_MAX_BATCH + WEBFLOW_MAX_BATCH - 1) / WEBFLOW_MAX_BATCH;
+				if (pages_left < 0 || pages_left > unresolved)
+					break;
+			}
 			if (webflow_send_request(ss, "GET", webflow_items_path(b, false, NULL),
 									 query, NULL, &result) != REQ_OK)
 				break;
-			items = webflow_jsonb_get(webflow_jsonb_try_parse(result.body), "items");
+			response = webflow_jsonb_try_parse(result.body);
+			total = pagination_total(response);
+			items = webflow_jsonb_get(response, "items");
 			count = webflow_jsonb_array_size(items);
 			for (j = 0; j < count; j++)
 			{
@@ -376,12 +419,18 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 
 				for (i = 0; slug != NULL && id != NULL && i < n; i++)
 				{
+					/* (an item another row owns is passed over: read on) */
 					if (cs[i]->action == ACTION_RESOLVE && has_candidate(cs[i], slug) &&
-						!claimed_elsewhere(ss, cs[i], id))
-						resolve_found(ss, cs[i], id, slug);
+						!claimed_elsewhere(ss, cs[i], id) &&
+						!mapped_to_other_row(ss, cs[i], id))
+						resolve_found(cs[i], id, slug);
 				}
 			}
-			if (count < WEBFLOW_MAX_BATCH)
+			unresolved = 0;
+			for (i = 0; i < n; i++)
+				unresolved += cs[i]->action == ACTION_RESOLVE;
+			if (count < WEBFLOW_MAX_BATCH ||
+				(total >= 0 && (int64) p * WEBFLOW_MAX_BATCH + count >= total))
 			{
 				complete = true;	/* we saw the whole collection */
 				break;
@@ -392,7 +441,7 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			if (cs[i]->action != ACTION_RESOLVE)
 				continue;
 			if (complete)
-				resolve_found(ss, cs[i], NULL, NULL);
+				resolve_found(cs[i], NULL, NULL);
 			else
 				/* items made long ago may lie beyond the pages read */
 				(void) lookup_candidates(ss, cs[i]);

@@ -26,10 +26,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "commands/extension.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -44,6 +47,10 @@
 #include "token.h"
 #include "webflow.h"
 
+/* How often a worker sending a batch checks that the extension still exists. */
+#define EXTENSION_CHECK_MS 200
+
+static bool extension_dropped(SendState *ss);
 static void send_group(SendState *ss, Change **cs, int n, GroupKind kind);
 static void send_chunk(SendState *ss, Change **cs, int n, GroupKind kind);
 static void run_groups(SendState *ss, List *changes, GroupKind kind,
@@ -64,6 +71,29 @@ webflow_payload_slug(Jsonb *payload)
 }
 
 /*
+ * extension_dropped says, in a background worker and at most every
+ * EXTENSION_CHECK_MS, whether DROP EXTENSION took the outbox away while a
+ * batch was being sent (its rows are gone: the rest is not sent).
+ */
+static bool
+extension_dropped(SendState *ss)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		dropped;
+
+	if (!ss->opts->in_worker ||
+		!TimestampDifferenceExceeds(ss->extension_checked_at, now, EXTENSION_CHECK_MS))
+		return false;
+	ss->extension_checked_at = now;
+	StartTransactionCommand();
+	dropped = !OidIsValid(get_extension_oid("webflow", true));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	return dropped;
+}
+
+/*
  * webflow_send_request waits for the rate limiter and sends one request; a 429 is
  * waited out and sent again.  It classifies the result for the caller.
  */
@@ -79,6 +109,11 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 	{
 		if (ss->stop)
 			return REQ_STOP;
+		if (extension_dropped(ss))
+		{
+			ss->stop = true;
+			return REQ_STOP;
+		}
 		{
 			char	   *problem;
 

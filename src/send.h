@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
 #include "http.h"
@@ -33,6 +34,7 @@ typedef struct SendState
 	bool		stop;			/* paused or shutting down */
 	List	   *followups;		/* adopted or recreated changes */
 	List	   *changes;		/* every change of the pass */
+	TimestampTz extension_checked_at;	/* see extension_dropped() */
 } SendState;
 
 /* What kind of request a group of changes needs. */

@@ -118,14 +118,8 @@ ok(wait_until(sub { @{ items(qr/^burst-\d+$/) } == 10 }, 30, 0.2), 'after two 50
 is(scalar(@{ items(qr/^burst-/) }), 11, 'no duplicates');
 @posts = @{ api_requests($seq, 'POST', $creates) };
 note('create requests: ' . join(', ', map { "$_->{status} ($_->{items_in_body} items)" } @posts));
-TODO:
-{
-	# BUG: the backoff jitter is drawn per row, so the rows of one failed
-	# request come due at different times and are resent one by one.
-	local $TODO = 'bug: per-row backoff jitter splits a retried batch into single-item requests';
-	is_deeply([ map { "$_->{status} ($_->{items_in_body})" } @posts ], [ '500 (10)', '500 (10)', '202 (10)' ],
-		'the rows of a batch that got a 500 are retried together, in one request');
-}
+is_deeply([ map { "$_->{status} ($_->{items_in_body})" } @posts ], [ '500 (10)', '500 (10)', '202 (10)' ],
+	'the rows of a batch that got a 500 are retried together, in one request');
 ok(outbox_empty(), 'nothing left in the outbox');
 
 # ---- a create that timed out after Webflow made the item
@@ -205,16 +199,9 @@ my $seq2 = fake_log_seq();
 my $seen_why = $node->safe_psql('postgres',
 	q{SET webflow.token = 'per-session-token'; SELECT coalesce(paused_because, 'none') FROM webflow.status WHERE source = 'jobs'::regclass});
 sleep(2);
-TODO:
-{
-	# BUG: webflow_auth_paused() (ratelimit.c) lifts the shared pause when
-	# the *calling* process's token differs from the one that got the 401;
-	# worker_status() and webflow.status call it from any session.
-	local $TODO = 'bug: a session with a token of its own lifts the queue\'s 401 pause by reading webflow.status';
-	is(scalar(@{ fake_log($seq2) }), 0,
-		'a superuser session with a token of its own reading webflow.status does not make the worker resend');
-	like($seen_why, qr/401/, 'that session also sees the pause');
-}
+is(scalar(@{ fake_log($seq2) }), 0,
+	'a superuser session with a token of its own reading webflow.status does not make the worker resend');
+like($seen_why, qr/401/, 'that session also sees the pause');
 is(sql(q{SELECT string_agg(state || ':' || attempts, ',') FROM webflow.outbox WHERE row_image->>'name' LIKE 'Auth %'}),
 	'pending:0,pending:0,pending:0', 'the rows wait, pending, without an attempt counted');
 is(sql(q{SELECT count(*) FROM webflow.outbox WHERE last_error LIKE '%bad-token-2f9c%'}), '0',

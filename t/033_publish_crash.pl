@@ -130,14 +130,7 @@ sleep(0.5);
 $t0 = time;
 sql('DROP DATABASE scratch');
 $dt = time - $t0;
-TODO:
-{
-	# BUG (invariant 7): curl's progress callback (http.c check_abort) does
-	# not look at ProcSignalBarrierPending, so the worker absorbs DROP
-	# DATABASE's barrier only once the request ends (up to webflow.timeout).
-	local $TODO = 'bug: DROP DATABASE waits for the worker\'s request in flight';
-	cmp_ok($dt, '<', 2, sprintf('DROP DATABASE completes within a second or so while a request is in flight (%.2f s)', $dt));
-}
+cmp_ok($dt, '<', 2, sprintf('DROP DATABASE completes within a second or so while a request is in flight (%.2f s)', $dt));
 ok(wait_for($node, q{SELECT count(*) FROM webflow.outbox}, '0', 30), 'the slow row is settled');
 is(scalar(grep { ($_->{fieldData}{slug} // '') eq 'slow-in-flight' } @{ fake_items($JOBS) }), 1,
 	'and published once');
@@ -154,14 +147,7 @@ cmp_ok($dt, '<', 10, sprintf('DROP EXTENSION with rows queued completes (%.2f s)
 sleep(1);
 my $seq_after_drop = fake_log_seq();
 sleep(2);
-TODO:
-{
-	# BUG (invariant 7): the worker goes on sending the batch it claimed
-	# before DROP EXTENSION (up to 10 requests, 5 s here, 10 s at 60 per
-	# minute), for rows that no longer exist; it notices only when it records.
-	local $TODO = 'bug: the worker keeps sending its claimed batch after DROP EXTENSION';
-	is(scalar(@{ fake_log($seq_after_drop) }), 0, 'a second after DROP EXTENSION the worker sends nothing more');
-}
+is(scalar(@{ fake_log($seq_after_drop) }), 0, 'a second after DROP EXTENSION the worker sends nothing more');
 ok(wait_until(sub { slurp_log_since($node, $logpos) =~ /webflow worker: extension "webflow" is not installed in database "postgres"/ },
 		10, 0.2),
 	'the worker logs that the extension is missing');
@@ -202,19 +188,11 @@ kill 'KILL', worker_pid($node);
 ok(wait_until(sub { slurp_log_since($node, $logpos) =~ /database system is ready to accept connections/ }, 30, 0.2),
 	'the cluster is back after SIGKILL of the worker');
 $seq = fake_log_seq();
-TODO:
-{
-	# BUG: webflow_resolve_unknown (adopt.c) reads at most 5 pages of the
-	# newest items; when that is not the whole collection, every row still
-	# unresolved is looked up with its own GET ?slug= (here about 800, i.e.
-	# 400 s at 120 requests per minute, 800 s at Webflow's 60).
-	local $TODO = 'bug: recovery after a crash looks up each unresolved create on its own in a large collection';
-	ok(wait_until(sub { (grep { ($_->{fieldData}{slug} // '') =~ /^large-\d+$/ } @{ fake_items($JOBS) }) >= $rows },
-			12, 0.5),
-		"Large: all $rows rows reached Webflow within 12 s of the restart");
-	my $lookups = grep { $_->{method} eq 'GET' && defined $_->{query}{slug} } @{ fake_log($seq) };
-	cmp_ok($lookups, '<=', 5, "Large: the recovery does not look rows up one by one ($lookups GET ?slug= so far)");
-}
+ok(wait_until(sub { (grep { ($_->{fieldData}{slug} // '') =~ /^large-\d+$/ } @{ fake_items($JOBS) }) >= $rows },
+		12, 0.5),
+	"Large: all $rows rows reached Webflow within 12 s of the restart");
+my $lookups = grep { $_->{method} eq 'GET' && defined $_->{query}{slug} } @{ fake_log($seq) };
+cmp_ok($lookups, '<=', 5, "Large: the recovery does not look rows up one by one ($lookups GET ?slug= so far)");
 my %seen;
 $seen{ $_->{fieldData}{slug} }++ for @{ fake_items($JOBS) };
 is(scalar(grep { $_ > 1 } values %seen), 0, 'Large: however long it takes, no duplicate slug');
