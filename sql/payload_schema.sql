@@ -208,9 +208,12 @@ ROLLBACK;
 SELECT pg_temp.sent('category', '"Fiction"');
 
 -- a role without any right on the tables can still build items (the
--- reads run as the extension owner); it cannot read them or refresh them
+-- schema is read as the extension owner); it cannot read them or refresh
+-- them, and it resolves reference keys only once it may read webflow.items
 CREATE ROLE payload_user;
 SET ROLE payload_user;
+SELECT webflow.item_payload('{"name": "x", "author": "62b720ef280c7a7a3be8cab0", "tags": ["62b720ef280c7a7a3be8cab2"]}',
+                            '{"collection": "580e63fc8c9a982ac9b8b746"}') -> 'fieldData';
 SELECT webflow.item_payload('{"name": "x", "author": "adams", "tags": [2]}',
                             '{"collection": "580e63fc8c9a982ac9b8b746"}') -> 'fieldData';
 SELECT count(*) FROM webflow.collection_fields;
@@ -219,6 +222,14 @@ SELECT webflow.refresh_schema('580e63fc8c9a982ac9b8b748');
 -- an uncached collection: this role may not fetch it
 SELECT webflow.item_payload('{"name": "x"}', '{"collection": "580e63fc8c9a982ac9b8b748"}');
 RESET ROLE;
+GRANT USAGE ON SCHEMA webflow TO payload_user;
+GRANT SELECT ON webflow.items TO payload_user;
+SET ROLE payload_user;
+SELECT webflow.item_payload('{"name": "x", "author": "adams", "tags": [2]}',
+                            '{"collection": "580e63fc8c9a982ac9b8b746"}') -> 'fieldData';
+RESET ROLE;
+REVOKE SELECT ON webflow.items FROM payload_user;
+REVOKE USAGE ON SCHEMA webflow FROM payload_user;
 DROP ROLE payload_user;
 
 -- nor may anyone fetch it in a read-only transaction or a parallel query

@@ -523,11 +523,20 @@ webflow_item_lookup(const char *collection_id, const char *source_key)
 	Datum		args[2];
 	char	   *result = NULL;
 	int			ret;
+	Oid			items = extension_table("items");
 
+	/* the item map is read as its owner, but only for those who may read it */
+	if (pg_class_aclcheck(items, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to resolve a reference to source key \"%s\" of collection %s",
+						source_key, collection_id),
+				 errdetail("References are resolved through webflow.items, which the current role may not read."),
+				 errhint("GRANT SELECT ON webflow.items to the role, or leave the reference out of the row.")));
 	args[0] = CStringGetTextDatum(collection_id);
 	args[1] = CStringGetTextDatum(source_key);
 	SPI_connect();
-	owner_begin(&oc, extension_table("items"));
+	owner_begin(&oc, items);
 	if (item_lookup_plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare("SELECT item_id FROM webflow.items"
