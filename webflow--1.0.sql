@@ -497,6 +497,46 @@ COMMENT ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) IS
 'Private: the columns that identify a bound table''s rows: the "key" option, else the primary key';
 REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FROM PUBLIC;
 
+-- TRUNCATE of a bound table deletes the items of its rows: the keys the
+-- item map has for the collection and those still queued for the table.
+CREATE FUNCTION @extschema@._truncate_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    SELECT * INTO b FROM @extschema@.bindings x
+    WHERE x.source = TG_RELID AND x.collection_id = TG_ARGV[0];
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.bindings x
+               WHERE x.collection_id = b.collection_id AND x.id <> b.id) THEN
+        RAISE WARNING 'TRUNCATE of % is not published to Webflow', TG_RELID::regclass
+            USING DETAIL = 'Another table also feeds collection ' || b.collection_id
+                           || ', and the item map does not tell their rows apart.',
+                  HINT = 'The items of its rows stay in Webflow: delete them with webflow.delete_items().';
+        RETURN NULL;
+    END IF;
+    INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
+    SELECT b.id, 'delete', k.key, NULL
+    FROM (SELECT i.source_key AS key FROM @extschema@.items i
+          WHERE i.collection_id = b.collection_id
+          UNION
+          SELECT o.row_key FROM @extschema@.outbox o
+          WHERE o.binding_id = b.id AND o.state <> 'failed') k
+    ORDER BY k.key;
+    PERFORM @extschema@.wake();
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._truncate_trigger() IS
+'Private: statement trigger of a bound table that queues the deletion of every item of its rows on TRUNCATE';
+REVOKE EXECUTE ON FUNCTION @extschema@._truncate_trigger() FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.bind(source regclass, collection_id text, options jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql
@@ -510,6 +550,7 @@ DECLARE
     binding integer;
     payload_options jsonb;
     fetched boolean := false;
+    trigger_name name;
 BEGIN
     IF source IS NULL OR collection_id IS NULL OR options IS NULL THEN
         RAISE EXCEPTION 'source, collection_id and options must not be NULL'
@@ -622,17 +663,22 @@ BEGIN
         END IF;
     END IF;
 
-    IF EXISTS (SELECT 1 FROM pg_trigger
-               WHERE tgrelid = source AND tgname = 'webflow_publish_' || collection_id) THEN
-        EXECUTE format('DROP TRIGGER %I ON %s', 'webflow_publish_' || collection_id, source);
-    END IF;
+    FOR trigger_name IN SELECT t.tgname FROM pg_trigger t
+                        WHERE t.tgrelid = source
+                          AND t.tgname IN ('webflow_publish_' || collection_id,
+                                           'webflow_truncate_' || collection_id) LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, source);
+    END LOOP;
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION @extschema@.publish_trigger(%L, %L)',
                    'webflow_publish_' || collection_id, source, collection_id, options::text);
+    EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._truncate_trigger(%L)',
+                   'webflow_truncate_' || collection_id, source, collection_id);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.bind(regclass, text, jsonb) IS
-'Bind a table to a Webflow collection: checks the options (and, when Webflow answers, the collection and field mapping), records the binding and creates the publish trigger';
+'Bind a table to a Webflow collection: checks the options (and, when Webflow answers, the collection and field mapping), records the binding and creates the publish triggers (rows, and TRUNCATE)';
 REVOKE EXECUTE ON FUNCTION @extschema@.bind(regclass, text, jsonb) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.unbind(source regclass, collection_id text DEFAULT NULL)
@@ -644,6 +690,7 @@ AS $$
 DECLARE
     b record;
     n integer := 0;
+    trigger_name name;
 BEGIN
     IF source IS NULL THEN
         RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -655,7 +702,12 @@ BEGIN
     FOR b IN SELECT * FROM @extschema@.bindings x
              WHERE x.source = unbind.source
                AND (unbind.collection_id IS NULL OR x.collection_id = unbind.collection_id) LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'webflow_publish_' || b.collection_id, source);
+        FOR trigger_name IN SELECT t.tgname FROM pg_trigger t
+                            WHERE t.tgrelid = source
+                              AND t.tgname IN ('webflow_publish_' || b.collection_id,
+                                               'webflow_truncate_' || b.collection_id) LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, source);
+        END LOOP;
         DELETE FROM @extschema@.outbox WHERE binding_id = b.id AND state <> 'sending';
         DELETE FROM @extschema@.bindings WHERE id = b.id;
         n := n + 1;
@@ -669,7 +721,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.unbind(regclass, text) IS
-'Unbind a table (from one collection, or from all): drops the publish trigger, the binding and its queued changes; items already in Webflow stay';
+'Unbind a table (from one collection, or from all): drops the publish triggers, the binding and its queued changes; items already in Webflow stay';
 REVOKE EXECUTE ON FUNCTION @extschema@.unbind(regclass, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.sync(source regclass)

@@ -134,7 +134,33 @@ REVOKE ALL ON jobs FROM wf_writer;
 REVOKE EXECUTE ON FUNCTION webflow.bind(regclass, text, jsonb) FROM wf_writer;
 DROP ROLE wf_writer;
 
--- unbinding drops the trigger and the binding; items stay in Webflow
+-- TRUNCATE deletes the items of the table's rows, including rows still
+-- queued; items no row fed stay
+INSERT INTO jobs VALUES (9, 'Queued Then Truncated', NULL, 'T', NULL);
+SELECT i->'fieldData'->>'slug' AS made_by_hand
+FROM webflow.create_live_items(:jobs, '[{"fieldData": {"name": "Made By Hand", "slug": "made-by-hand"}}]') i;
+SELECT count(*) AS mapped_before FROM webflow.items WHERE collection_id = :jobs \gset
+SELECT count(*) AS live_before FROM webflow.list_live_items(:jobs) \gset
+TRUNCATE jobs;
+SELECT op, count(*) FROM webflow.outbox GROUP BY op ORDER BY op;
+SELECT wftest.clear_log();
+SELECT webflow.drain();
+SELECT method, path, status FROM wftest.requests();
+SELECT count(*) AS mapped FROM webflow.items WHERE collection_id = :jobs;
+SELECT :live_before - count(*) = :mapped_before AS removed_what_was_mapped,
+       string_agg(i->'fieldData'->>'slug', ',') AS left_alone
+FROM webflow.list_live_items(:jobs) i;
+SELECT count(*) AS queued FROM webflow.outbox;
+
+-- when another table feeds the collection too, TRUNCATE only warns
+CREATE TABLE jobs_too (id int PRIMARY KEY, name text NOT NULL);
+SELECT webflow.bind('jobs_too', :jobs);
+TRUNCATE jobs;
+SELECT count(*) AS queued FROM webflow.outbox;
+SELECT webflow.unbind('jobs_too');
+DROP TABLE jobs_too;
+
+-- unbinding drops the triggers and the binding; items stay in Webflow
 SELECT webflow.unbind('jobs');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'jobs'::regclass;
 SELECT count(*) AS bindings FROM webflow.bindings;
