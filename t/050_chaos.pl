@@ -21,32 +21,20 @@
 # what it claims: changes committed, rollbacks, faults hit, each kind of
 # worker fault done and the worker back under a new pid.
 #
-# Known bugs make the invariant checks TODO until they are fixed (then empty
-# $KNOWN_BUGS); CHAOS_STRICT=1 (scripts/chaos sets it) makes them count now.
-# Open at 1fd2732:
-#  chaos-1b: the slugs an earlier create with an unknown outcome may have
-#    used are forgotten when the change is retried or deferred before it is
-#    resolved: record.c deletes the superseded outbox rows (older_ids)
-#    whatever the outcome, and a change waiting for a referenced row (FK
-#    retry in build_payload) does not keep maybe_sent; the row, renamed
-#    meanwhile, gets a second item and the first stays live (orphans).
-#  chaos-2b: adopt.c claimed_elsewhere() only looks at the changes of the
-#    pass: when a re-keyed row's create hits the slug of its old key's item
-#    while that key's delete waits for a retry in a later pass, the item is
-#    adopted, then deleted by the old key's delete; the row is silently lost
-#    (webflow.items maps it to a deleted item, status shows nothing wrong).
-#  chaos-5: a create answered 400 "Unique value is already in database"
-#    whose slug lookup then fails (5xx, timeout, dropped) is marked failed
-#    for good (adopt.c webflow_lone_failure falls through to FAILED).
-#  chaos-6: when a kept-alive connection dies after the server processed a
-#    request, libcurl silently sends the request again on a new connection;
-#    http.c then reports the second answer (a 500, say) as a plain response,
-#    so send.c does not mark the create maybe sent, the next attempt is a
-#    plain create, and a row renamed meanwhile leaves the first item orphan.
-# (Fixed since the test was written: chaos-1 resolve by the newest slug
-# only, chaos-2 failed for good on a re-key, chaos-3 use after free of the
-# pass's error text (SIGSEGV), chaos-4 a lost slug-changing update refused
-# on retry.)
+# Known bugs make the invariant checks TODO until they are fixed (list them
+# in $KNOWN_BUGS); CHAOS_STRICT=1 (scripts/chaos sets it) makes them count
+# anyway.  None is open.  Found by this test and fixed: chaos-1 resolve by
+# the newest slug only; chaos-1b the slugs of an earlier create forgotten
+# when the change was retried or deferred before it was resolved; chaos-2
+# failed for good on a re-key; chaos-2b an item adopted from a key whose
+# delete was still to come; chaos-3 use after free of the pass's error text
+# (SIGSEGV); chaos-4 a lost slug-changing update refused on retry; chaos-5 a
+# create refused for a taken slug failed for good when the lookup failed;
+# chaos-6 libcurl's silent resend on a new connection not counted as "maybe
+# sent"; chaos-7 a pass started before the previous one's results were
+# committed; chaos-8 a state whose reference was gone since skipped as a
+# slug to look for (and a delete of it taken as done); chaos-9 an item found
+# by the lookup forgotten when the update after it failed.
 #
 # CHAOS_SEED replays a run (the seed is printed first); CHAOS_SECONDS sets
 # the length of the workload-and-faults phase (default 60: the whole test
@@ -63,7 +51,7 @@ use lib $FindBin::RealBin;
 use WebflowTest;
 use ChaosWorkload;
 
-my $KNOWN_BUGS = 'known bugs chaos-1b, chaos-2b, chaos-5, chaos-6 (see the header)';
+my $KNOWN_BUGS = '';
 my $seed     = $ENV{CHAOS_SEED} // (time() ^ $$) % 1_000_000;
 my $seconds  = $ENV{CHAOS_SECONDS} // 60;
 my $nsession = $ENV{CHAOS_SESSIONS} // 4;
