@@ -59,6 +59,7 @@
 #define DRAIN_LOCK_SQL_ARGS "7769, 1"
 
 static bool take_lock(PassOptions *opts);
+static void refresh_snapshot(void);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
 static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
@@ -69,7 +70,11 @@ static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
 static bool candidate_slugs(Change *c, MemoryContext cxt);
 static int64 *box_id(int64 id);
 
-/* webflow_step_begin opens a step: a transaction of its own in the worker. */
+/*
+ * webflow_step_begin opens a step: a transaction of its own in the worker,
+ * and in both cases a snapshot taken now (a session's statement snapshot
+ * may be older than what other passes committed since).
+ */
 void
 webflow_step_begin(PassOptions *opts)
 {
@@ -77,8 +82,8 @@ webflow_step_begin(PassOptions *opts)
 	{
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
 	}
+	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
@@ -88,13 +93,23 @@ void
 webflow_step_end(PassOptions *opts)
 {
 	SPI_finish();
+	PopActiveSnapshot();
 	if (opts->in_worker)
-	{
-		PopActiveSnapshot();
 		CommitTransactionCommand();
-	}
 	else
 		CommandCounterIncrement();
+}
+
+/*
+ * refresh_snapshot replaces the step's snapshot with one taken now: one
+ * taken before the drain lock was granted may miss the results the pass
+ * that held it committed meanwhile (its item ids, its deletes).
+ */
+static void
+refresh_snapshot(void)
+{
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
 /*
@@ -475,6 +490,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 		webflow_step_end(opts);
 		return -1;
 	}
+	refresh_snapshot();
 	/* rows a dead process left "sending" may have reached Webflow */
 	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
 					" claimed_at = NULL WHERE state = 'sending'", false, 0) < 0)

@@ -180,6 +180,12 @@ webflow_drain(PG_FUNCTION_ARGS)
 		PassOptions opts = {false, DRAIN_MAX_WAIT_MS};
 
 		dsm_detach(seg);
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("no background worker slot is free, and drain() cannot publish from a REPEATABLE READ or SERIALIZABLE transaction"),
+					 errdetail("Its snapshot would miss what other passes published meanwhile, and items would be made twice."),
+					 errhint("Call webflow.drain() in a READ COMMITTED transaction, or raise max_worker_processes.")));
 		ereport(NOTICE,
 				(errmsg("no background worker slot is free: draining in this session"),
 				 errdetail("Changes are published from this transaction; raise max_worker_processes to drain outside it.")));
@@ -189,10 +195,11 @@ webflow_drain(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		/* (a worker with little to do may have finished already: STOPPED) */
+		if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_POSTMASTER_DIED)
 			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("could not start the webflow drain worker")));
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("could not start the webflow drain worker: the postmaster died")));
 		(void) WaitForBackgroundWorkerShutdown(handle);
 	}
 	PG_CATCH();
