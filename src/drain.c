@@ -58,7 +58,7 @@
 /* the key of the drain lock (pg_advisory_lock(int4, int4)) */
 #define DRAIN_LOCK_SQL_ARGS "7769, 1"
 
-static bool take_lock(PassOptions *opts);
+static bool take_lock(void);
 static void refresh_snapshot(void);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
@@ -70,34 +70,24 @@ static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
 static bool candidate_slugs(Change *c, MemoryContext cxt);
 static int64 *box_id(int64 id);
 
-/*
- * webflow_step_begin opens a step: a transaction of its own in the worker,
- * and in both cases a snapshot taken now (a session's statement snapshot
- * may be older than what other passes committed since).
- */
+/* webflow_step_begin opens a step: a transaction of its own. */
 void
 webflow_step_begin(PassOptions *opts)
 {
-	if (opts->in_worker)
-	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-	}
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
 
-/* webflow_step_end closes a step: the worker commits it. */
+/* webflow_step_end closes a step: it commits. */
 void
 webflow_step_end(PassOptions *opts)
 {
 	SPI_finish();
 	PopActiveSnapshot();
-	if (opts->in_worker)
-		CommitTransactionCommand();
-	else
-		CommandCounterIncrement();
+	CommitTransactionCommand();
 }
 
 /*
@@ -113,19 +103,16 @@ refresh_snapshot(void)
 }
 
 /*
- * take_lock takes the drain lock so that passes never overlap: for the
- * worker's session until it lets go, for a session's drain() until its
- * transaction ends.
+ * take_lock takes the drain lock so that passes never overlap, for the
+ * process's session until it lets go (or exits).
  */
 static bool
-take_lock(PassOptions *opts)
+take_lock(void)
 {
 	bool		isnull;
 	int			ret;
 
-	ret = SPI_execute(opts->in_worker ?
-					  "SELECT pg_catalog.pg_try_advisory_lock(" DRAIN_LOCK_SQL_ARGS ")" :
-					  "SELECT pg_catalog.pg_try_advisory_xact_lock(" DRAIN_LOCK_SQL_ARGS ")",
+	ret = SPI_execute("SELECT pg_catalog.pg_try_advisory_lock(" DRAIN_LOCK_SQL_ARGS ")",
 					  false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		return false;
@@ -485,7 +472,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 
 	*claimed = 0;
 	webflow_step_begin(opts);
-	if (!take_lock(opts))
+	if (!take_lock())
 	{
 		webflow_step_end(opts);
 		return -1;
@@ -499,8 +486,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	changes = claim(max_rows, cxt, claimed);
 	if (changes == NIL)
 	{
-		if (opts->in_worker)
-			webflow_drain_unlock();
+		webflow_drain_unlock();
 		webflow_step_end(opts);
 		return 0;
 	}
@@ -526,17 +512,14 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	webflow_step_begin(opts);
 	completed = webflow_record_pass(changes);
 	webflow_step_end(opts);
-	if (opts->in_worker)
-	{
-		/*
-		 * Let go of the drain lock only once the results are committed: a
-		 * pass that started earlier would not see this one's item ids and
-		 * would create the same items again.
-		 */
-		webflow_step_begin(opts);
-		webflow_drain_unlock();
-		webflow_step_end(opts);
-	}
+
+	/*
+	 * Let go of the drain lock only once the results are committed (and
+	 * the next pass reads them from a snapshot taken after it got the lock).
+	 */
+	webflow_step_begin(opts);
+	webflow_drain_unlock();
+	webflow_step_end(opts);
 	MemoryContextSwitchTo(old);
 	return completed;
 }

@@ -11,8 +11,7 @@
  * is lost (the caller canceled, the server crashed) is known to have maybe
  * happened and is looked up before it is sent again; and only committed
  * changes are published (not the caller's own, uncommitted ones).  When no
- * background worker slot is free, the passes run in the calling session
- * instead, inside its transaction, and a NOTICE says so.
+ * background worker slot is free, drain() fails and says so.
  *
  *-------------------------------------------------------------------------
  */
@@ -91,7 +90,7 @@ webflow_drain_worker_main(Datum arg)
 {
 	dsm_segment *seg;
 	DrainShared *shared;
-	PassOptions opts = {true, DRAIN_MAX_WAIT_MS};
+	PassOptions opts = {DRAIN_MAX_WAIT_MS};
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -177,20 +176,17 @@ webflow_drain(PG_FUNCTION_ARGS)
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
-		PassOptions opts = {false, DRAIN_MAX_WAIT_MS};
-
+		/*
+		 * Not in this session instead: a pass inside the caller's
+		 * transaction would lose, with a rollback, what it sent and the
+		 * marks that keep a lost create from being made twice.
+		 */
 		dsm_detach(seg);
-		if (IsolationUsesXactSnapshot())
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("no background worker slot is free, and drain() cannot publish from a REPEATABLE READ or SERIALIZABLE transaction"),
-					 errdetail("Its snapshot would miss what other passes published meanwhile, and items would be made twice."),
-					 errhint("Call webflow.drain() in a READ COMMITTED transaction, or raise max_worker_processes.")));
-		ereport(NOTICE,
-				(errmsg("no background worker slot is free: draining in this session"),
-				 errdetail("Changes are published from this transaction; raise max_worker_processes to drain outside it.")));
-		completed = drain_passes(max_rows, &opts);
-		PG_RETURN_INT32((int32) Min(completed, PG_INT32_MAX));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("webflow.drain() found no free background worker slot"),
+				 errdetail("drain() publishes from a short-lived background worker of its own."),
+				 errhint("Raise max_worker_processes, or try again when fewer background workers run.")));
 	}
 
 	PG_TRY();

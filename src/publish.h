@@ -91,10 +91,9 @@ typedef struct Change
 	bool		reference_wait; /* a referenced row has no item yet */
 } Change;
 
-/* Whether the pass may wait (worker) or must return soon (a session). */
+/* How long a pass may wait (the worker, or the one drain() starts). */
 typedef struct PassOptions
 {
-	bool		in_worker;
 	int			max_wait_ms;	/* longest wait for the rate limiter */
 } PassOptions;
 

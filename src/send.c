@@ -71,8 +71,7 @@ webflow_payload_slug(Jsonb *payload)
 }
 
 /*
- * extension_dropped says, in a background worker and at most every
- * EXTENSION_CHECK_MS, whether DROP EXTENSION took the outbox away while a
+ * extension_dropped says, at most every EXTENSION_CHECK_MS, whether DROP EXTENSION took the outbox away while a
  * batch was being sent (its rows are gone: the rest is not sent).
  */
 static bool
@@ -82,8 +81,7 @@ extension_dropped(SendState *ss)
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		dropped;
 
-	if (!ss->opts->in_worker ||
-		!TimestampDifferenceExceeds(ss->extension_checked_at, now, EXTENSION_CHECK_MS))
+	if (!TimestampDifferenceExceeds(ss->extension_checked_at, now, EXTENSION_CHECK_MS))
 		return false;
 	ss->extension_checked_at = now;
 	StartTransactionCommand();
@@ -138,8 +136,6 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 
 		if (result->outcome == WEBFLOW_HTTP_CANCELED)
 		{
-			if (!ss->opts->in_worker)
-				CHECK_FOR_INTERRUPTS();
 			ss->stop = true;
 			return REQ_STOP;
 		}

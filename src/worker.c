@@ -157,7 +157,7 @@ webflow_worker_main(Datum arg)
 {
 	WebflowShared *s = webflow_shared();
 	MemoryContext pass_cxt;
-	PassOptions opts = {true, -1};
+	PassOptions opts = {-1};
 	bool		warned_missing = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -239,7 +239,7 @@ webflow_worker_main(Datum arg)
 				SpinLockRelease(&s->mutex);
 				/* more rows may be due: go on without sleeping */
 				busy = claimed > 0 && done > 0;
-				/* a session's drain() holds the lock: look again soon */
+				/* the worker of a drain() holds the lock: look again soon */
 				if (done < 0)
 					next_due_ms = Max(next_due_ms, 500);
 				set_state("idle", NULL);
