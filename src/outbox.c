@@ -53,8 +53,6 @@
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_publish_trigger);
-PG_FUNCTION_INFO_V1(webflow_row_key_sql);
-PG_FUNCTION_INFO_V1(webflow_wake);
 
 /* What a trigger needs to enqueue a row, per trigger and session. */
 typedef struct TriggerState
@@ -74,8 +72,6 @@ typedef struct TriggerState
 
 static HTAB *trigger_states = NULL;
 static MemoryContext trigger_context = NULL;
-static bool wake_at_commit = false;
-static bool xact_callback_registered = false;
 
 static void invalidate_states(Datum arg, Oid relid);
 static TriggerState *get_state(TriggerData *trigdata);
@@ -89,8 +85,6 @@ static int32 register_binding(TriggerState *st, Relation rel,
 static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
 static bool tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b);
 static bool keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b);
-static void wake_callback(XactEvent event, void *arg);
-static void wake_on_commit(void);
 
 /* invalidate_states forgets what we know about a relation that changed. */
 static void
@@ -525,47 +519,6 @@ keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
 	return result;
 }
 
-/* wake_callback wakes the worker when a transaction that enqueued commits. */
-static void
-wake_callback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_at_commit)
-				webflow_wake_worker();
-			wake_at_commit = false;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			wake_at_commit = false;
-			break;
-		default:
-			break;
-	}
-}
-
-/* wake_on_commit makes the worker wake when this transaction commits. */
-static void
-wake_on_commit(void)
-{
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(wake_callback, NULL);
-		xact_callback_registered = true;
-	}
-	wake_at_commit = true;
-}
-
-/* webflow.wake() wakes the worker when the current transaction commits. */
-Datum
-webflow_wake(PG_FUNCTION_ARGS)
-{
-	wake_on_commit();
-	PG_RETURN_VOID();
-}
-
 /* enqueue inserts one outbox row for a row image, as the outbox owner. */
 static void
 enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
@@ -592,7 +545,7 @@ enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
 			 SPI_result_code_string(ret));
 	SPI_finish();
 	SetUserIdAndSecContext(save_user, save_sec);
-	wake_on_commit();
+	webflow_wake_on_commit();
 }
 
 /*
@@ -641,65 +594,4 @@ webflow_publish_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("webflow.publish_trigger() handles INSERT, UPDATE and DELETE only")));
 	return PointerGetDatum(NULL);
-}
-
-/*
- * webflow_row_key returns the row key as text: the value of a single key
- * column (a string's contents, other values as JSON), or the JSON array of
- * the values of a composite key.
- */
-char *
-webflow_row_key(Jsonb *row, Datum *keys, int nkeys)
-{
-	StringInfoData buf;
-	int			i;
-
-	initStringInfo(&buf);
-	if (nkeys > 1)
-		appendStringInfoChar(&buf, '[');
-	for (i = 0; i < nkeys; i++)
-	{
-		char	   *name = TextDatumGetCString(keys[i]);
-		JsonbValue *v = webflow_jsonb_get(row, name);
-
-		if (v == NULL || v->type == jbvNull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("key column \"%s\" is NULL", name),
-					 errhint("Rows published to Webflow need a non-NULL key; choose key columns with the \"key\" option.")));
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		if (nkeys == 1 && v->type == jbvString)
-			appendBinaryStringInfo(&buf, v->val.string.val, v->val.string.len);
-		else
-			appendStringInfoString(&buf, webflow_jsonb_value_text(v));
-	}
-	if (nkeys > 1)
-		appendStringInfoChar(&buf, ']');
-	return buf.data;
-}
-
-/* webflow._row_key(row jsonb, keys text[]) is webflow_row_key for SQL. */
-Datum
-webflow_row_key_sql(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *row = PG_GETARG_JSONB_P(0);
-	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	int			i;
-
-	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	if (n < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a row key needs at least one column")));
-	for (i = 0; i < n; i++)
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("key column names must not be NULL")));
-	PG_RETURN_TEXT_P(cstring_to_text(webflow_row_key(row, elems, n)));
 }

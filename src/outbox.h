@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * outbox.h
- *		The publish trigger and the row key shared by the trigger, sync()
- *		and the worker.
+ *		What the publish trigger shares: the row key (also used by sync()
+ *		and the worker) and the wake-up of the worker at commit.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +13,10 @@
 
 #include "utils/jsonb.h"
 
+/* row_key.c */
 extern char *webflow_row_key(Jsonb *row, Datum *keys, int nkeys);
+
+/* wake.c */
+extern void webflow_wake_on_commit(void);
 
 #endif							/* WEBFLOW_OUTBOX_H */
