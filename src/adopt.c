@@ -28,8 +28,8 @@
 #include "publish.h"
 #include "ratelimit.h"
 #include "shmem.h"
-#include "drain.h"
-#include "send.h"
+#include "adopt.h"
+#include "request.h"
 #include "webflow.h"
 
 static char *lookup_slug(SendState *ss, Binding *b, const char *slug,

@@ -249,3 +249,18 @@ webflow_payload_hash(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(webflow_payload_hash_text(payload)));
 }
+
+/* webflow_delete_action is what deleting a row's item takes for a binding. */
+ChangeAction
+webflow_delete_action(Binding *b)
+{
+	if (strcmp(b->on_delete, "ignore") == 0)
+		return ACTION_NONE;
+	if (strcmp(b->on_delete, "archive") == 0)
+		return ACTION_ARCHIVE;
+	if (!b->live)
+		return ACTION_DELETE;
+	if (strcmp(b->on_delete, "unpublish_only") == 0)
+		return ACTION_UNPUBLISH;
+	return ACTION_UNPUBLISH_DELETE;
+}

@@ -70,26 +70,6 @@ static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
 static bool candidate_slugs(Change *c, MemoryContext cxt);
 static int64 *box_id(int64 id);
 
-/* webflow_step_begin opens a step: a transaction of its own. */
-void
-webflow_step_begin(PassOptions *opts)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-}
-
-/* webflow_step_end closes a step: it commits. */
-void
-webflow_step_end(PassOptions *opts)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-}
-
 /*
  * refresh_snapshot replaces the step's snapshot with one taken now: one
  * taken before the drain lock was granted may miss the results the pass
@@ -358,21 +338,6 @@ candidate_slugs(Change *c, MemoryContext cxt)
 		}
 	}
 	return true;
-}
-
-/* webflow_delete_action is what deleting a row's item takes for a binding. */
-ChangeAction
-webflow_delete_action(Binding *b)
-{
-	if (strcmp(b->on_delete, "ignore") == 0)
-		return ACTION_NONE;
-	if (strcmp(b->on_delete, "archive") == 0)
-		return ACTION_ARCHIVE;
-	if (!b->live)
-		return ACTION_DELETE;
-	if (strcmp(b->on_delete, "unpublish_only") == 0)
-		return ACTION_UNPUBLISH;
-	return ACTION_UNPUBLISH_DELETE;
 }
 
 /*

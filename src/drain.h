@@ -15,7 +15,5 @@
 extern int64 webflow_drain_pass(int max_rows, PassOptions *opts,
 								MemoryContext cxt, int *claimed);
 extern void webflow_drain_unlock(void);
-extern void webflow_step_begin(PassOptions *opts);
-extern void webflow_step_end(PassOptions *opts);
 
 #endif							/* WEBFLOW_DRAIN_H */

@@ -101,15 +101,19 @@ typedef struct PassOptions
 extern HTAB *webflow_binding_table(MemoryContext cxt);
 extern Binding *webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt);
 extern char *webflow_payload_hash_text(Jsonb *payload);
-
-/* drain.c */
 extern ChangeAction webflow_delete_action(Binding *b);
+
+/* step.c */
+extern void webflow_step_begin(PassOptions *opts);
+extern void webflow_step_end(PassOptions *opts);
 
 /* record.c */
 extern int64 webflow_record_pass(List *changes);
 
 /* send.c */
 extern void webflow_send_changes(List *changes, PassOptions *opts);
+
+/* request.c */
 extern char *webflow_payload_slug(Jsonb *payload);
 
 #endif							/* WEBFLOW_PUBLISH_H */

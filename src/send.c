@@ -14,9 +14,10 @@
  *	- a client error (400, 404, 409, 422) on several items splits the
  *	  request in halves until the bad items are alone; a lone item that
  *	  fails is failed with Webflow's own error text, except that a slug
- *	  conflict on create adopts the existing item, a 404 on update
- *	  recreates the item and a 409 on a live update (item not published)
- *	  updates the staged item and publishes it;
+ *	  conflict on create adopts the existing item (unless another row owns
+ *	  it), one on update is retried, a 404 on update recreates the item
+ *	  and a 409 on a live update (item not published) updates the staged
+ *	  item and publishes it (adopt.c);
  *	- 429 waits for the rate limiter and sends the same request again;
  *	- 401/403 pause the queue: nothing more is sent and no attempt counts;
  *	- 5xx, timeouts and network errors retry later; a create that may
@@ -26,317 +27,27 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "commands/extension.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "adopt.h"
 #include "api.h"
 #include "http.h"
 #include "jsonb_util.h"
 #include "publish.h"
-#include "ratelimit.h"
+#include "request.h"
 #include "shmem.h"
-#include "send.h"
-#include "token.h"
 #include "webflow.h"
 
-/* How often a worker sending a batch checks that the extension still exists. */
-#define EXTENSION_CHECK_MS 200
-
-static bool extension_dropped(SendState *ss);
 static void send_group(SendState *ss, Change **cs, int n, GroupKind kind);
 static void send_chunk(SendState *ss, Change **cs, int n, GroupKind kind);
 static void run_groups(SendState *ss, List *changes, GroupKind kind,
 					   ChangeAction action);
-
-/*
- * webflow_payload_slug returns the slug of an item payload (fieldData.slug),
- * or NULL.
- */
-char *
-webflow_payload_slug(Jsonb *payload)
-{
-	JsonbValue *fd = webflow_jsonb_get(payload, "fieldData");
-
-	if (!webflow_jsonb_is_object(fd))
-		return NULL;
-	return webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug"));
-}
-
-/*
- * extension_dropped says, at most every EXTENSION_CHECK_MS, whether DROP EXTENSION took the outbox away while a
- * batch was being sent (its rows are gone: the rest is not sent).
- */
-static bool
-extension_dropped(SendState *ss)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	MemoryContext cxt = CurrentMemoryContext;
-	bool		dropped;
-
-	if (!TimestampDifferenceExceeds(ss->extension_checked_at, now, EXTENSION_CHECK_MS))
-		return false;
-	ss->extension_checked_at = now;
-	StartTransactionCommand();
-	dropped = !OidIsValid(get_extension_oid("webflow", true));
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(cxt);
-	return dropped;
-}
-
-/*
- * webflow_send_request waits for the rate limiter and sends one request; a 429 is
- * waited out and sent again.  It classifies the result for the caller.
- */
-RequestClass
-webflow_send_request(SendState *ss, const char *method, const char *path,
-			 const char *query, const char *body, WebflowHttpResult *result)
-{
-	WebflowShared *shared = webflow_shared();
-	char	   *target = query ? psprintf("%s?%s", path, query) : pstrdup(path);
-	char	   *why = NULL;
-
-	for (;;)
-	{
-		if (ss->stop)
-			return REQ_STOP;
-		if (extension_dropped(ss))
-		{
-			ss->stop = true;
-			return REQ_STOP;
-		}
-		{
-			char	   *problem;
-
-			if (webflow_api_token(&problem) == NULL)
-				webflow_auth_pause(psprintf("%s; the queue resumes when the token is set", problem));
-		}
-		if (webflow_auth_paused(NULL))
-		{
-			ss->stop = true;
-			return REQ_STOP;
-		}
-		if (!webflow_rate_acquire(ss->opts->max_wait_ms, &why))
-		{
-			ss->stop = true;
-			return REQ_STOP;
-		}
-		webflow_http_send(method, target, body, result);
-		webflow_rate_observe(result);
-		SpinLockAcquire(&shared->mutex);
-		shared->requests_sent++;
-		SpinLockRelease(&shared->mutex);
-
-		if (result->outcome == WEBFLOW_HTTP_CANCELED)
-		{
-			ss->stop = true;
-			return REQ_STOP;
-		}
-		if (result->outcome != WEBFLOW_HTTP_RESPONSE)
-			return REQ_RETRY;
-		if (result->status == 429)
-			continue;			/* the limiter now waits for Retry-After */
-		if (result->status == 401 || result->status == 403)
-		{
-			char	   *reason = psprintf("Webflow rejected the token (%s); the queue resumes when webflow.token or webflow.api_url changes",
-										  webflow_describe_failure(result));
-
-			webflow_auth_pause(reason);
-			ss->stop = true;
-			return REQ_STOP;
-		}
-		if (result->status >= 200 && result->status < 300)
-			return REQ_OK;
-		if (result->status >= 500 || result->status == 408)
-			return REQ_RETRY;
-		return REQ_CLIENT_ERROR;
-	}
-}
-
-/* webflow_settle gives n changes one outcome, with the failure's description. */
-void
-webflow_settle(Change **cs, int n, ChangeOutcome outcome, WebflowHttpResult *result,
-	   bool unknown)
-{
-	char	   *error = result ? webflow_describe_failure(result) : NULL;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		cs[i]->outcome = outcome;
-		cs[i]->unknown_outcome |= unknown;
-		if (result != NULL)
-		{
-			cs[i]->status = (int) result->status;
-			cs[i]->error = error;
-		}
-	}
-}
-
-/* webflow_items_path returns the items endpoint of a binding's collection. */
-char *
-webflow_items_path(Binding *b, bool live, const char *suffix)
-{
-	return psprintf("/collections/%s/items%s%s", b->collection_id,
-					live ? "/live" : "", suffix ? suffix : "");
-}
-
-/*
- * webflow_append_update_item appends the PATCH form of a change: its id and its
- * payload, without a slug Webflow already has (Webflow rejects an
- * unchanged slug as a duplicate).  archive_only sends isArchived alone.
- */
-void
-webflow_append_update_item(StringInfo buf, Change *c, bool archive_only)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-	bool		first = true;
-
-	appendStringInfoString(buf, "{\"id\": ");
-	escape_json(buf, c->item_id);
-	if (archive_only)
-	{
-		appendStringInfoString(buf, ", \"isArchived\": true}");
-		return;
-	}
-	it = JsonbIteratorInit(&c->payload->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE && strcmp(key, "fieldData") != 0)
-		{
-			appendStringInfoString(buf, ", ");
-			escape_json(buf, key);
-			appendStringInfoString(buf, ": ");
-			appendStringInfoString(buf, webflow_jsonb_value_text(&v));
-		}
-		else if (tok == WJB_VALUE && webflow_jsonb_is_object(&v))
-		{
-			JsonbIterator *fit = JsonbIteratorInit(v.val.binary.data);
-			JsonbValue	fv;
-			JsonbIteratorToken ftok;
-			char	   *field = NULL;
-
-			appendStringInfoString(buf, ", \"fieldData\": {");
-			while ((ftok = JsonbIteratorNext(&fit, &fv, true)) != WJB_DONE)
-			{
-				if (ftok == WJB_KEY)
-					field = pnstrdup(fv.val.string.val, fv.val.string.len);
-				else if (ftok == WJB_VALUE)
-				{
-					if (strcmp(field, "slug") == 0 && c->mapped_slug != NULL &&
-						c->slug != NULL && strcmp(c->slug, c->mapped_slug) == 0)
-						continue;
-					if (!first)
-						appendStringInfoString(buf, ", ");
-					first = false;
-					escape_json(buf, field);
-					appendStringInfoString(buf, ": ");
-					appendStringInfoString(buf, webflow_jsonb_value_text(&fv));
-				}
-			}
-			appendStringInfoChar(buf, '}');
-		}
-	}
-	appendStringInfoChar(buf, '}');
-}
-
-/*
- * webflow_chunk_succeeded records a 2xx answer: creates learn their item ids (by
- * position when Webflow returned as many items as were sent, else by
- * slug), the others are done.
- */
-void
-webflow_chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
-{
-	JsonbValue	root;
-	JsonbValue *list;
-	int			count;
-	int			i;
-
-	if (kind != GROUP_CREATE)
-	{
-		for (i = 0; i < n; i++)
-		{
-			cs[i]->outcome = OUTCOME_DONE;
-			cs[i]->status = 200;
-			/* the item stays mapped (an unpublished or archived one too) */
-			if (kind != GROUP_DELETE)
-				cs[i]->new_item_id = cs[i]->item_id;
-		}
-		return;
-	}
-
-	list = response ? webflow_jsonb_get(response, "items") : NULL;
-	count = webflow_jsonb_array_size(list);
-	if (count < 0 && response != NULL && JB_ROOT_IS_OBJECT(response))
-	{
-		/* the single-item answer */
-		list = webflow_jsonb_root(response, &root);
-		count = -1;
-	}
-	for (i = 0; i < n; i++)
-	{
-		Change	   *c = cs[i];
-		JsonbValue *item = NULL;
-		char	   *id = NULL;
-
-		if (count == n)
-			item = webflow_jsonb_array_element(list, i);
-		else if (count < 0 && list != NULL)
-			item = list;
-		if (item != NULL && webflow_jsonb_is_object(item))
-		{
-			JsonbValue *fd = webflow_jsonb_container_get(item->val.binary.data, "fieldData");
-			char	   *slug = webflow_jsonb_is_object(fd) ?
-				webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
-
-			if (slug == NULL || c->slug == NULL || strcmp(slug, c->slug) == 0)
-				id = webflow_jsonb_string(webflow_jsonb_container_get(item->val.binary.data, "id"));
-		}
-		if (id == NULL && count > 0)
-		{
-			int			j;
-
-			for (j = 0; j < count && id == NULL; j++)
-			{
-				JsonbValue *e = webflow_jsonb_array_element(list, j);
-				JsonbValue *fd = webflow_jsonb_is_object(e) ?
-					webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
-				char	   *slug = webflow_jsonb_is_object(fd) ?
-					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
-
-				if (slug != NULL && c->slug != NULL && strcmp(slug, c->slug) == 0)
-					id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
-			}
-		}
-		if (id != NULL && webflow_is_object_id(id))
-		{
-			c->outcome = OUTCOME_DONE;
-			c->status = 202;
-			c->new_item_id = id;
-		}
-		else
-		{
-			/* created, we think, but we cannot tell which item it is */
-			c->outcome = OUTCOME_RETRY;
-			c->unknown_outcome = true;
-			c->status = 202;
-			c->error = pstrdup("Webflow accepted the create but its answer does not name the item; it will be looked up by slug");
-		}
-	}
-}
 
 /*
  * send_chunk sends one request for at most batch_size changes, and splits

@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * send.h
- *		Sending a pass's changes: the state and the request helpers shared
- *		by send.c (grouping, chunking, splitting) and adopt.c (lookups by
- *		slug, adoption, recreation).
+ * request.h
+ *		The state of a pass's sending and the request helpers of request.c,
+ *		shared by send.c (grouping, chunking, splitting) and adopt.c
+ *		(lookups by slug, adoption, recreation).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef WEBFLOW_SEND_H
-#define WEBFLOW_SEND_H
+#ifndef WEBFLOW_REQUEST_H
+#define WEBFLOW_REQUEST_H
 
 #include "postgres.h"
 
@@ -58,8 +58,5 @@ extern void webflow_append_update_item(StringInfo buf, Change *c,
 									   bool archive_only);
 extern void webflow_chunk_succeeded(Change **cs, int n, GroupKind kind,
 									Jsonb *response);
-extern void webflow_lone_failure(SendState *ss, Change *c, GroupKind kind,
-								 WebflowHttpResult *result);
-extern void webflow_resolve_unknown(SendState *ss, Change **cs, int n);
 
-#endif							/* WEBFLOW_SEND_H */
+#endif							/* WEBFLOW_REQUEST_H */
