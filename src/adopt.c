@@ -17,6 +17,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/spin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -32,6 +33,13 @@
 #include "request.h"
 #include "webflow.h"
 
+/* An item of a listed page, and the row key webflow.items maps it to. */
+typedef struct ItemOwner
+{
+	char	   *item_id;
+	char	   *source_key;
+} ItemOwner;
+
 static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
 						 RequestClass *cls);
 static void publish_staged(SendState *ss, Change *c);
@@ -41,6 +49,9 @@ static bool item_has_slug(SendState *ss, Change *c);
 static void resolve_found(Change *c, char *id, char *slug);
 static bool has_candidate(Change *c, const char *slug);
 static bool lookup_candidates(SendState *ss, Change *c);
+static List *page_owners(SendState *ss, Binding *b, JsonbValue *items,
+						 int count);
+static bool owned_by_other(List *owners, Change *c, const char *id);
 static int64 pagination_total(Jsonb *response);
 
 /* The newest pages of a collection always read to settle unknown creates. */
@@ -252,6 +263,71 @@ mapped_to_other_row(SendState *ss, Change *c, const char *id)
 }
 
 /*
+ * page_owners reads, in one short step, which row keys webflow.items maps
+ * the items of a listed page to (a List of ItemOwner).
+ */
+static List *
+page_owners(SendState *ss, Binding *b, JsonbValue *items, int count)
+{
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		args[2];
+	Datum	   *ids = palloc(sizeof(Datum) * Max(count, 1));
+	int			nids = 0;
+	List	   *owners = NIL;
+	MemoryContext cxt = CurrentMemoryContext;
+	uint64		r;
+	int			j;
+
+	for (j = 0; j < count; j++)
+	{
+		JsonbValue *e = webflow_jsonb_array_element(items, j);
+		char	   *id = webflow_jsonb_is_object(e) ?
+			webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
+
+		if (id != NULL)
+			ids[nids++] = CStringGetTextDatum(id);
+	}
+	if (nids == 0)
+		return NIL;
+	args[0] = CStringGetTextDatum(b->collection_id);
+	args[1] = PointerGetDatum(construct_array(ids, nids, TEXTOID, -1, false, TYPALIGN_INT));
+	webflow_step_begin(ss->opts);
+	if (SPI_execute_with_args("SELECT item_id, source_key FROM webflow.items"
+							  " WHERE collection_id = $1 AND item_id = ANY ($2)",
+							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webflow.items");
+	for (r = 0; r < SPI_processed; r++)
+	{
+		ItemOwner  *o = MemoryContextAlloc(cxt, sizeof(ItemOwner));
+
+		o->item_id = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 1));
+		o->source_key = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[r],
+															  SPI_tuptable->tupdesc, 2));
+		owners = lappend(owners, o);
+	}
+	webflow_step_end(ss->opts);
+	MemoryContextSwitchTo(cxt);
+	return owners;
+}
+
+/* owned_by_other says whether page_owners maps the item to another row. */
+static bool
+owned_by_other(List *owners, Change *c, const char *id)
+{
+	ListCell   *lc;
+
+	foreach(lc, owners)
+	{
+		ItemOwner  *o = lfirst(lc);
+
+		if (strcmp(o->item_id, id) == 0 && strcmp(o->source_key, c->row_key) != 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * claimed_elsewhere says whether another change of the pass maps to the
  * item (a row whose key changed still owns its old item, say).
  */
@@ -391,6 +467,7 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 										 p * WEBFLOW_MAX_BATCH);
 			Jsonb	   *response;
 			JsonbValue *items;
+			List	   *owners;
 			int			count;
 			int			j;
 			int64		pages_left;
@@ -409,6 +486,7 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			total = pagination_total(response);
 			items = webflow_jsonb_get(response, "items");
 			count = webflow_jsonb_array_size(items);
+			owners = page_owners(ss, b, items, count);
 			for (j = 0; j < count; j++)
 			{
 				JsonbValue *e = webflow_jsonb_array_element(items, j);
@@ -422,7 +500,7 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 					/* (an item another row owns is passed over: read on) */
 					if (cs[i]->action == ACTION_RESOLVE && has_candidate(cs[i], slug) &&
 						!claimed_elsewhere(ss, cs[i], id) &&
-						!mapped_to_other_row(ss, cs[i], id))
+						!owned_by_other(owners, cs[i], id))
 						resolve_found(cs[i], id, slug);
 				}
 			}
