@@ -37,6 +37,8 @@
 #include "webflow.h"
 
 static int	rows_of(List *changes);
+static Datum *datums(int n);
+static bool *flags(int n);
 static void exec_arrays(const char *sql, int nargs, Oid *types, Datum *args);
 static Datum make_array(Datum *elems, bool *nulls, int n, Oid type);
 static double backoff_seconds(int attempts, double jitter);
@@ -50,6 +52,20 @@ static double
 backoff_seconds(int attempts, double jitter)
 {
 	return Min(300.0, pow(2.0, Max(attempts - 1, 0))) * jitter;
+}
+
+/* datums allocates room for n Datums (at least one). */
+static Datum *
+datums(int n)
+{
+	return palloc(sizeof(Datum) * Max(n, 1));
+}
+
+/* flags allocates room for n bools (at least one). */
+static bool *
+flags(int n)
+{
+	return palloc(sizeof(bool) * Max(n, 1));
 }
 
 /* rows_of counts the outbox rows of a pass's changes. */
@@ -107,44 +123,44 @@ webflow_record_pass(List *changes)
 	int			ndel = 0;
 
 	/* failed rows of done keys */
-	Datum	   *dk_binding = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *dk_key = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *dk_max = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *dk_binding = datums(cap);
+	Datum	   *dk_key = datums(cap);
+	Datum	   *dk_max = datums(cap);
 	int			ndk = 0;
 
 	/* item map upserts */
-	Datum	   *m_coll = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *m_key = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *m_item = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *m_slug = palloc(sizeof(Datum) * Max(cap, 1));
-	bool	   *m_slug_null = palloc(sizeof(bool) * Max(cap, 1));
-	Datum	   *m_hash = palloc(sizeof(Datum) * Max(cap, 1));
-	bool	   *m_hash_null = palloc(sizeof(bool) * Max(cap, 1));
-	Datum	   *m_live = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *m_coll = datums(cap);
+	Datum	   *m_key = datums(cap);
+	Datum	   *m_item = datums(cap);
+	Datum	   *m_slug = datums(cap);
+	bool	   *m_slug_null = flags(cap);
+	Datum	   *m_hash = datums(cap);
+	bool	   *m_hash_null = flags(cap);
+	Datum	   *m_live = datums(cap);
 	int			nm = 0;
 
 	/* item map deletes */
-	Datum	   *u_coll = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *u_key = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *u_coll = datums(cap);
+	Datum	   *u_key = datums(cap);
 	int			nu = 0;
 
 	/* rows that stay: retried, failed or deferred */
-	Datum	   *r_id = palloc(sizeof(Datum) * Max(rows, 1));
-	Datum	   *r_inc = palloc(sizeof(Datum) * Max(rows, 1));
-	Datum	   *r_delay = palloc(sizeof(Datum) * Max(rows, 1));
-	Datum	   *r_err = palloc(sizeof(Datum) * Max(rows, 1));
-	bool	   *r_err_null = palloc(sizeof(bool) * Max(rows, 1));
-	Datum	   *r_status = palloc(sizeof(Datum) * Max(rows, 1));
-	bool	   *r_status_null = palloc(sizeof(bool) * Max(rows, 1));
-	Datum	   *r_unknown = palloc(sizeof(Datum) * Max(rows, 1));
-	Datum	   *r_fail = palloc(sizeof(Datum) * Max(rows, 1));
+	Datum	   *r_id = datums(rows);
+	Datum	   *r_inc = datums(rows);
+	Datum	   *r_delay = datums(rows);
+	Datum	   *r_err = datums(rows);
+	bool	   *r_err_null = flags(rows);
+	Datum	   *r_status = datums(rows);
+	bool	   *r_status_null = flags(rows);
+	Datum	   *r_unknown = datums(rows);
+	Datum	   *r_fail = datums(rows);
 	int			nr = 0;
 
 	/* bindings that succeeded or failed */
-	Datum	   *ok_bindings = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *ok_bindings = datums(cap);
 	int			nok = 0;
-	Datum	   *bad_bindings = palloc(sizeof(Datum) * Max(cap, 1));
-	Datum	   *bad_errors = palloc(sizeof(Datum) * Max(cap, 1));
+	Datum	   *bad_bindings = datums(cap);
+	Datum	   *bad_errors = datums(cap);
 	int			nbad = 0;
 	int64		failed = 0;
 
@@ -153,7 +169,7 @@ webflow_record_pass(List *changes)
 
 	foreach(lc, changes)
 		total += 1 + list_length(((Change *) lfirst(lc))->older_ids);
-	del_ids = palloc(sizeof(Datum) * Max(total, 1));
+	del_ids = datums(total);
 
 	foreach(lc, changes)
 	{
