@@ -8,13 +8,13 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 
 MODULE_big = webflow
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(EXTENSION)--1.0.sql $(EXTENSION)--1.0--1.1.sql
 PGFILEDESC = "webflow - publish rows to Webflow CMS collections"
 
 # pg_regress suites.  API_TESTS talk to the local Webflow (directly and
 # through the spec-validating proxy); LOCAL_TESTS need no network.
 API_TESTS = api_token api_sites api_items api_staged api_comments api_webhooks api_request
-LOCAL_TESTS = settings http_faults payload_slugify payload_item payload_schema publish publish_recovery bad_input
+LOCAL_TESTS = settings http_faults payload_slugify payload_item payload_schema publish publish_recovery bad_input privileges
 REGRESS = setup $(LOCAL_TESTS) $(API_TESTS)
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 

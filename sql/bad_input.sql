@@ -373,7 +373,7 @@ SELECT (SELECT count(*) FROM pg_file_settings
        AS new_auto_conf_webflow_lines
 FROM bad_before;
 
--- bind, unbind and sync check that the session user owns the table, even
+-- bind, unbind and sync check that the current role owns the table, even
 -- with EXECUTE granted
 CREATE ROLE wf_bad_intruder;
 GRANT EXECUTE ON FUNCTION webflow.bind(regclass, text, jsonb), webflow.unbind(regclass, text),

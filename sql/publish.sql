@@ -125,7 +125,7 @@ SELECT op, row_key FROM webflow.outbox;
 SELECT webflow.drain();
 
 -- only the table's owner binds, even with EXECUTE granted (the check is on
--- the session user)
+-- the current role)
 GRANT EXECUTE ON FUNCTION webflow.bind(regclass, text, jsonb) TO wf_writer;
 SET SESSION AUTHORIZATION wf_writer;
 SELECT wftest.error_of($$SELECT webflow.bind('jobs', '580e63fc8c9a982ac9b8b745')$$);

@@ -81,4 +81,15 @@ webflow_init_materialized_srf(FunctionCallInfo fcinfo)
 #define webflow_numeric_is_inf(n) ((void) (n), false)
 #endif
 
+/* Ownership checks became object_ownercheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_class_d.h"
+#include "utils/acl.h"
+#define webflow_pg_class_ownercheck(relid, role) \
+	object_ownercheck(RelationRelationId, (relid), (role))
+#else
+#include "utils/acl.h"
+#define webflow_pg_class_ownercheck(relid, role) pg_class_ownercheck((relid), (role))
+#endif
+
 #endif							/* WEBFLOW_COMPAT_H */

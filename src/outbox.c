@@ -14,10 +14,13 @@
  * executed plan; an UPDATE that changes no column that matters costs
  * nothing more than the comparison.
  *
- * The INSERT runs as the owner of webflow.outbox, so a user who may write
- * the table needs no rights on the webflow schema.  Its plan names every
- * object with its schema and uses no operator, so the caller's
- * search_path cannot redirect it.
+ * The row image (to_jsonb of the row) and its key are computed as the
+ * writer, before any switch of user: casts and output functions of the
+ * row's types are the writer's business and run with the writer's rights.
+ * Only the INSERT of the finished jsonb into webflow.outbox runs as the
+ * outbox's owner (run_as.c: security-restricted, fixed search_path), so a
+ * user who may write the table needs no rights on the webflow schema; its
+ * plan names every object with its schema and calls no function.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,8 +36,10 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -49,6 +54,7 @@
 #include "compat.h"
 #include "jsonb_util.h"
 #include "outbox.h"
+#include "run_as.h"
 #include "shmem.h"
 #include "webflow.h"
 
@@ -64,9 +70,10 @@ typedef struct TriggerState
 	int			nkeys;
 	AttrNumber *key_attnums;
 	Datum		key_names;		/* text[] of the key columns */
+	Datum	   *key_name_datums;	/* the same, as text datums */
 	Bitmapset  *compare;		/* attnums whose change matters */
-	SPIPlanPtr	upsert_plan;
-	SPIPlanPtr	delete_plan;
+	FmgrInfo	to_jsonb;		/* to_jsonb() of the table's row type */
+	SPIPlanPtr	insert_plan;
 	Oid			owner;			/* owner of webflow.outbox */
 } TriggerState;
 
@@ -82,6 +89,7 @@ static AttrNumber column_attnum(Relation rel, const char *column, const char *wh
 static Oid	binding_relid(Relation rel);
 static int32 register_binding(TriggerState *st, Relation rel,
 							  const char *collection, const char *options);
+static void setup_to_jsonb(TriggerState *st, Oid rowtype);
 static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
 static bool tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b);
 static bool keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b);
@@ -191,6 +199,7 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 	names = palloc(sizeof(Datum) * st->nkeys);
 	for (i = 0; i < st->nkeys; i++)
 		names[i] = CStringGetTextDatum(NameStr(TupleDescAttr(desc, st->key_attnums[i] - 1)->attname));
+	st->key_name_datums = names;
 	st->key_names = PointerGetDatum(construct_array(names, st->nkeys, TEXTOID,
 													-1, false, TYPALIGN_INT));
 
@@ -366,12 +375,9 @@ build_state(TriggerState *st, TriggerData *trigdata)
 	const char *collection;
 	const char *options_text = "{}";
 	Jsonb	   *options;
-	Oid			outbox;
-	Oid			argtypes[4];
-	char	   *sql;
+	Oid			argtypes[4] = {INT4OID, TEXTOID, TEXTOID, JSONBOID};
 	MemoryContext oldcontext;
-	Oid			save_user;
-	int			save_sec;
+	WebflowRunAs ra;
 
 	if (tg->tgnargs < 1 || tg->tgnargs > 2)
 		ereport(ERROR,
@@ -394,57 +400,31 @@ build_state(TriggerState *st, TriggerData *trigdata)
 				 errdetail("Options: %s", options_text)));
 	check_options(options);
 
-	if (st->upsert_plan)
-		SPI_freeplan(st->upsert_plan);
-	if (st->delete_plan)
-		SPI_freeplan(st->delete_plan);
-	st->upsert_plan = st->delete_plan = NULL;
+	if (st->insert_plan)
+		SPI_freeplan(st->insert_plan);
+	st->insert_plan = NULL;
 	st->relid = RelationGetRelid(rel);
 	st->compare = NULL;
 
 	oldcontext = MemoryContextSwitchTo(trigger_context);
 	parse_options(st, rel, options);
+	setup_to_jsonb(st, rel->rd_rel->reltype);
 	MemoryContextSwitchTo(oldcontext);
 
-	outbox = get_relname_relid("outbox", get_namespace_oid("webflow", false));
-	if (!OidIsValid(outbox))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table webflow.outbox does not exist")));
-	{
-		HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(outbox));
-
-		if (!HeapTupleIsValid(reltup))
-			elog(ERROR, "cache lookup failed for relation %u", outbox);
-		st->owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-		ReleaseSysCache(reltup);
-	}
-
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	st->owner = webflow_extension_owner();
+	webflow_run_as_begin(&ra, st->owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	st->binding_id = register_binding(st, rel, collection, options_text);
-
-	argtypes[0] = INT4OID;
-	argtypes[1] = TEXTOID;
-	argtypes[2] = TEXTARRAYOID;
-	argtypes[3] = rel->rd_rel->reltype;
-	sql = "INSERT INTO webflow.outbox (binding_id, op, row_key, row_image) "
-		"SELECT $1, $2, webflow._row_key(r, $3), r "
-		"FROM (SELECT pg_catalog.to_jsonb($4) AS r) s";
-	st->upsert_plan = SPI_prepare(sql, 4, argtypes);
-	if (st->upsert_plan == NULL)
+	st->insert_plan = SPI_prepare("INSERT INTO webflow.outbox"
+								  " (binding_id, op, row_key, row_image)"
+								  " VALUES ($1, $2, $3, $4)",
+								  4, argtypes);
+	if (st->insert_plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(st->upsert_plan);
-	sql = "INSERT INTO webflow.outbox (binding_id, op, row_key, row_image) "
-		"SELECT $1, $2, webflow._row_key(pg_catalog.to_jsonb($4), $3), NULL";
-	st->delete_plan = SPI_prepare(sql, 4, argtypes);
-	if (st->delete_plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(st->delete_plan);
+	SPI_keepplan(st->insert_plan);
 	SPI_finish();
-	SetUserIdAndSecContext(save_user, save_sec);
+	webflow_run_as_end(&ra);
 	st->valid = true;
 }
 
@@ -519,32 +499,53 @@ keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
 	return result;
 }
 
-/* enqueue inserts one outbox row for a row image, as the outbox owner. */
+/*
+ * setup_to_jsonb prepares st->to_jsonb to turn rows of the given row type
+ * into jsonb (to_jsonb learns its argument's type from the call's
+ * expression, so the FmgrInfo carries one).
+ */
+static void
+setup_to_jsonb(TriggerState *st, Oid rowtype)
+{
+	Node	   *arg = (Node *) makeNullConst(rowtype, -1, InvalidOid);
+	FuncExpr   *call = makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
+									InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+
+	fmgr_info_cxt(F_TO_JSONB, &st->to_jsonb, trigger_context);
+	fmgr_info_set_expr((Node *) call, &st->to_jsonb);
+}
+
+/*
+ * enqueue inserts one outbox row for a row: its image and key computed as
+ * the writer, the INSERT run as the outbox owner.
+ */
 static void
 enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
 {
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			save_user;
-	int			save_sec;
+	Jsonb	   *image;
+	WebflowRunAs ra;
 	int			ret;
 
+	image = DatumGetJsonbP(FunctionCall1(&st->to_jsonb,
+										 heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel))));
 	args[0] = Int32GetDatum(st->binding_id);
 	args[1] = CStringGetTextDatum(upsert ? "upsert" : "delete");
-	args[2] = st->key_names;
-	args[3] = heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel));
+	args[2] = CStringGetTextDatum(webflow_row_key(image, st->key_name_datums, st->nkeys));
+	args[3] = JsonbPGetDatum(image);
+	if (!upsert)
+		nulls[3] = 'n';
 
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(st->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	webflow_run_as_begin(&ra, st->owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_plan(upsert ? st->upsert_plan : st->delete_plan,
-						   args, nulls, false, 0);
+	ret = SPI_execute_plan(st->insert_plan, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not enqueue into webflow.outbox: %s",
 			 SPI_result_code_string(ret));
 	SPI_finish();
-	SetUserIdAndSecContext(save_user, save_sec);
+	webflow_run_as_end(&ra);
 	webflow_wake_on_commit();
 }
 

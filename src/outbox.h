@@ -11,10 +11,12 @@
 
 #include "postgres.h"
 
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 /* row_key.c */
 extern char *webflow_row_key(Jsonb *row, Datum *keys, int nkeys);
+extern Datum *webflow_key_names(ArrayType *keys, int *nkeys);
 
 /* wake.c */
 extern void webflow_wake_on_commit(void);

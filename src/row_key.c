@@ -56,27 +56,37 @@ webflow_row_key(Jsonb *row, Datum *keys, int nkeys)
 	return buf.data;
 }
 
+/*
+ * webflow_key_names returns the key column names of a text[] argument as
+ * text datums, refusing an empty array and NULL names.
+ */
+Datum *
+webflow_key_names(ArrayType *keys, int *nkeys)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			i;
+
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, nkeys);
+	if (*nkeys < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a row key needs at least one column")));
+	for (i = 0; i < *nkeys; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key column names must not be NULL")));
+	return elems;
+}
+
 /* webflow._row_key(row jsonb, keys text[]) is webflow_row_key for SQL. */
 Datum
 webflow_row_key_sql(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *row = PG_GETARG_JSONB_P(0);
-	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *elems;
-	bool	   *nulls;
 	int			n;
+	Datum	   *keys = webflow_key_names(PG_GETARG_ARRAYTYPE_P(1), &n);
 
-	int			i;
-
-	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	if (n < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a row key needs at least one column")));
-	for (i = 0; i < n; i++)
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("key column names must not be NULL")));
-	PG_RETURN_TEXT_P(cstring_to_text(webflow_row_key(row, elems, n)));
+	PG_RETURN_TEXT_P(cstring_to_text(webflow_row_key(row, keys, n)));
 }

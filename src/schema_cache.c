@@ -45,6 +45,7 @@
 #include "api.h"
 #include "jsonb_util.h"
 #include "payload.h"
+#include "run_as.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_refresh_schema);
@@ -56,14 +57,6 @@ typedef struct SchemaEntry
 	char		collection_id[WEBFLOW_ID_LEN + 1];	/* hash key */
 	WebflowSchema *schema;
 } SchemaEntry;
-
-/* What to restore after running SQL as the table owner. */
-typedef struct OwnerContext
-{
-	Oid			save_user;
-	int			save_sec;
-	int			save_nestlevel;
-} OwnerContext;
 
 /* Webflow's names of the field types. */
 static const struct
@@ -103,8 +96,6 @@ static SPIPlanPtr item_lookup_plan = NULL;
 static void schema_invalidate(Datum arg, Oid relid);
 static void ensure_cache(void);
 static Oid	extension_table(const char *name);
-static void owner_begin(OwnerContext *oc, Oid relid);
-static void owner_end(OwnerContext *oc);
 static void parse_validations(WebflowField *f, Jsonb *validations);
 static WebflowSchema *load_schema(const char *collection_id, bool new_snapshot);
 static const char *why_no_fetch(void);
@@ -179,38 +170,6 @@ extension_table(const char *name)
 	return relid;
 }
 
-/*
- * owner_begin switches to the owner of a table, in a security-restricted
- * context with search_path pg_catalog, pg_temp, until owner_end.
- */
-static void
-owner_begin(OwnerContext *oc, Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-
-	GetUserIdAndSecContext(&oc->save_user, &oc->save_sec);
-	SetUserIdAndSecContext(owner, oc->save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	oc->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-}
-
-/* owner_end undoes owner_begin. */
-static void
-owner_end(OwnerContext *oc)
-{
-	AtEOXact_GUC(true, oc->save_nestlevel);
-	SetUserIdAndSecContext(oc->save_user, oc->save_sec);
-}
-
 /* parse_validations reads the validations we enforce into a field. */
 static void
 parse_validations(WebflowField *f, Jsonb *validations)
@@ -280,7 +239,7 @@ parse_validations(WebflowField *f, Jsonb *validations)
 static WebflowSchema *
 load_schema(const char *collection_id, bool new_snapshot)
 {
-	OwnerContext oc;
+	WebflowRunAs ra;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	WebflowSchema *schema = NULL;
@@ -288,7 +247,7 @@ load_schema(const char *collection_id, bool new_snapshot)
 
 	args[0] = CStringGetTextDatum(collection_id);
 	SPI_connect();
-	owner_begin(&oc, fields_relid);
+	webflow_run_as_begin(&ra, webflow_relation_owner(fields_relid));
 	run_sql("SELECT slug, type, is_required, is_editable, validations"
 			" FROM webflow.collection_fields"
 			" WHERE collection_id = $1 ORDER BY slug",
@@ -326,7 +285,7 @@ load_schema(const char *collection_id, bool new_snapshot)
 		}
 		MemoryContextSwitchTo(old);
 	}
-	owner_end(&oc);
+	webflow_run_as_end(&ra);
 	SPI_finish();
 	return schema;
 }
@@ -430,7 +389,7 @@ refresh_schema(const char *collection_id)
 {
 	Jsonb	   *collection;
 	JsonbValue *fields;
-	OwnerContext oc;
+	WebflowRunAs ra;
 	Oid			argtypes[2] = {TEXTOID, JSONBOID};
 	Datum		args[2];
 	int			n;
@@ -449,7 +408,7 @@ refresh_schema(const char *collection_id)
 	args[0] = CStringGetTextDatum(collection_id);
 	args[1] = JsonbPGetDatum(webflow_jsonb_from_value(fields));
 	SPI_connect();
-	owner_begin(&oc, extension_table("collection_fields"));
+	webflow_run_as_begin(&ra, webflow_relation_owner(extension_table("collection_fields")));
 	run_sql("DELETE FROM webflow.collection_fields"
 			" WHERE collection_id = $1",
 			1, argtypes, args, false, SPI_OK_DELETE);
@@ -463,7 +422,7 @@ refresh_schema(const char *collection_id)
 			" FROM jsonb_array_elements($2) AS f",
 			2, argtypes, args, false, SPI_OK_INSERT);
 	n = (int) SPI_processed;
-	owner_end(&oc);
+	webflow_run_as_end(&ra);
 	SPI_finish();
 	return n;
 }
@@ -518,7 +477,7 @@ char *
 webflow_item_lookup(const char *collection_id, const char *source_key)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	OwnerContext oc;
+	WebflowRunAs ra;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
 	char	   *result = NULL;
@@ -536,7 +495,7 @@ webflow_item_lookup(const char *collection_id, const char *source_key)
 	args[0] = CStringGetTextDatum(collection_id);
 	args[1] = CStringGetTextDatum(source_key);
 	SPI_connect();
-	owner_begin(&oc, items);
+	webflow_run_as_begin(&ra, webflow_relation_owner(items));
 	if (item_lookup_plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare("SELECT item_id FROM webflow.items"
@@ -561,7 +520,7 @@ webflow_item_lookup(const char *collection_id, const char *source_key)
 		if (id != NULL)
 			result = MemoryContextStrdup(caller, id);
 	}
-	owner_end(&oc);
+	webflow_run_as_end(&ra);
 	SPI_finish();
 	return result;
 }

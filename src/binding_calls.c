@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * binding_calls.c
+ *		webflow.bind(), unbind(), sync() and retry(): check the calling role,
+ *		then run the function's body as the extension owner.
+ *
+ * The four functions change the extension's own tables (bindings, outbox)
+ * and create triggers that run as their owner, so their bodies (the private
+ * PL/pgSQL functions webflow._bind, _unbind, _sync and _retry) run as the
+ * extension owner.  They are not SECURITY DEFINER: inside a SECURITY
+ * DEFINER function nothing tells who called it (session_user is only the
+ * login role, and would let a function that runs as one role act on the
+ * tables of the role that calls it).  Here the entry point runs as the
+ * caller, checks the caller (the owner of the table, as ALTER TABLE
+ * requires), then calls the body through run_as.c, which switches to the
+ * extension owner in a security-restricted operation with a fixed
+ * search_path, and passes the caller's oid as the body's last argument.
+ *
+ * The bodies have EXECUTE revoked from PUBLIC: a call from SQL fails, and
+ * only this file reaches them (fmgr calls do not check EXECUTE).  They run
+ * no code a non-superuser controls: they read the caller's table only
+ * through webflow._source_images(), which switches down to the table's
+ * owner (source_images.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/lsyscache.h"
+
+#include "compat.h"
+#include "run_as.h"
+
+PG_FUNCTION_INFO_V1(webflow_bind);
+PG_FUNCTION_INFO_V1(webflow_unbind);
+PG_FUNCTION_INFO_V1(webflow_sync);
+PG_FUNCTION_INFO_V1(webflow_retry);
+
+static Datum call_body(FunctionCallInfo fcinfo, const char *body);
+
+/*
+ * call_body calls webflow.<body>(the arguments of fcinfo, the caller's oid)
+ * as the extension owner and returns its result.
+ */
+static Datum
+call_body(FunctionCallInfo fcinfo, const char *body)
+{
+	Oid			caller = GetUserId();
+	Oid		   *argtypes;
+	Oid			bodytypes[FUNC_MAX_ARGS];
+	int			nargs;
+	int			i;
+	Oid			fnoid;
+	FmgrInfo	flinfo;
+	WebflowRunAs ra;
+	Datum		result;
+
+	LOCAL_FCINFO(call, FUNC_MAX_ARGS);
+
+	(void) get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
+	if (nargs + 1 > FUNC_MAX_ARGS || nargs != PG_NARGS())
+		elog(ERROR, "webflow: unexpected arguments calling %s", body);
+	memcpy(bodytypes, argtypes, sizeof(Oid) * nargs);
+	bodytypes[nargs] = OIDOID;
+	fnoid = LookupFuncName(list_make2(makeString("webflow"), makeString(pstrdup(body))),
+						   nargs + 1, bodytypes, false);
+	fmgr_info(fnoid, &flinfo);
+	InitFunctionCallInfoData(*call, &flinfo, nargs + 1, PG_GET_COLLATION(),
+							 NULL, NULL);
+	for (i = 0; i < nargs; i++)
+		call->args[i] = fcinfo->args[i];
+	call->args[nargs].value = ObjectIdGetDatum(caller);
+	call->args[nargs].isnull = false;
+
+	webflow_run_as_begin(&ra, webflow_extension_owner());
+	result = FunctionCallInvoke(call);
+	webflow_run_as_end(&ra);
+	fcinfo->isnull = call->isnull;
+	return result;
+}
+
+/* webflow.bind(source, collection_id, options): see webflow._bind. */
+Datum
+webflow_bind(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0))
+		webflow_check_table_owner(PG_GETARG_OID(0), "bind");
+	return call_body(fcinfo, "_bind");
+}
+
+/* webflow.unbind(source, collection_id): see webflow._unbind. */
+Datum
+webflow_unbind(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0))
+		webflow_check_table_owner(PG_GETARG_OID(0), "unbind");
+	return call_body(fcinfo, "_unbind");
+}
+
+/* webflow.sync(source): see webflow._sync. */
+Datum
+webflow_sync(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0))
+		webflow_check_table_owner(PG_GETARG_OID(0), "sync");
+	return call_body(fcinfo, "_sync");
+}
+
+/* webflow.retry(failed_only): see webflow._retry (the caller's rows only). */
+Datum
+webflow_retry(PG_FUNCTION_ARGS)
+{
+	return call_body(fcinfo, "_retry");
+}

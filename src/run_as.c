@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * run_as.c
+ *		The one place where the extension switches to another role.
+ *
+ * Code runs as another role only through webflow_run_as_begin/_end, and
+ * always in a security-restricted operation with search_path set to
+ * pg_catalog, pg_temp, the way VACUUM and ANALYZE run a table's index
+ * expressions as its owner.  Two kinds of switch exist:
+ *
+ *	- up, to the owner of the extension's tables, around fixed statements
+ *	  on those tables that name every object with its schema (the outbox
+ *	  insert of the publish trigger, the schema cache, the item map, the
+ *	  bodies of bind/unbind/sync/retry); no code a non-superuser controls
+ *	  is reached from them: row images are jsonb computed before the switch;
+ *	- down, to the owner of a user's table, to read its rows as row images
+ *	  (sync() and bind()), so that casts, views and policies the owner wrote
+ *	  run with the owner's rights and nobody else's.
+ *
+ * The restricted context forbids what could outlive the switch (SET ROLE,
+ * temporary objects, cursors WITH HOLD, LISTEN); an error inside is undone
+ * by the (sub)transaction abort, which restores the saved user and GUCs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "compat.h"
+#include "run_as.h"
+
+/*
+ * webflow_run_as_begin makes role the current user, in a security-restricted
+ * operation with a fixed search_path, until webflow_run_as_end.
+ */
+void
+webflow_run_as_begin(WebflowRunAs *ra, Oid role)
+{
+	GetUserIdAndSecContext(&ra->save_user, &ra->save_sec);
+	SetUserIdAndSecContext(role, ra->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	ra->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+/* webflow_run_as_end restores the user, context and GUCs saved by _begin. */
+void
+webflow_run_as_end(WebflowRunAs *ra)
+{
+	AtEOXact_GUC(true, ra->save_nestlevel);
+	SetUserIdAndSecContext(ra->save_user, ra->save_sec);
+}
+
+/* webflow_relation_owner returns the owner of a relation. */
+Oid
+webflow_relation_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
+ * webflow_extension_owner returns the owner of the extension's tables (the
+ * role that created the extension), through webflow.outbox.
+ */
+Oid
+webflow_extension_owner(void)
+{
+	Oid			relid = get_relname_relid("outbox", get_namespace_oid("webflow", false));
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table webflow.outbox does not exist"),
+				 errhint("Create the extension with CREATE EXTENSION webflow.")));
+	return webflow_relation_owner(relid);
+}
+
+/*
+ * webflow_check_table_owner raises an error unless the current user has the
+ * privileges of the owner of relid (as ALTER TABLE requires).
+ */
+void
+webflow_check_table_owner(Oid relid, const char *action)
+{
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!webflow_pg_class_ownercheck(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to %s it",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid)),
+						action),
+				 errdetail("The check is made for the current role, %s.",
+						   GetUserNameFromId(GetUserId(), false))));
+}

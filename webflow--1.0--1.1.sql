@@ -1,0 +1,403 @@
+-- webflow--1.0--1.1.sql: from release 1.0 to 1.1 (ALTER EXTENSION webflow UPDATE).
+--
+-- Every SQL change since 1.0 is here; a new install runs webflow--1.0.sql
+-- and then this script.  Queued changes, the item map and the bindings are
+-- kept; functions keep their OIDs and grants (CREATE OR REPLACE).
+
+\echo Use "ALTER EXTENSION webflow UPDATE TO '1.1'" to load this file. \quit
+
+-------------------------------------------------------------------------
+-- Privileges: no code a non-superuser controls runs as the extension owner
+-------------------------------------------------------------------------
+
+-- The rows of a user's table as (row key, jsonb image), read as the
+-- table's owner in a security-restricted operation (source_images.c).
+CREATE FUNCTION @extschema@._source_images(source regclass, key_columns text[],
+                                           max_rows bigint DEFAULT NULL)
+RETURNS TABLE (row_key text, row_image jsonb)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_source_images';
+COMMENT ON FUNCTION @extschema@._source_images(regclass, text[], bigint) IS
+'Private: the row key and jsonb image of each row of a table, read as the table''s owner (superusers only)';
+REVOKE EXECUTE ON FUNCTION @extschema@._source_images(regclass, text[], bigint) FROM PUBLIC;
+
+-- _bind is the body of bind(): run as the extension owner by bind() (C),
+-- which has checked that the caller owns source; caller is its oid.
+CREATE FUNCTION @extschema@._bind(source regclass, collection_id text, options jsonb, caller oid)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_cols text[];
+    opt text;
+    sample jsonb;
+    binding integer;
+    fetched boolean := false;
+    trigger_name name;
+    other record;
+BEGIN
+    IF source IS NULL OR collection_id IS NULL OR options IS NULL THEN
+        RAISE EXCEPTION 'source, collection_id and options must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = source) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', source::oid
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = source) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', source
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Bind a table; views and foreign tables have no row triggers for this.';
+    END IF;
+    IF source::oid < 16384
+       OR (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.oid = source) IN ('@extschema@', 'pg_catalog', 'information_schema', 'pg_toast') THEN
+        RAISE EXCEPTION 'table % cannot be bound', source
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'The tables of the webflow extension and the system catalogs are not published.';
+    END IF;
+    IF collection_id !~ '^[0-9a-f]{24}$' THEN
+        RAISE EXCEPTION 'collection_id "%" is not a Webflow id', collection_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Webflow ids are 24 lowercase hexadecimal characters.',
+                  HINT = 'Find it with webflow.list_collections(site_id).';
+    END IF;
+    IF jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR opt IN SELECT jsonb_object_keys(options) LOOP
+        IF opt NOT IN ('fields', 'exclude', 'draft', 'archived', 'locale',
+                       'key', 'on_delete', 'live') THEN
+            RAISE EXCEPTION 'unknown binding option "%"', opt
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Options are fields, exclude, draft, archived, locale (as for webflow.item_payload), key, on_delete and live.';
+        END IF;
+    END LOOP;
+    IF options ? 'on_delete' AND (jsonb_typeof(options->'on_delete') <> 'string' OR
+       options->>'on_delete' NOT IN ('unpublish', 'unpublish_only', 'archive', 'ignore')) THEN
+        RAISE EXCEPTION 'option "on_delete" must be unpublish, unpublish_only, archive or ignore'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options ? 'exclude' AND (jsonb_typeof(options->'exclude') <> 'array' OR
+       EXISTS (SELECT 1 FROM jsonb_array_elements(options->'exclude') e
+               WHERE jsonb_typeof(e) <> 'string')) THEN
+        RAISE EXCEPTION 'option "exclude" must be an array of column names'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"exclude": ["internal_note"]}.';
+    END IF;
+    IF options ? 'fields' AND jsonb_typeof(options->'fields') <> 'object' THEN
+        RAISE EXCEPTION 'option "fields" must be an object of column names and field slugs'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"fields": {"author_id": "author"}}.';
+    END IF;
+    IF options ? 'live' AND jsonb_typeof(options->'live') <> 'boolean' THEN
+        RAISE EXCEPTION 'option "live" must be true or false'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    key_cols := @extschema@._binding_key_columns(source, options);
+    -- a collection is fed by the tables of one owner: rows of two tables
+    -- share the item map by key, so another owner's rows could replace or
+    -- delete its items
+    SELECT x.source, c.relowner INTO other
+    FROM @extschema@.bindings x JOIN pg_class c ON c.oid = x.source
+    WHERE x.collection_id = _bind.collection_id AND x.source <> _bind.source
+    ORDER BY c.relowner <> (SELECT p.relowner FROM pg_class p WHERE p.oid = _bind.source) DESC
+    LIMIT 1;
+    IF FOUND THEN
+        IF other.relowner <> (SELECT p.relowner FROM pg_class p WHERE p.oid = _bind.source)
+           AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = caller) THEN
+            RAISE EXCEPTION 'Webflow collection % is bound to table %, which another role owns',
+                  collection_id, other.source
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Rows of tables bound to one collection share its items by key.',
+                      HINT = 'Bind another collection, or have a superuser bind the table.';
+        END IF;
+        RAISE WARNING 'Webflow collection % is also bound to table %', collection_id, other.source
+            USING DETAIL = 'webflow.items knows rows by collection and row key: rows of the two tables with the same key share one item.',
+                  HINT = 'Bind one table per collection, or give the tables keys that never collide (a partitioned table gathers several).';
+    END IF;
+    IF (SELECT relispartition FROM pg_class WHERE oid = source) THEN
+        RAISE EXCEPTION '% is a partition: bind its partitioned table', source
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    -- the collection and its fields, when Webflow can be reached
+    BEGIN
+        PERFORM @extschema@.refresh_schema(collection_id);
+        fetched := true;
+    EXCEPTION WHEN SQLSTATE 'WF404' THEN
+        RAISE EXCEPTION 'Webflow collection % does not exist', collection_id
+            USING ERRCODE = 'WF404',
+                  HINT = 'Find the id with webflow.list_collections(site_id).';
+    WHEN SQLSTATE 'WF000' OR SQLSTATE 'WF408' OR SQLSTATE 'WF401' OR SQLSTATE 'WF403'
+         OR SQLSTATE 'WF429' OR SQLSTATE 'WF500' OR SQLSTATE 'WF502' OR SQLSTATE '22023' THEN
+        RAISE NOTICE 'could not check collection % against Webflow now: %', collection_id, SQLERRM
+            USING HINT = 'The field mapping is checked when the first row is sent.';
+    END;
+
+    INSERT INTO @extschema@.bindings AS b (source, collection_id, options, key_columns)
+    VALUES (source, collection_id, options, key_cols)
+    ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
+    DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns
+    RETURNING b.id INTO binding;
+
+    -- a typo in the field mapping fails now, not at 3 a.m.
+    IF fetched THEN
+        SELECT s.row_image INTO sample
+        FROM @extschema@._source_images(source, key_cols, 1) s;
+        IF sample IS NOT NULL THEN
+            PERFORM @extschema@._payload_hash(binding, sample, true);
+        ELSE
+            -- an empty table: check the mapping with a row of NULLs
+            SELECT jsonb_object_agg(attname, NULL) INTO sample
+            FROM pg_attribute WHERE attrelid = source AND attnum > 0 AND NOT attisdropped;
+            BEGIN
+                PERFORM @extschema@._payload_hash(binding, sample, true);
+            EXCEPTION WHEN not_null_violation THEN
+                -- NULLs where values are required are the sample's fault;
+                -- a required field that no column feeds is the mapping's
+                IF SQLERRM LIKE '%has no column%' THEN
+                    RAISE;
+                END IF;
+            END;
+        END IF;
+    END IF;
+
+    FOR trigger_name IN SELECT t.tgname FROM pg_trigger t
+                        WHERE t.tgrelid = source
+                          AND t.tgname IN ('webflow_publish_' || collection_id,
+                                           'webflow_truncate_' || collection_id) LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, source);
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION @extschema@.publish_trigger(%L, %L)',
+                   'webflow_publish_' || collection_id, source, collection_id, options::text);
+    EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._truncate_trigger(%L)',
+                   'webflow_truncate_' || collection_id, source, collection_id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._bind(regclass, text, jsonb, oid) IS
+'Private: the body of webflow.bind(), run as the extension owner after bind() checked that the caller owns the table';
+REVOKE EXECUTE ON FUNCTION @extschema@._bind(regclass, text, jsonb, oid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.bind(source regclass, collection_id text, options jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_bind';
+
+-- _unbind is the body of unbind(), run as the extension owner.
+CREATE FUNCTION @extschema@._unbind(source regclass, collection_id text, caller oid)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+    n integer := 0;
+    trigger_name name;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    FOR b IN SELECT * FROM @extschema@.bindings x
+             WHERE x.source = _unbind.source
+               AND (_unbind.collection_id IS NULL OR x.collection_id = _unbind.collection_id) LOOP
+        FOR trigger_name IN SELECT t.tgname FROM pg_trigger t
+                            WHERE t.tgrelid = source
+                              AND t.tgname IN ('webflow_publish_' || b.collection_id,
+                                               'webflow_truncate_' || b.collection_id) LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, source);
+        END LOOP;
+        DELETE FROM @extschema@.outbox WHERE binding_id = b.id AND state <> 'sending';
+        DELETE FROM @extschema@.bindings WHERE id = b.id;
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'table % is not bound%', source,
+            CASE WHEN collection_id IS NULL THEN '' ELSE ' to collection ' || collection_id END
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._unbind(regclass, text, oid) IS
+'Private: the body of webflow.unbind(), run as the extension owner after unbind() checked that the caller owns the table';
+REVOKE EXECUTE ON FUNCTION @extschema@._unbind(regclass, text, oid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.unbind(source regclass, collection_id text DEFAULT NULL)
+RETURNS integer
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_unbind';
+
+-- _sync is the body of sync(), run as the extension owner; the table is
+-- read as its own owner, through _source_images.
+CREATE FUNCTION @extschema@._sync(source regclass, caller oid)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = _sync.source) THEN
+        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
+    END IF;
+    FOR b IN SELECT x.*, NOT EXISTS (SELECT 1 FROM @extschema@.bindings y
+                                     WHERE y.collection_id = x.collection_id
+                                       AND y.id <> x.id) AS sole
+             FROM @extschema@.bindings x WHERE x.source = _sync.source LOOP
+        -- every row whose item differs from what Webflow has, then the
+        -- items of rows that are gone (when no other table feeds the collection)
+        WITH r AS MATERIALIZED (
+            SELECT s.row_key AS k, s.row_image AS j
+            FROM @extschema@._source_images(source, b.key_columns) s),
+        changes AS (
+            SELECT 0 AS ord, 'upsert' AS op, r.k, r.j
+            FROM r LEFT JOIN @extschema@.items i
+                   ON i.collection_id = b.collection_id AND i.source_key = r.k
+            WHERE i.item_id IS NULL
+               OR i.payload_hash IS DISTINCT FROM @extschema@._payload_hash(b.id, r.j)
+            UNION ALL
+            SELECT 1, 'delete', i.source_key, NULL
+            FROM @extschema@.items i
+            WHERE b.sole AND i.collection_id = b.collection_id
+              AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key))
+        INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
+        SELECT b.id, c.op, c.k, c.j FROM changes c ORDER BY c.ord;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    PERFORM @extschema@.wake();
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._sync(regclass, oid) IS
+'Private: the body of webflow.sync(), run as the extension owner after sync() checked that the caller owns the table';
+REVOKE EXECUTE ON FUNCTION @extschema@._sync(regclass, oid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.sync(source regclass)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_sync';
+
+-- _retry is the body of retry(), run as the extension owner: a superuser
+-- requeues every row, another role the rows of tables it owns.
+CREATE FUNCTION @extschema@._retry(failed_only boolean, caller oid)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    everything boolean := coalesce((SELECT rolsuper FROM pg_roles WHERE oid = caller), false);
+BEGIN
+    UPDATE @extschema@.outbox o
+    SET state = 'pending', attempts = 0, next_attempt_at = now()
+    WHERE (o.state = 'failed'
+           OR (NOT coalesce(failed_only, true) AND o.state = 'pending' AND o.next_attempt_at > now()))
+      AND (everything
+           OR EXISTS (SELECT 1 FROM @extschema@.bindings b JOIN pg_class c ON c.oid = b.source
+                      WHERE b.id = o.binding_id AND pg_has_role(caller, c.relowner, 'USAGE')));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM @extschema@.wake();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._retry(boolean, oid) IS
+'Private: the body of webflow.retry(), run as the extension owner; a superuser requeues every row, another role those of the tables it owns';
+REVOKE EXECUTE ON FUNCTION @extschema@._retry(boolean, oid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.retry(failed_only boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_retry';
+COMMENT ON FUNCTION @extschema@.retry(boolean) IS
+'Queue failed changes again (and, with failed_only => false, send changes waiting for a retry now); a superuser requeues every row, another role those of the tables it owns; returns the number of rows requeued';
+
+-- The old bodies of bind/unbind/sync/retry were SECURITY DEFINER: the C
+-- entry points above are not (CREATE OR REPLACE reset that, and their SET).
+--
+-- The three SECURITY DEFINER functions left, restated unchanged here so
+-- that each says why it is safe:
+
+-- SECURITY DEFINER, safe because: it fires only as the TRUNCATE trigger
+-- that _bind creates (EXECUTE is revoked, so no role can attach it to a
+-- table of its own), it finds the binding by the truncated table's oid and
+-- the collection id of the trigger's definition, it reads and writes only
+-- the extension's tables with fixed statements (search_path pinned), and
+-- it evaluates nothing of the table: no row, cast or function of its owner.
+CREATE OR REPLACE FUNCTION @extschema@._truncate_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    SELECT * INTO b FROM @extschema@.bindings x
+    WHERE x.source = TG_RELID AND x.collection_id = TG_ARGV[0];
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.bindings x
+               WHERE x.collection_id = b.collection_id AND x.id <> b.id) THEN
+        RAISE WARNING 'TRUNCATE of % is not published to Webflow', TG_RELID::regclass
+            USING DETAIL = 'Another table also feeds collection ' || b.collection_id
+                           || ', and the item map does not tell their rows apart.',
+                  HINT = 'The items of its rows stay in Webflow: delete them with webflow.delete_items().';
+        RETURN NULL;
+    END IF;
+    INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
+    SELECT b.id, 'delete', k.key, NULL
+    FROM (SELECT i.source_key AS key FROM @extschema@.items i
+          WHERE i.collection_id = b.collection_id
+          UNION
+          SELECT o.row_key FROM @extschema@.outbox o
+          WHERE o.binding_id = b.id AND o.state <> 'failed') k
+    ORDER BY k.key;
+    PERFORM @extschema@.wake();
+    RETURN NULL;
+END
+$$;
+
+-- SECURITY DEFINER, safe because: drain() only starts a background worker
+-- that connects as the extension owner (the definer) and runs the same
+-- passes as the server's worker: fixed statements on the extension's
+-- tables, payloads built from the jsonb images the triggers stored (no
+-- cast, function or table of any user is evaluated), search_path pinned
+-- in the worker; the caller chooses only max_rows, an integer.
+CREATE OR REPLACE FUNCTION @extschema@.drain(max_rows integer DEFAULT NULL)
+RETURNS integer
+LANGUAGE C VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'webflow_drain';
+
+-- SECURITY DEFINER, safe because: an event trigger runs on every role's
+-- DROP; it reads only pg_event_trigger_dropped_objects() (what PostgreSQL
+-- reports was dropped) and deletes the extension's own rows for dropped
+-- tables, with fixed statements and a pinned search_path.
+CREATE OR REPLACE FUNCTION @extschema@._drop_bindings()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.outbox o USING @extschema@.bindings b, pg_event_trigger_dropped_objects() d
+    WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid;
+    DELETE FROM @extschema@.bindings b USING pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid;
+END
+$$;
