@@ -14,7 +14,7 @@ PGFILEDESC = "webflow - publish rows to Webflow CMS collections"
 # pg_regress suites.  API_TESTS talk to the local Webflow (directly and
 # through the spec-validating proxy); LOCAL_TESTS need no network.
 API_TESTS = api_token api_sites api_items api_staged api_comments api_webhooks api_request
-LOCAL_TESTS = settings http_faults payload_slugify payload_item payload_schema publish publish_recovery bad_input privileges
+LOCAL_TESTS = settings http_faults payload_slugify payload_item payload_schema publish publish_recovery bad_input privileges verify
 REGRESS = setup $(LOCAL_TESTS) $(API_TESTS)
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 

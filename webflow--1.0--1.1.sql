@@ -232,59 +232,7 @@ RETURNS integer
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'webflow_unbind';
 
--- _sync is the body of sync(), run as the extension owner; the table is
--- read as its own owner, through _source_images.
-CREATE FUNCTION @extschema@._sync(source regclass, caller oid)
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    b record;
-    n bigint;
-    total bigint := 0;
-BEGIN
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = _sync.source) THEN
-        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
-    END IF;
-    FOR b IN SELECT x.*, NOT EXISTS (SELECT 1 FROM @extschema@.bindings y
-                                     WHERE y.collection_id = x.collection_id
-                                       AND y.id <> x.id) AS sole
-             FROM @extschema@.bindings x WHERE x.source = _sync.source LOOP
-        -- every row whose item differs from what Webflow has, then the
-        -- items of rows that are gone (when no other table feeds the collection)
-        WITH r AS MATERIALIZED (
-            SELECT s.row_key AS k, s.row_image AS j
-            FROM @extschema@._source_images(source, b.key_columns) s),
-        changes AS (
-            SELECT 0 AS ord, 'upsert' AS op, r.k, r.j
-            FROM r LEFT JOIN @extschema@.items i
-                   ON i.collection_id = b.collection_id AND i.source_key = r.k
-            WHERE i.item_id IS NULL
-               OR i.payload_hash IS DISTINCT FROM @extschema@._payload_hash(b.id, r.j)
-            UNION ALL
-            SELECT 1, 'delete', i.source_key, NULL
-            FROM @extschema@.items i
-            WHERE b.sole AND i.collection_id = b.collection_id
-              AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key))
-        INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
-        SELECT b.id, c.op, c.k, c.j FROM changes c ORDER BY c.ord;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        total := total + n;
-    END LOOP;
-    PERFORM @extschema@.wake();
-    RETURN total;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._sync(regclass, oid) IS
-'Private: the body of webflow.sync(), run as the extension owner after sync() checked that the caller owns the table';
-REVOKE EXECUTE ON FUNCTION @extschema@._sync(regclass, oid) FROM PUBLIC;
-
+-- (_sync, the body of sync(), is defined with verify() below)
 CREATE OR REPLACE FUNCTION @extschema@.sync(source regclass)
 RETURNS bigint
 LANGUAGE C VOLATILE
@@ -401,3 +349,213 @@ BEGIN
     WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid;
 END
 $$;
+
+-------------------------------------------------------------------------
+-- What a site visitor sees against the table: verify(), and sync() that
+-- repairs what changed in Webflow
+-------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._binding_payload(binding_id integer, "row" jsonb)
+RETURNS jsonb
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'webflow_binding_payload';
+COMMENT ON FUNCTION @extschema@._binding_payload(integer, jsonb) IS
+'Private: the item a row becomes under a binding, as the worker sends it; NULL when the row cannot become an item';
+REVOKE EXECUTE ON FUNCTION @extschema@._binding_payload(integer, jsonb) FROM PUBLIC;
+
+-- _visible_items: the items of a collection a binding publishes to, as a
+-- site visitor sees them: live items (all pages), or the staged items for a
+-- binding with "live": false.
+CREATE FUNCTION @extschema@._visible_items(collection_id text, live boolean)
+RETURNS SETOF jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF live THEN
+        RETURN QUERY SELECT i FROM @extschema@.list_live_items(collection_id) i;
+    ELSE
+        RETURN QUERY SELECT i FROM @extschema@.list_items(collection_id) i;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._visible_items(text, boolean) IS
+'Private: the live items of a collection (all pages), or its staged items when live is false';
+REVOKE EXECUTE ON FUNCTION @extschema@._visible_items(text, boolean) FROM PUBLIC;
+
+-- _differences compares one binding's table with its collection: each row's
+-- item is the one the item map names, else an item no other row owns with
+-- the row's slug.
+CREATE FUNCTION @extschema@._differences(binding_id integer)
+RETURNS TABLE (difference text, row_key text, item_id text, fields text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    SELECT * INTO b FROM @extschema@.bindings x WHERE x.id = _differences.binding_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'binding % does not exist', binding_id USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    WITH r AS MATERIALIZED (
+        SELECT s.row_key AS k, @extschema@._binding_payload(b.id, s.row_image) AS p
+        FROM @extschema@._source_images(b.source, b.key_columns) s),
+    w AS MATERIALIZED (
+        SELECT v->>'id' AS id, coalesce(v->'fieldData', '{}') AS fd
+        FROM @extschema@._visible_items(b.collection_id,
+                                        coalesce((b.options->>'live')::boolean, true)) v),
+    m AS MATERIALIZED (
+        SELECT i.source_key AS k, i.item_id AS id
+        FROM @extschema@.items i WHERE i.collection_id = b.collection_id),
+    matched AS MATERIALIZED (
+        SELECT r.k, r.p, coalesce(wm.id, ws.id) AS id
+        FROM r
+        LEFT JOIN m ON m.k = r.k
+        LEFT JOIN w wm ON wm.id = m.id
+        LEFT JOIN LATERAL (
+            SELECT w2.id FROM w w2
+            WHERE wm.id IS NULL AND r.p IS NOT NULL
+              AND w2.fd->>'slug' = r.p->'fieldData'->>'slug'
+              AND NOT EXISTS (SELECT 1 FROM m m2 WHERE m2.id = w2.id AND m2.k <> r.k)
+            LIMIT 1) ws ON true)
+    SELECT 'missing'::text, x.k, NULL::text, NULL::text[]
+    FROM matched x WHERE x.id IS NULL
+    UNION ALL
+    SELECT 'stale', x.k, x.id, f.fields
+    FROM matched x JOIN w ON w.id = x.id
+    CROSS JOIN LATERAL (
+        SELECT array_agg(e.key ORDER BY e.key) AS fields
+        FROM jsonb_each(x.p->'fieldData') e
+        WHERE coalesce(w.fd->e.key, 'null') IS DISTINCT FROM e.value) f
+    WHERE f.fields IS NOT NULL
+    UNION ALL
+    -- items no row explains: a second item of a row (same name), or extra
+    -- (with the key of the gone row the item map still names, if any)
+    SELECT CASE WHEN dup.k IS NOT NULL THEN 'duplicate' ELSE 'extra' END,
+           coalesce(dup.k, m.k), w.id, NULL::text[]
+    FROM w
+    LEFT JOIN m ON m.id = w.id
+    LEFT JOIN LATERAL (
+        SELECT x.k FROM matched x JOIN w w3 ON w3.id = x.id
+        WHERE w3.fd->>'name' = w.fd->>'name'
+        ORDER BY x.k LIMIT 1) dup ON true
+    WHERE NOT EXISTS (SELECT 1 FROM matched x WHERE x.id = w.id);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._differences(integer) IS
+'Private: the differences between a binding''s table and the items of its collection that a site visitor sees';
+REVOKE EXECUTE ON FUNCTION @extschema@._differences(integer) FROM PUBLIC;
+
+-- _verify is the body of verify(), run as the extension owner after
+-- verify() (C) checked that the caller owns the table.
+CREATE FUNCTION @extschema@._verify(source regclass, caller oid)
+RETURNS TABLE (difference text, row_key text, item_id text, fields text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = _verify.source) THEN
+        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
+    END IF;
+    FOR b IN SELECT x.id FROM @extschema@.bindings x WHERE x.source = _verify.source ORDER BY x.id LOOP
+        RETURN QUERY SELECT d.difference, d.row_key, d.item_id, d.fields
+                     FROM @extschema@._differences(b.id) d
+                     ORDER BY d.difference, d.row_key, d.item_id;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._verify(regclass, oid) IS
+'Private: the body of webflow.verify(), run as the extension owner after verify() checked that the caller owns the table';
+REVOKE EXECUTE ON FUNCTION @extschema@._verify(regclass, oid) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.verify(source regclass)
+RETURNS TABLE (difference text, row_key text, item_id text, fields text[])
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_verify';
+COMMENT ON FUNCTION @extschema@.verify(regclass) IS
+'Compare a bound table with what a site visitor sees in its collection (every page of the live items, read now): one row per difference (missing, stale, extra, duplicate) with the row key, the item id and the fields that differ; changes nothing';
+REVOKE EXECUTE ON FUNCTION @extschema@.verify(regclass) FROM PUBLIC;
+
+-- _sync is the body of sync(), run as the extension owner after sync() (C)
+-- checked that the caller owns the table; the table is read as its own
+-- owner, through _source_images.  It also reads the collection, so that
+-- items edited, unpublished or deleted in Webflow are repaired; when
+-- Webflow cannot be read it says so and queues what differs from what was
+-- last sent.
+CREATE FUNCTION @extschema@._sync(source regclass, caller oid)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+    n bigint;
+    total bigint := 0;
+    repair text[];
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = _sync.source) THEN
+        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
+    END IF;
+    FOR b IN SELECT x.*, NOT EXISTS (SELECT 1 FROM @extschema@.bindings y
+                                     WHERE y.collection_id = x.collection_id
+                                       AND y.id <> x.id) AS sole
+             FROM @extschema@.bindings x WHERE x.source = _sync.source LOOP
+        -- rows whose item is missing or differs in Webflow now
+        BEGIN
+            SELECT coalesce(array_agg(DISTINCT d.row_key), '{}') INTO repair
+            FROM @extschema@._differences(b.id) d
+            WHERE d.difference IN ('missing', 'stale') AND d.row_key IS NOT NULL;
+        EXCEPTION WHEN SQLSTATE 'WF000' OR SQLSTATE 'WF408' OR SQLSTATE 'WF401' OR SQLSTATE 'WF403'
+                  OR SQLSTATE 'WF404' OR SQLSTATE 'WF429' OR SQLSTATE 'WF500' OR SQLSTATE 'WF502' THEN
+            RAISE WARNING 'could not read collection % from Webflow: %', b.collection_id, SQLERRM
+                USING HINT = 'Only rows whose item differs from what was last sent are queued; run webflow.sync() again later to repair changes made in Webflow.';
+            repair := '{}';
+        END;
+        -- (the worker sends them again: their item map entry forgets the payload sent)
+        UPDATE @extschema@.items i SET payload_hash = NULL
+        WHERE i.collection_id = b.collection_id AND i.source_key = ANY (repair);
+        -- every row whose item differs, then the items of rows that are gone
+        -- (when no other table feeds the collection)
+        WITH r AS MATERIALIZED (
+            SELECT s.row_key AS k, s.row_image AS j
+            FROM @extschema@._source_images(source, b.key_columns) s),
+        changes AS (
+            SELECT 0 AS ord, 'upsert' AS op, r.k, r.j
+            FROM r LEFT JOIN @extschema@.items i
+                   ON i.collection_id = b.collection_id AND i.source_key = r.k
+            WHERE i.item_id IS NULL
+               OR r.k = ANY (repair)
+               OR i.payload_hash IS DISTINCT FROM @extschema@._payload_hash(b.id, r.j)
+            UNION ALL
+            SELECT 1, 'delete', i.source_key, NULL
+            FROM @extschema@.items i
+            WHERE b.sole AND i.collection_id = b.collection_id
+              AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key))
+        INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
+        SELECT b.id, c.op, c.k, c.j FROM changes c ORDER BY c.ord;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    PERFORM @extschema@.wake();
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._sync(regclass, oid) IS
+'Private: the body of webflow.sync(), run as the extension owner after sync() checked that the caller owns the table';
+REVOKE EXECUTE ON FUNCTION @extschema@._sync(regclass, oid) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.sync(regclass) IS
+'Queue every row of a bound table whose item is missing or differs, in Webflow now (every page of the collection is read) or from what was last sent, and the deletion of items whose row is gone; returns the number of changes queued';

@@ -45,6 +45,7 @@ static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
 static void publish_staged(SendState *ss, Change *c);
 static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
 static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
+static bool release_moving_slug(SendState *ss, Change *c);
 static bool item_has_slug(SendState *ss, Change *c);
 static void resolve_found(Change *c, char *id, char *slug);
 static bool has_candidate(Change *c, const char *slug);
@@ -77,7 +78,14 @@ lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
 		return NULL;
 	response = webflow_jsonb_try_parse(result.body);
 	items = webflow_jsonb_get(response, "items");
-	if (webflow_jsonb_array_size(items) < 1)
+	if (webflow_jsonb_array_size(items) < 0)
+	{
+		/* an answer that does not parse tells nothing: not "not found" */
+		webflow_outage_observe(false);
+		*cls = REQ_RETRY;
+		return NULL;
+	}
+	if (webflow_jsonb_array_size(items) == 0)
 		return NULL;
 	return webflow_jsonb_string(webflow_jsonb_container_get(webflow_jsonb_array_element(items, 0)->val.binary.data, "id"));
 }
@@ -95,7 +103,7 @@ publish_staged(SendState *ss, Change *c)
 
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"items\": [");
-	webflow_append_update_item(&body, c, false);
+	webflow_append_update_item(&body, c, false, false);
 	appendStringInfoString(&body, "]}");
 	cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL), NULL,
 					   body.data, &result);
@@ -122,6 +130,10 @@ publish_staged(SendState *ss, Change *c)
 void
 webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
 {
+	if ((kind == GROUP_CREATE || kind == GROUP_UPDATE) && result->status == 400 &&
+		strstr(result->body, "Unique value is already in database") != NULL &&
+		c->slug != NULL && release_moving_slug(ss, c))
+		return;
 	if (kind == GROUP_CREATE && result->status == 400 &&
 		strstr(result->body, "Unique value is already in database") != NULL &&
 		c->slug != NULL)
@@ -149,8 +161,12 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		}
 		if (cls == REQ_RETRY)
 		{
-			/* the item may be ours: look again later */
-			webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
+			/*
+			 * The item may be ours (an earlier attempt, or libcurl sending
+			 * the create again on a new connection): the create's outcome
+			 * stays unknown until a lookup that worked says otherwise.
+			 */
+			webflow_settle(&c, 1, OUTCOME_WAIT, result, true);
 			return;
 		}
 		if (id != NULL)
@@ -206,7 +222,8 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		publish_staged(ss, c);
 		return;
 	}
-	if ((kind == GROUP_UNPUBLISH || kind == GROUP_DELETE || kind == GROUP_ARCHIVE) &&
+	if ((kind == GROUP_UNPUBLISH || kind == GROUP_DELETE || kind == GROUP_ARCHIVE ||
+		 kind == GROUP_RELEASE) &&
 		(result->status == 404 || (kind == GROUP_UNPUBLISH && result->status == 409)))
 	{
 		/* already gone, or already unpublished */
@@ -214,6 +231,61 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		return;
 	}
 	webflow_settle(&c, 1, OUTCOME_FAILED, result, false);
+}
+
+/*
+ * release_moving_slug frees a slug that an item of another row of this pass
+ * holds while that row moves to another slug (two rows that swap names):
+ * the holder gives the slug up for a released one (its own update sets its
+ * new slug), and the change is sent again.  It returns false when the
+ * holder is not such an item (a real conflict, or no item at all).
+ */
+static bool
+release_moving_slug(SendState *ss, Change *c)
+{
+	RequestClass cls;
+	char	   *holder = lookup_slug(ss, c->binding, c->slug, &cls);
+	Change	   *other = NULL;
+	ListCell   *lc;
+	WebflowHttpResult result;
+	StringInfoData body;
+	char	   *released;
+
+	if (holder == NULL)
+		return false;
+	foreach(lc, ss->changes)
+	{
+		Change	   *o = lfirst(lc);
+
+		if (o != c && o->binding == c->binding && !o->is_delete &&
+			o->item_id != NULL && strcmp(o->item_id, holder) == 0)
+			other = o;
+	}
+	/* (a row that keeps the slug holds it for good: a real conflict) */
+	if (other == NULL || other->slug == NULL || strcmp(other->slug, c->slug) == 0 ||
+		other->outcome == OUTCOME_FAILED)
+		return false;
+	released = webflow_released_slug(c->slug, holder);
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"items\": [{\"id\": ");
+	escape_json(&body, holder);
+	appendStringInfoString(&body, ", \"fieldData\": {\"slug\": ");
+	escape_json(&body, released);
+	appendStringInfoString(&body, "}}]}");
+	if (webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL),
+							 NULL, body.data, &result) != REQ_OK)
+		return false;
+	/* the holder's own update now sends its new slug, again if it failed */
+	other->mapped_slug = released;
+	if (other->outcome == OUTCOME_RETRY && other->action == ACTION_UPDATE)
+	{
+		other->outcome = OUTCOME_PENDING;
+		other->error = NULL;
+		other->status = 0;
+	}
+	c->outcome = OUTCOME_PENDING;
+	ss->followups = lappend(ss->followups, c);
+	return true;
 }
 
 /* item_has_slug says whether a change's item has the change's slug now. */
@@ -486,6 +558,12 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			total = pagination_total(response);
 			items = webflow_jsonb_get(response, "items");
 			count = webflow_jsonb_array_size(items);
+			if (count < 0)
+			{
+				/* a page that does not parse is no end of the collection */
+				webflow_outage_observe(false);
+				break;
+			}
 			owners = page_owners(ss, b, items, count);
 			for (j = 0; j < count; j++)
 			{
@@ -531,8 +609,12 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			if (cs[i]->action == ACTION_RESOLVE)
 				(void) lookup_candidates(ss, cs[i]);
 	}
-	/* what could not be looked up waits for the next pass */
+	/*
+	 * What could not be looked up waits (the network's problem, not the
+	 * row's: no attempt counted), after the queue's outage delay, or at
+	 * once when the pass was only stopped.
+	 */
 	for (i = 0; i < n; i++)
 		if (cs[i]->action == ACTION_RESOLVE)
-			webflow_settle(&cs[i], 1, OUTCOME_DEFER, NULL, true);
+			webflow_settle(&cs[i], 1, ss->stop ? OUTCOME_DEFER : OUTCOME_WAIT, NULL, true);
 }

@@ -36,6 +36,7 @@
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_payload_hash);
+PG_FUNCTION_INFO_V1(webflow_binding_payload);
 
 /* an entry of a table of bindings, by id */
 typedef struct BindingEntry
@@ -185,24 +186,24 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 }
 
 /*
- * webflow._payload_hash(binding_id, row) hashes the item a row would
- * become, as the worker does, so that sync() skips unchanged rows.
+ * binding_payload builds the item a row becomes under binding_id, as the
+ * worker does (the binding and its prepared payload state stay in fn_extra
+ * for the statement); NULL when the row cannot become an item, or the
+ * error when strict.
  */
-Datum
-webflow_payload_hash(PG_FUNCTION_ARGS)
+static Jsonb *
+binding_payload(FunctionCallInfo fcinfo, int32 binding_id, Jsonb *row, bool strict)
 {
-	int32		binding_id = PG_GETARG_INT32(0);
-	Jsonb	   *row = PG_GETARG_JSONB_P(1);
-	HTAB	   *bindings;
-	Binding    *b;
+	Binding    *volatile b = (Binding *) fcinfo->flinfo->fn_extra;
 	Jsonb	   *volatile payload = NULL;
+	MemoryContext old = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 
-	/* the binding and its prepared payload state stay for the statement */
-	b = (Binding *) fcinfo->flinfo->fn_extra;
 	if (b == NULL || b->id != binding_id)
 	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		HTAB	   *bindings;
 
+		MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 		bindings = webflow_binding_table(fcinfo->flinfo->fn_mcxt);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
@@ -217,37 +218,59 @@ webflow_payload_hash(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = b;
 		MemoryContextSwitchTo(old);
 	}
-	if (PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2))
-		payload = webflow_payload_build(b->payload, row);
-	else
-	{
-		/* a row that cannot become an item is queued, to fail alone */
-		MemoryContext old = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
+	if (strict)
+		return webflow_payload_build(b->payload, row);
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(old);
-		PG_TRY();
-		{
-			payload = webflow_payload_build(b->payload, row);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(old);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(old);
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(old);
-			CurrentResourceOwner = owner;
-			payload = NULL;
-		}
-		PG_END_TRY();
-		if (payload == NULL)
-			PG_RETURN_NULL();
+	/* a row that cannot become an item is queued, to fail alone */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(old);
+	PG_TRY();
+	{
+		payload = webflow_payload_build(b->payload, row);
+		ReleaseCurrentSubTransaction();
 	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		payload = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+	return payload;
+}
+
+/*
+ * webflow._payload_hash(binding_id, row [, strict]) hashes the item a row
+ * would become, as the worker does, so that sync() skips unchanged rows.
+ */
+Datum
+webflow_payload_hash(PG_FUNCTION_ARGS)
+{
+	bool		strict = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	Jsonb	   *payload = binding_payload(fcinfo, PG_GETARG_INT32(0),
+										  PG_GETARG_JSONB_P(1), strict);
+
+	if (payload == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(webflow_payload_hash_text(payload)));
+}
+
+/*
+ * webflow._binding_payload(binding_id, row) is the item a row becomes under
+ * a binding, as the worker sends it (NULL when it cannot become one).
+ */
+Datum
+webflow_binding_payload(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *payload = binding_payload(fcinfo, PG_GETARG_INT32(0),
+										  PG_GETARG_JSONB_P(1), false);
+
+	if (payload == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(payload);
 }
 
 /* webflow_delete_action is what deleting a row's item takes for a binding. */

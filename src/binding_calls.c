@@ -33,12 +33,15 @@
 #include "utils/lsyscache.h"
 
 #include "compat.h"
+#include "ratelimit.h"
 #include "run_as.h"
+#include "shmem.h"
 
 PG_FUNCTION_INFO_V1(webflow_bind);
 PG_FUNCTION_INFO_V1(webflow_unbind);
 PG_FUNCTION_INFO_V1(webflow_sync);
 PG_FUNCTION_INFO_V1(webflow_retry);
+PG_FUNCTION_INFO_V1(webflow_verify);
 
 static Datum call_body(FunctionCallInfo fcinfo, const char *body);
 
@@ -70,7 +73,7 @@ call_body(FunctionCallInfo fcinfo, const char *body)
 						   nargs + 1, bodytypes, false);
 	fmgr_info(fnoid, &flinfo);
 	InitFunctionCallInfoData(*call, &flinfo, nargs + 1, PG_GET_COLLATION(),
-							 NULL, NULL);
+							 NULL, fcinfo->resultinfo);
 	for (i = 0; i < nargs; i++)
 		call->args[i] = fcinfo->args[i];
 	call->args[nargs].value = ObjectIdGetDatum(caller);
@@ -110,9 +113,26 @@ webflow_sync(PG_FUNCTION_ARGS)
 	return call_body(fcinfo, "_sync");
 }
 
-/* webflow.retry(failed_only): see webflow._retry (the caller's rows only). */
+/* webflow.verify(source): see webflow._verify (a set, materialized). */
+Datum
+webflow_verify(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0))
+		webflow_check_table_owner(PG_GETARG_OID(0), "verify");
+	return call_body(fcinfo, "_verify");
+}
+
+/*
+ * webflow.retry(failed_only): see webflow._retry (the caller's rows only);
+ * it also lifts a pause after a 401/403, so that the next request tells
+ * whether the token works now.
+ */
 Datum
 webflow_retry(PG_FUNCTION_ARGS)
 {
-	return call_body(fcinfo, "_retry");
+	Datum		result = call_body(fcinfo, "_retry");
+
+	if (webflow_shmem_available())
+		webflow_auth_resume();
+	return result;
 }

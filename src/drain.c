@@ -51,6 +51,7 @@
 #include "outbox.h"
 #include "payload.h"
 #include "publish.h"
+#include "ratelimit.h"
 #include "shmem.h"
 #include "webflow.h"
 
@@ -61,6 +62,7 @@
 static bool take_lock(void);
 static void refresh_snapshot(void);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
+static void check_schema(Binding *b, PassOptions *opts, MemoryContext cxt);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
 static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
 							 MemoryContext cxt, char **slug);
@@ -218,16 +220,24 @@ claim(int max_rows, MemoryContext cxt, int *nrows)
 	return result;
 }
 
+/* What from_image_step does, for try_step. */
+typedef struct ImageStep
+{
+	Change	   *c;
+	Jsonb	   *image;
+	bool		slug_only;
+	char	  **slug;
+	MemoryContext cxt;
+} ImageStep;
+
 /*
- * from_image runs, in a subtransaction, the payload build of a row image
- * (into c->payload) or, with slug_only, the working out of its slug (into
- * *slug); it returns NULL, or the error that stopped it (in cxt).
+ * try_step runs step(arg) in a subtransaction, in memory context cxt; it
+ * returns NULL, or the error that stopped it (copied into cxt, where it
+ * stays after this step's SPI ends).
  */
 static ErrorData *
-from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
-		   char **slug)
+try_step(void (*step) (void *), void *arg, MemoryContext cxt)
 {
-	Binding    *b = c->binding;
 	MemoryContext old = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	ErrorData  *volatile edata = NULL;
@@ -236,17 +246,11 @@ from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		if (b->payload == NULL)
-			b->payload = webflow_payload_prepare(b->payload_options, cxt);
-		if (slug_only)
-			*slug = webflow_payload_slug_of(b->payload, image);
-		else
-			c->payload = webflow_payload_build(b->payload, image);
+		step(arg);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
-		/* (in the pass's memory: it is used after this step's SPI ends) */
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -256,6 +260,42 @@ from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
 	MemoryContextSwitchTo(old);
 	CurrentResourceOwner = owner;
 	return edata;
+}
+
+/* from_image_step builds a payload, or works out a slug, for from_image. */
+static void
+from_image_step(void *arg)
+{
+	ImageStep  *is = (ImageStep *) arg;
+	Binding    *b = is->c->binding;
+
+	if (b->payload == NULL)
+		b->payload = webflow_payload_prepare(b->payload_options, is->cxt);
+	if (is->slug_only)
+		*is->slug = webflow_payload_slug_of(b->payload, is->image);
+	else
+		is->c->payload = webflow_payload_build(b->payload, is->image);
+}
+
+/*
+ * from_image runs, in a subtransaction, the payload build of a row image
+ * (into c->payload) or, with slug_only, the working out of its slug (into
+ * *slug); it returns NULL, or the error that stopped it (in cxt).
+ */
+static ErrorData *
+from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
+		   char **slug)
+{
+	ImageStep	is = {c, image, slug_only, slug, cxt};
+
+	return try_step(from_image_step, &is, cxt);
+}
+
+/* schema_step reads a collection's schema, fetching it when not cached. */
+static void
+schema_step(void *arg)
+{
+	(void) webflow_schema_get(((Binding *) arg)->collection_id);
 }
 
 /*
@@ -341,6 +381,54 @@ candidate_slugs(Change *c, MemoryContext cxt)
 }
 
 /*
+ * check_schema makes sure, once per pass and binding, that the collection's
+ * field schema is cached, fetching it from Webflow (a read, paced by the
+ * rate limiter) when it is not.  Building payloads then asks Webflow
+ * nothing.  A read that fails is the network's problem, never the rows':
+ * they wait (a 401/403 pauses the queue); only a collection that Webflow
+ * says does not exist fails them.
+ */
+static void
+check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
+{
+	ErrorData  *edata;
+	char	   *why = NULL;
+
+	b->schema_checked = true;
+	b->schema_outcome = OUTCOME_PENDING;
+	if (webflow_schema_cached(b->collection_id) != NULL)
+		return;
+	if (!webflow_rate_acquire(opts->max_wait_ms, &why))
+	{
+		b->schema_outcome = OUTCOME_DEFER;
+		return;
+	}
+	edata = try_step(schema_step, b, cxt);
+	if (edata == NULL)
+	{
+		webflow_outage_observe(true);
+		return;
+	}
+	b->schema_error = MemoryContextStrdup(cxt, edata->detail ?
+										  psprintf("%s (%s)", edata->message, edata->detail) :
+										  edata->message);
+	if (edata->sqlerrcode == ERRCODE_WEBFLOW_NOT_FOUND)
+		b->schema_outcome = OUTCOME_FAILED;
+	else if (edata->sqlerrcode == ERRCODE_WEBFLOW_AUTH ||
+			 edata->sqlerrcode == ERRCODE_WEBFLOW_FORBIDDEN)
+	{
+		webflow_auth_pause(psprintf("Webflow rejected the token reading collection %s (%s); the queue tries again on its own (with backoff), at once when webflow.token (or webflow.token_file) is reloaded or on webflow.retry()",
+									b->collection_id, edata->message));
+		b->schema_outcome = OUTCOME_DEFER;
+	}
+	else
+	{
+		webflow_outage_observe(false);
+		b->schema_outcome = OUTCOME_WAIT;
+	}
+}
+
+/*
  * plan_change decides what a change needs sent, from the item map and its
  * payload.
  */
@@ -357,6 +445,15 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 		/* the table was unbound: its rows are dropped */
 		c->action = ACTION_NONE;
 		c->outcome = OUTCOME_DONE;
+		return;
+	}
+
+	if (b->schema_outcome != OUTCOME_PENDING)
+	{
+		/* the collection's schema could not be read: the row waits */
+		c->action = ACTION_NONE;
+		c->outcome = (ChangeOutcome) b->schema_outcome;
+		c->error = b->schema_error;
 		return;
 	}
 
@@ -464,6 +561,8 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	{
 		Change	   *c = lfirst(lc);
 
+		if (c->binding != NULL && !c->binding->schema_checked)
+			check_schema(c->binding, opts, cxt);
 		plan_change(c, map_plan, cxt);
 		any_to_send |= c->outcome == OUTCOME_PENDING;
 	}

@@ -124,6 +124,7 @@ extern void webflow_value_error(int sqlstate, const WebflowValueTarget *target,
 
 /* schema_cache.c: the collection_fields cache and the item map */
 extern WebflowSchema *webflow_schema_get(const char *collection_id);
+extern WebflowSchema *webflow_schema_cached(const char *collection_id);
 extern uint64 webflow_schema_generation(void);
 extern const WebflowField *webflow_schema_field(const WebflowSchema *schema,
 												const char *slug, int len);

@@ -28,6 +28,9 @@ typedef struct Binding
 	Jsonb	   *payload_options;	/* item_payload options of the binding */
 	WebflowPayloadState *payload;	/* prepared lazily */
 	char	   *payload_error;	/* why the options cannot be used */
+	bool		schema_checked; /* this pass made sure of the schema */
+	int			schema_outcome; /* ChangeOutcome: OUTCOME_PENDING when known */
+	char	   *schema_error;	/* why the schema is not known now */
 } Binding;
 
 /* What a change needs sent. */
@@ -41,7 +44,9 @@ typedef enum ChangeAction
 	ACTION_UNPUBLISH_DELETE,
 	ACTION_UNPUBLISH,
 	ACTION_ARCHIVE,
-	ACTION_DELETE				/* second step of ACTION_UNPUBLISH_DELETE */
+	ACTION_DELETE,				/* second step of ACTION_UNPUBLISH_DELETE */
+	ACTION_RELEASE				/* second step of ACTION_UNPUBLISH: the draft
+								 * item that stays gives up its slug */
 } ChangeAction;
 
 /* How a change ended in this pass. */
@@ -51,7 +56,10 @@ typedef enum ChangeOutcome
 	OUTCOME_DONE,				/* Webflow has it: forget the outbox rows */
 	OUTCOME_RETRY,				/* try again later; counts an attempt */
 	OUTCOME_FAILED,				/* permanent: Webflow rejected it */
-	OUTCOME_DEFER				/* not sent (paused); no attempt counted */
+	OUTCOME_DEFER,				/* not sent (paused); no attempt counted */
+	OUTCOME_WAIT				/* a read failed (the network's problem, not
+								 * the row's): no attempt counted, tried
+								 * again after the queue's outage delay */
 } ChangeOutcome;
 
 /* The newest state of one (binding, row key) in the claimed batch. */

@@ -18,6 +18,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -29,6 +31,13 @@
 #include "shmem.h"
 #include "token.h"
 #include "webflow.h"
+
+/* Longest wait between two probes of a queue paused by a 401/403. */
+#define AUTH_PROBE_MAX_S 600.0
+/* Shortest wait before the first probe. */
+#define AUTH_PROBE_MIN_S 10
+/* Longest wait of changes after a failed read. */
+#define OUTAGE_DELAY_MAX_S 60.0
 
 static uint32 wait_event_rate = 0;
 
@@ -110,7 +119,10 @@ webflow_rate_observe(WebflowHttpResult *result)
 	SpinLockAcquire(&s->mutex);
 	/* a request that went through means the token works again */
 	if (result->status >= 200 && result->status < 300)
+	{
 		s->auth_paused = false;
+		s->auth_probes = 0;
+	}
 	if (result->ratelimit_limit >= 0)
 		s->server_limit = result->ratelimit_limit;
 	if (result->ratelimit_remaining >= 0)
@@ -164,12 +176,63 @@ webflow_auth_pause(const char *reason)
 {
 	WebflowShared *s = webflow_shared();
 	uint64		hash = webflow_config_hash();
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&s->mutex);
+	if (!s->auth_paused)
+		s->auth_probes = 0;
 	s->auth_paused = true;
 	s->auth_config_hash = hash;
 	strlcpy(s->auth_reason, reason, sizeof(s->auth_reason));
+	/* the next probe: 10 s (or naptime), doubled per refused probe, at most 10 min */
+	s->auth_probe_at = now + (int64) (Min(AUTH_PROBE_MAX_S,
+										  Max(webflow_naptime_s, AUTH_PROBE_MIN_S) *
+										  pow(2.0, Min(s->auth_probes, 20))) * USECS_PER_SEC);
+	s->auth_probes++;
 	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * webflow_auth_resume lifts a pause after a 401/403 (a reload of the
+ * settings, webflow.retry()): the next request tells whether the token works.
+ */
+void
+webflow_auth_resume(void)
+{
+	WebflowShared *s = webflow_shared();
+
+	SpinLockAcquire(&s->mutex);
+	s->auth_paused = false;
+	s->auth_probes = 0;
+	SpinLockRelease(&s->mutex);
+}
+
+/* webflow_outage_observe counts failed requests in a row (reset by one that worked). */
+void
+webflow_outage_observe(bool ok)
+{
+	WebflowShared *s = webflow_shared();
+
+	SpinLockAcquire(&s->mutex);
+	s->outage_streak = ok ? 0 : Min(s->outage_streak + 1, 30);
+	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * webflow_outage_delay is how long changes wait after a read failed
+ * without their fault: exponential in the failures in a row, at most a
+ * minute.
+ */
+double
+webflow_outage_delay(void)
+{
+	WebflowShared *s = webflow_shared();
+	int			streak;
+
+	SpinLockAcquire(&s->mutex);
+	streak = s->outage_streak;
+	SpinLockRelease(&s->mutex);
+	return Min(OUTAGE_DELAY_MAX_S, pow(2.0, Max(streak, 1)));
 }
 
 /*
@@ -204,11 +267,13 @@ webflow_auth_paused(char **reason)
 
 	/*
 	 * The pause holds for the token and URL that were refused: a process
-	 * with other settings (the worker after a reload) may send, but it does
-	 * not lift the pause for the others.
+	 * with other settings may send, but it does not lift the pause for the
+	 * others.  Once its probe time has come, a pass may send again: its
+	 * first request tells whether the token works now.
 	 */
 	SpinLockAcquire(&s->mutex);
-	paused = s->auth_paused && s->auth_config_hash == hash;
+	paused = s->auth_paused && s->auth_config_hash == hash &&
+		GetCurrentTimestamp() < s->auth_probe_at;
 	strlcpy(why, s->auth_reason, sizeof(why));
 	SpinLockRelease(&s->mutex);
 	if (paused && reason != NULL)

@@ -17,6 +17,9 @@ extern void webflow_rate_observe(WebflowHttpResult *result);
 extern bool webflow_auth_paused(char **reason);
 extern void webflow_auth_pause(const char *reason);
 extern char *webflow_auth_pause_reason(void);
+extern void webflow_auth_resume(void);
 extern uint64 webflow_config_hash(void);
+extern void webflow_outage_observe(bool ok);
+extern double webflow_outage_delay(void);
 
 #endif							/* WEBFLOW_RATELIMIT_H */

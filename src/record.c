@@ -33,6 +33,7 @@
 #include "jsonb_util.h"
 #include "payload.h"
 #include "publish.h"
+#include "ratelimit.h"
 #include "shmem.h"
 #include "webflow.h"
 
@@ -166,6 +167,7 @@ webflow_record_pass(List *changes)
 
 	int			total = 0;
 	double		jitter = 0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX);
+	double		outage_delay = webflow_outage_delay() * jitter;
 
 	foreach(lc, changes)
 		total += 1 + list_length(((Change *) lfirst(lc))->older_ids);
@@ -233,11 +235,13 @@ webflow_record_pass(List *changes)
 			case OUTCOME_RETRY:
 			case OUTCOME_FAILED:
 			case OUTCOME_DEFER:
+			case OUTCOME_WAIT:
 			case OUTCOME_PENDING:
 				r_id[nr] = Int64GetDatum(c->newest_id);
-				r_inc[nr] = Int32GetDatum(c->outcome == OUTCOME_DEFER ||
-										  c->outcome == OUTCOME_PENDING ? 0 : 1);
-				r_delay[nr] = Float8GetDatum(c->outcome != OUTCOME_RETRY ? 0.0 :
+				r_inc[nr] = Int32GetDatum(c->outcome == OUTCOME_RETRY ||
+										  c->outcome == OUTCOME_FAILED ? 1 : 0);
+				r_delay[nr] = Float8GetDatum(c->outcome == OUTCOME_WAIT ? outage_delay :
+											 c->outcome != OUTCOME_RETRY ? 0.0 :
 											 c->reference_wait && c->attempts < 2 ? 0.0 :
 											 backoff_seconds(c->attempts + 1, jitter));
 				r_err_null[nr] = c->error == NULL;

@@ -98,7 +98,7 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 			char	   *problem;
 
 			if (webflow_api_token(&problem) == NULL)
-				webflow_auth_pause(psprintf("%s; the queue resumes when the token is set", problem));
+				webflow_auth_pause(psprintf("%s; the queue resumes when the token is set (on a reload)", problem));
 		}
 		if (webflow_auth_paused(NULL))
 		{
@@ -122,18 +122,22 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 			return REQ_STOP;
 		}
 		if (result->outcome != WEBFLOW_HTTP_RESPONSE)
+		{
+			webflow_outage_observe(false);
 			return REQ_RETRY;
+		}
 		if (result->status == 429)
 			continue;			/* the limiter now waits for Retry-After */
 		if (result->status == 401 || result->status == 403)
 		{
-			char	   *reason = psprintf("Webflow rejected the token (%s); the queue resumes when webflow.token or webflow.api_url changes",
+			char	   *reason = psprintf("Webflow rejected the token (%s); the queue tries again on its own (with backoff), at once when webflow.token (or webflow.token_file) is reloaded or on webflow.retry()",
 										  webflow_describe_failure(result));
 
 			webflow_auth_pause(reason);
 			ss->stop = true;
 			return REQ_STOP;
 		}
+		webflow_outage_observe(result->status < 500 && result->status != 408);
 		if (result->status >= 200 && result->status < 300)
 			return REQ_OK;
 		if (result->status >= 500 || result->status == 408)
@@ -171,12 +175,32 @@ webflow_items_path(Binding *b, bool live, const char *suffix)
 }
 
 /*
+ * webflow_released_slug is the slug an item of ours takes when it gives its
+ * slug up (archived, left as a draft, or moved out of another row's way):
+ * the slug followed by the item id, unique in the collection.
+ */
+char *
+webflow_released_slug(const char *slug, const char *item_id)
+{
+	size_t		len = strlen(slug);
+	size_t		idlen = strlen(item_id);
+
+	/* (released before: keep it as it is) */
+	if (len > idlen + 1 && slug[len - idlen - 1] == '-' &&
+		strcmp(slug + len - idlen, item_id) == 0)
+		return pstrdup(slug);
+	return psprintf("%s-%s", slug, item_id);
+}
+
+/*
  * webflow_append_update_item appends the PATCH form of a change: its id and its
  * payload, without a slug Webflow already has (Webflow rejects an
- * unchanged slug as a duplicate).  archive_only sends isArchived alone.
+ * unchanged slug as a duplicate).  archive_only sends isArchived and gives
+ * the slug up (so that a new row may take it), release_only the slug alone.
  */
 void
-webflow_append_update_item(StringInfo buf, Change *c, bool archive_only)
+webflow_append_update_item(StringInfo buf, Change *c, bool archive_only,
+						   bool release_only)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -186,9 +210,17 @@ webflow_append_update_item(StringInfo buf, Change *c, bool archive_only)
 
 	appendStringInfoString(buf, "{\"id\": ");
 	escape_json(buf, c->item_id);
-	if (archive_only)
+	if (archive_only || release_only)
 	{
-		appendStringInfoString(buf, ", \"isArchived\": true}");
+		if (archive_only)
+			appendStringInfoString(buf, ", \"isArchived\": true");
+		if (c->mapped_slug != NULL)
+		{
+			appendStringInfoString(buf, ", \"fieldData\": {\"slug\": ");
+			escape_json(buf, webflow_released_slug(c->mapped_slug, c->item_id));
+			appendStringInfoChar(buf, '}');
+		}
+		appendStringInfoChar(buf, '}');
 		return;
 	}
 	it = JsonbIteratorInit(&c->payload->root);
@@ -256,6 +288,14 @@ webflow_chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
 			/* the item stays mapped (an unpublished or archived one too) */
 			if (kind != GROUP_DELETE)
 				cs[i]->new_item_id = cs[i]->item_id;
+			/* (under the slug it gave up, which the item map records) */
+			if ((kind == GROUP_ARCHIVE || kind == GROUP_RELEASE) &&
+				cs[i]->mapped_slug != NULL)
+			{
+				cs[i]->mapped_slug = webflow_released_slug(cs[i]->mapped_slug,
+														   cs[i]->item_id);
+				cs[i]->slug = cs[i]->mapped_slug;
+			}
 		}
 		return;
 	}

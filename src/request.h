@@ -44,7 +44,8 @@ typedef enum GroupKind
 	GROUP_UPDATE,
 	GROUP_UNPUBLISH,
 	GROUP_DELETE,
-	GROUP_ARCHIVE
+	GROUP_ARCHIVE,
+	GROUP_RELEASE				/* staged PATCH of the slug alone */
 } GroupKind;
 
 extern RequestClass webflow_send_request(SendState *ss, const char *method,
@@ -54,8 +55,9 @@ extern RequestClass webflow_send_request(SendState *ss, const char *method,
 extern void webflow_settle(Change **cs, int n, ChangeOutcome outcome,
 						   WebflowHttpResult *result, bool unknown);
 extern char *webflow_items_path(Binding *b, bool live, const char *suffix);
+extern char *webflow_released_slug(const char *slug, const char *item_id);
 extern void webflow_append_update_item(StringInfo buf, Change *c,
-									   bool archive_only);
+									   bool archive_only, bool release_only);
 extern void webflow_chunk_succeeded(Change **cs, int n, GroupKind kind,
 									Jsonb *response);
 

@@ -331,34 +331,55 @@ webflow_schema_get(const char *collection_id)
 	const char *reason;
 	bool		found;
 
+	schema = webflow_schema_cached(collection_id);
+	if (schema != NULL)
+		return schema;
+	memset(key, 0, sizeof(key));
+	strlcpy(key, collection_id, sizeof(key));
+	reason = why_no_fetch();
+	if (reason != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the field schema of Webflow collection %s is not cached",
+						collection_id),
+				 errdetail("webflow.collection_fields has no row for it.  %s",
+						   reason),
+				 errhint("Run SELECT webflow.refresh_schema('%s'); as a role allowed to call the Webflow API, then try again.",
+						 collection_id)));
+	refresh_schema(collection_id);
+	schema = load_schema(collection_id, true);
+	if (schema == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WEBFLOW_BAD_RESPONSE),
+				 errmsg("Webflow collection %s has no fields", collection_id)));
+	/* a refresh may have invalidated the cache: the entry lives until reset */
+	entry = hash_search(schema_hash, key, HASH_ENTER, &found);
+	entry->schema = schema;
+	return schema;
+}
+
+/*
+ * webflow_schema_cached returns the field schema of a collection from the
+ * backend cache or webflow.collection_fields, or NULL: it never asks
+ * Webflow.
+ */
+WebflowSchema *
+webflow_schema_cached(const char *collection_id)
+{
+	char		key[WEBFLOW_ID_LEN + 1];
+	SchemaEntry *entry;
+	WebflowSchema *schema;
+	bool		found;
+
 	ensure_cache();
 	memset(key, 0, sizeof(key));
 	strlcpy(key, collection_id, sizeof(key));
 	entry = hash_search(schema_hash, key, HASH_FIND, NULL);
 	if (entry != NULL)
 		return entry->schema;
-
 	schema = load_schema(collection_id, false);
 	if (schema == NULL)
-	{
-		reason = why_no_fetch();
-		if (reason != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the field schema of Webflow collection %s is not cached",
-							collection_id),
-					 errdetail("webflow.collection_fields has no row for it.  %s",
-							   reason),
-					 errhint("Run SELECT webflow.refresh_schema('%s'); as a role allowed to call the Webflow API, then try again.",
-							 collection_id)));
-		refresh_schema(collection_id);
-		schema = load_schema(collection_id, true);
-		if (schema == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_WEBFLOW_BAD_RESPONSE),
-					 errmsg("Webflow collection %s has no fields", collection_id)));
-	}
-	/* a refresh may have invalidated the cache: the entry lives until reset */
+		return NULL;
 	entry = hash_search(schema_hash, key, HASH_ENTER, &found);
 	entry->schema = schema;
 	return schema;

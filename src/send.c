@@ -80,8 +80,9 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 		if (kind == GROUP_CREATE)
 			appendStringInfoString(&body, JsonbToCString(NULL, &cs[i]->payload->root,
 														 VARSIZE(cs[i]->payload)));
-		else if (kind == GROUP_UPDATE || kind == GROUP_ARCHIVE)
-			webflow_append_update_item(&body, cs[i], kind == GROUP_ARCHIVE);
+		else if (kind == GROUP_UPDATE || kind == GROUP_ARCHIVE || kind == GROUP_RELEASE)
+			webflow_append_update_item(&body, cs[i], kind == GROUP_ARCHIVE,
+									   kind == GROUP_RELEASE);
 		else
 		{
 			appendStringInfoString(&body, "{\"id\": ");
@@ -103,6 +104,11 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 			method = "PATCH";
 			path = webflow_items_path(b, b->live, NULL);
 			query = "skipInvalidFiles=true";
+			break;
+		case GROUP_RELEASE:
+			/* the draft item that stays: its staged version */
+			method = "PATCH";
+			path = webflow_items_path(b, false, NULL);
 			break;
 		case GROUP_UNPUBLISH:
 			method = "DELETE";
@@ -129,11 +135,19 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 							result.body_len > 0 ? webflow_jsonb_try_parse(result.body) : NULL);
 			break;
 		case REQ_RETRY:
-			/* a create may have happened if the request got through */
-			webflow_settle(cs, n, OUTCOME_RETRY, &result,
+			/*
+			 * A create may have happened if the request got through: a 5xx
+			 * may come after Webflow made the items, and no answer tells
+			 * nothing.  Only a request that never left is known not sent.
+			 * No answer at all is the network's problem: the changes wait
+			 * without an attempt counted; a 5xx counts one.
+			 */
+			webflow_settle(cs, n,
+						   result.outcome == WEBFLOW_HTTP_RESPONSE ? OUTCOME_RETRY : OUTCOME_WAIT,
+						   &result,
 						   kind == GROUP_CREATE &&
-						   ((result.outcome != WEBFLOW_HTTP_RESPONSE && result.maybe_delivered) ||
-							result.reconnected));
+						   (result.outcome == WEBFLOW_HTTP_RESPONSE ||
+							result.maybe_delivered || result.reconnected));
 			break;
 		case REQ_STOP:
 			webflow_settle(cs, n, OUTCOME_DEFER, NULL,
@@ -232,7 +246,11 @@ webflow_send_changes(List *changes, PassOptions *opts)
 	run_groups(&ss, changes, GROUP_UNPUBLISH, ACTION_UNPUBLISH);
 	run_groups(&ss, changes, GROUP_UNPUBLISH, ACTION_UNPUBLISH_DELETE);
 
-	/* unpublished items that are also to be deleted go on to the delete */
+	/*
+	 * Unpublished items that are also to be deleted go on to the delete;
+	 * those that stay as drafts give up their slug (for a row whose key
+	 * changed, say).
+	 */
 	foreach(lc, changes)
 	{
 		Change	   *c = lfirst(lc);
@@ -242,8 +260,15 @@ webflow_send_changes(List *changes, PassOptions *opts)
 			c->outcome = OUTCOME_PENDING;
 			c->action = ACTION_DELETE;
 		}
+		else if (c->action == ACTION_UNPUBLISH && c->outcome == OUTCOME_DONE &&
+				 c->mapped_slug != NULL && c->item_id != NULL)
+		{
+			c->outcome = OUTCOME_PENDING;
+			c->action = ACTION_RELEASE;
+		}
 	}
 	run_groups(&ss, changes, GROUP_DELETE, ACTION_DELETE);
+	run_groups(&ss, changes, GROUP_RELEASE, ACTION_RELEASE);
 
 	for (round = 0; round < 3; round++)
 	{

@@ -46,6 +46,11 @@ typedef struct WebflowShared
 	bool		auth_paused;
 	uint64		auth_config_hash;
 	char		auth_reason[WEBFLOW_REASON_LEN];
+	TimestampTz auth_probe_at;	/* a paused queue tries one pass then */
+	int			auth_probes;	/* probes refused since the pause began */
+
+	/* failed requests in a row: reads that fail wait this much longer */
+	int			outage_streak;
 } WebflowShared;
 
 extern void webflow_shmem_init(void);

@@ -194,6 +194,8 @@ webflow_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a reload (a new token, or the same one fixed at Webflow) resumes */
+			webflow_auth_resume();
 		}
 
 		PG_TRY();

@@ -181,7 +181,7 @@ like(sql(q{SELECT failed || ' ' || pending || ' ' || last_error FROM webflow.sta
 my $nreq = scalar(@{ api_requests($seq, 'POST') });
 cmp_ok($nreq, '<=', 16, "the bad row was isolated by splitting the batch ($nreq requests)");
 
-# ---- 401: the queue pauses until the token changes
+# ---- 401: the queue pauses (until a reload, retry() or its own probe 10 s later)
 sql(q{ALTER SYSTEM SET webflow.token = 'bad-token-2f9c'; SELECT pg_reload_conf();});
 ok(wait_for($node, q{SHOW webflow.token}, 'bad-token-2f9c', 10), 'webflow.token is now a bad token');
 sleep(0.5);

@@ -145,7 +145,8 @@ cmp_ok($dt, '<', 10, sprintf('DROP EXTENSION with rows queued completes (%.2f s)
 sleep(1);
 my $seq_after_drop = fake_log_seq();
 sleep(2);
-is(scalar(@{ fake_log($seq_after_drop) }), 0, 'a second after DROP EXTENSION the worker sends nothing more');
+is(scalar(@{ fake_log($seq_after_drop) }), 0, 'a second after DROP EXTENSION the worker sends nothing more')
+	or diag(explain(fake_log($seq_after_drop)));
 ok(wait_until(sub { slurp_log_since($node, $logpos) =~ /webflow worker: extension "webflow" is not installed in database "postgres"/ },
 		10, 0.2),
 	'the worker logs that the extension is missing');
