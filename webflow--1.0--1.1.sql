@@ -21,6 +21,32 @@ COMMENT ON FUNCTION @extschema@._source_images(regclass, text[], bigint) IS
 'Private: the row key and jsonb image of each row of a table, read as the table''s owner (superusers only)';
 REVOKE EXECUTE ON FUNCTION @extschema@._source_images(regclass, text[], bigint) FROM PUBLIC;
 
+-- A collection belongs to the role whose table bound it first: the items
+-- of its rows are that role's, in webflow.items and in Webflow, and stay
+-- so after unbind.  Another role's table may feed it only when a
+-- superuser binds it.
+CREATE TABLE @extschema@.collection_owners (
+    collection_id text PRIMARY KEY CHECK (collection_id ~ '^[0-9a-f]{24}$'),
+    owner         regrole NOT NULL,
+    claimed_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.collection_owners IS
+'The role each Webflow collection belongs to: the owner of the table that bound it first (kept after unbind); only its tables, or a superuser''s bind, feed the collection';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection_owners', '');
+REVOKE ALL ON @extschema@.collection_owners FROM PUBLIC;
+-- from 1.0: a bound collection belongs to the owner of its first bound
+-- table; one the item map knows of but no table feeds, to the extension
+-- owner (only a superuser binds it)
+INSERT INTO @extschema@.collection_owners (collection_id, owner)
+SELECT DISTINCT ON (b.collection_id) b.collection_id, c.relowner::regrole
+FROM @extschema@.bindings b JOIN pg_catalog.pg_class c ON c.oid = b.source
+ORDER BY b.collection_id, b.id;
+INSERT INTO @extschema@.collection_owners (collection_id, owner)
+SELECT DISTINCT i.collection_id, c.relowner::regrole
+FROM @extschema@.items i, pg_catalog.pg_class c
+WHERE c.oid = '@extschema@.items'::regclass
+ON CONFLICT (collection_id) DO NOTHING;
+
 -- _bind is the body of bind(): run as the extension owner by bind() (C),
 -- which has checked that the caller owns source; caller is its oid.
 CREATE FUNCTION @extschema@._bind(source regclass, collection_id text, options jsonb, caller oid)
@@ -36,6 +62,8 @@ DECLARE
     fetched boolean := false;
     trigger_name name;
     other record;
+    table_owner oid;
+    claimant oid;
 BEGIN
     IF source IS NULL OR collection_id IS NULL OR options IS NULL THEN
         RAISE EXCEPTION 'source, collection_id and options must not be NULL'
@@ -49,6 +77,11 @@ BEGIN
         RAISE EXCEPTION '% is not a table', source
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Bind a table; views and foreign tables have no row triggers for this.';
+    END IF;
+    IF (SELECT relpersistence FROM pg_class WHERE oid = source) = 't' THEN
+        RAISE EXCEPTION 'table % is temporary', source
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'A temporary table goes away with its session, and no DROP tells the extension.';
     END IF;
     IF source::oid < 16384
        OR (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -97,23 +130,27 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     key_cols := @extschema@._binding_key_columns(source, options);
-    -- a collection is fed by the tables of one owner: rows of two tables
-    -- share the item map by key, so another owner's rows could replace or
-    -- delete its items
+    -- a collection belongs to one role: rows of the tables bound to it share
+    -- the item map by key, so another role's rows could replace or delete
+    -- its items (also after it unbound its table)
+    table_owner := (SELECT p.relowner FROM pg_class p WHERE p.oid = _bind.source);
+    -- (a claim of a role dropped since is void)
+    claimant := (SELECT o.owner FROM @extschema@.collection_owners o
+                 JOIN pg_roles r ON r.oid = o.owner
+                 WHERE o.collection_id = _bind.collection_id);
+    IF claimant IS NOT NULL AND claimant <> table_owner
+       AND NOT pg_has_role(table_owner, claimant, 'USAGE')
+       AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = caller) THEN
+        RAISE EXCEPTION 'Webflow collection % belongs to role %', collection_id, claimant::regrole
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The items of a collection are those of the role whose table bound it first; only that role''s tables feed it.',
+                  HINT = 'Bind another collection, or have a superuser bind the table (or hand the collection over in webflow.collection_owners).';
+    END IF;
     SELECT x.source, c.relowner INTO other
     FROM @extschema@.bindings x JOIN pg_class c ON c.oid = x.source
     WHERE x.collection_id = _bind.collection_id AND x.source <> _bind.source
-    ORDER BY c.relowner <> (SELECT p.relowner FROM pg_class p WHERE p.oid = _bind.source) DESC
     LIMIT 1;
     IF FOUND THEN
-        IF other.relowner <> (SELECT p.relowner FROM pg_class p WHERE p.oid = _bind.source)
-           AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = caller) THEN
-            RAISE EXCEPTION 'Webflow collection % is bound to table %, which another role owns',
-                  collection_id, other.source
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'Rows of tables bound to one collection share its items by key.',
-                      HINT = 'Bind another collection, or have a superuser bind the table.';
-        END IF;
         RAISE WARNING 'Webflow collection % is also bound to table %', collection_id, other.source
             USING DETAIL = 'webflow.items knows rows by collection and row key: rows of the two tables with the same key share one item.',
                   HINT = 'Bind one table per collection, or give the tables keys that never collide (a partitioned table gathers several).';
@@ -142,6 +179,11 @@ BEGIN
     ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
     DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns
     RETURNING b.id INTO binding;
+    INSERT INTO @extschema@.collection_owners AS o (collection_id, owner)
+    VALUES (collection_id, table_owner::regrole)
+    ON CONFLICT ON CONSTRAINT collection_owners_pkey
+    DO UPDATE SET owner = EXCLUDED.owner, claimed_at = now()
+    WHERE NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = o.owner);
 
     -- a typo in the field mapping fails now, not at 3 a.m.
     IF fetched THEN

@@ -90,6 +90,19 @@ SET SESSION AUTHORIZATION wf_alice;
 SELECT webflow.retry() > 0 AS requeued_by_alice;
 RESET SESSION AUTHORIZATION;
 
+-- alice unbinds her table: the collection and its items stay hers, so
+-- mallory still may not feed it (her rows would replace or delete them)
+SET SESSION AUTHORIZATION wf_alice;
+SELECT webflow.unbind('alice_authors');
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION wf_mallory;
+SELECT wftest.error_of($$SELECT webflow.bind('authors_too', '580e63fc8c9a982ac9b8b747')$$);
+-- a temporary table would leave its binding behind when its session ends
+CREATE TEMP TABLE passing (id int PRIMARY KEY, name text NOT NULL);
+SELECT wftest.error_of($$SELECT webflow.bind('passing', '580e63fc8c9a982ac9b8b749')$$);
+RESET SESSION AUTHORIZATION;
+SELECT collection_id, owner FROM webflow.collection_owners ORDER BY 1;
+
 -- the extension's own tables are refused, even to a superuser
 SELECT wftest.error_of($$SELECT webflow.bind('webflow.outbox', '580e63fc8c9a982ac9b8b746', '{"key": "id"}')$$);
 SELECT wftest.error_of($$SELECT webflow.bind('webflow.items', '580e63fc8c9a982ac9b8b746', '{"key": "item_id"}')$$);
@@ -103,8 +116,9 @@ SELECT route, ran_as FROM wf_evidence;
 
 -- clean up
 SELECT webflow.unbind('tags');
-SELECT webflow.unbind('alice_authors');
 DELETE FROM webflow.outbox;
+DELETE FROM webflow.items WHERE collection_id IN (:tags, :authors);
+DELETE FROM webflow.collection_owners WHERE collection_id IN (:tags, :authors);
 DROP TABLE tags, authors_too, alice_authors, wf_evidence;
 DROP FUNCTION innocent();
 DROP CAST (evil AS json);

@@ -66,5 +66,7 @@ SELECT wftest.error_of($$SELECT * FROM webflow.verify('pg_class')$$);
 
 SELECT webflow.unbind('vtags');
 DELETE FROM webflow.outbox;
+DELETE FROM webflow.items WHERE collection_id = :tags;
+DELETE FROM webflow.collection_owners WHERE collection_id = :tags;
 DROP TABLE vtags;
 SELECT wftest.reset();

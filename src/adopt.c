@@ -100,13 +100,28 @@ publish_staged(SendState *ss, Change *c)
 	WebflowHttpResult result;
 	StringInfoData body;
 	RequestClass cls;
+	int			tries;
 
 	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"items\": [");
-	webflow_append_update_item(&body, c, false, false);
-	appendStringInfoString(&body, "]}");
-	cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL), NULL,
-					   body.data, &result);
+	for (tries = 0; tries < 2; tries++)
+	{
+		resetStringInfo(&body);
+		appendStringInfoString(&body, "{\"items\": [");
+		webflow_append_update_item(&body, c, false, false);
+		appendStringInfoString(&body, "]}");
+		cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL),
+								   NULL, body.data, &result);
+		/* the item has the slug already (its state was unknown): without it */
+		if (cls == REQ_CLIENT_ERROR && result.status == 400 &&
+			strstr(result.body, "Unique value is already in database") != NULL &&
+			c->slug != NULL && (c->mapped_slug == NULL || strcmp(c->slug, c->mapped_slug) != 0) &&
+			item_has_slug(ss, c))
+		{
+			c->mapped_slug = c->slug;
+			continue;
+		}
+		break;
+	}
 	if (cls == REQ_OK)
 	{
 		resetStringInfo(&body);

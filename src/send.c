@@ -46,6 +46,7 @@
 
 static void send_group(SendState *ss, Change **cs, int n, GroupKind kind);
 static void send_chunk(SendState *ss, Change **cs, int n, GroupKind kind);
+static void forget_item_state(Change **cs, int n);
 static void run_groups(SendState *ss, List *changes, GroupKind kind,
 					   ChangeAction action);
 
@@ -53,6 +54,27 @@ static void run_groups(SendState *ss, List *changes, GroupKind kind,
  * send_chunk sends one request for at most batch_size changes, and splits
  * it when Webflow rejects it as a whole.
  */
+/*
+ * forget_item_state records that the items of changes whose write may
+ * have happened are in an unknown state: the item map keeps the item, but
+ * no slug and no payload hash, so that the row's next state is sent in
+ * full (a rename back, or a row inserted again after a delete that did
+ * happen, is not taken as unchanged).
+ */
+static void
+forget_item_state(Change **cs, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (cs[i]->item_id == NULL)
+			continue;
+		cs[i]->new_item_id = cs[i]->item_id;
+		cs[i]->mapped_slug = NULL;
+	}
+}
+
 static void
 send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 {
@@ -64,6 +86,7 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 	RequestClass cls;
 	Binding    *b = cs[0]->binding;
 	int			i;
+	bool		unknown;
 	WebflowShared *shared = webflow_shared();
 
 	if (ss->stop)
@@ -136,22 +159,25 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 			break;
 		case REQ_RETRY:
 			/*
-			 * A create may have happened if the request got through: a 5xx
-			 * may come after Webflow made the items, and no answer tells
+			 * A write may have happened if the request got through: a 5xx
+			 * may come after Webflow made the change, and no answer tells
 			 * nothing.  Only a request that never left is known not sent.
 			 * No answer at all is the network's problem: the changes wait
 			 * without an attempt counted; a 5xx counts one.
 			 */
+			unknown = result.outcome == WEBFLOW_HTTP_RESPONSE ||
+				result.maybe_delivered || result.reconnected;
 			webflow_settle(cs, n,
 						   result.outcome == WEBFLOW_HTTP_RESPONSE ? OUTCOME_RETRY : OUTCOME_WAIT,
-						   &result,
-						   kind == GROUP_CREATE &&
-						   (result.outcome == WEBFLOW_HTTP_RESPONSE ||
-							result.maybe_delivered || result.reconnected));
+						   &result, kind == GROUP_CREATE && unknown);
+			if (kind != GROUP_CREATE && unknown)
+				forget_item_state(cs, n);
 			break;
 		case REQ_STOP:
 			webflow_settle(cs, n, OUTCOME_DEFER, NULL,
 				   kind == GROUP_CREATE && result.maybe_delivered);
+			if (kind != GROUP_CREATE && result.maybe_delivered)
+				forget_item_state(cs, n);
 			break;
 		case REQ_CLIENT_ERROR:
 			if (n > 1)

@@ -268,7 +268,7 @@ like($err, qr/must be owner of table (public\.)?not_alices/, 'a user may not bin
 $node->psql('postgres', qq{SELECT webflow.bind('alice_jobs', '$JOBS')},
 	stdout => \$out, stderr => \$err, extra_params => [ '-U', 'alice' ]);
 unlike($err, qr/must be owner/, 'the table owner passes the owner check');
-like($err, qr/bound to table public\.\w+, which another role owns/,
+like($err, qr/Webflow collection \w+ belongs to role postgres/,
 	'but may not feed a collection that tables of another role feed');
 is(sql(q{SELECT count(*) FROM webflow.bindings
          WHERE source::text IN ('alice_jobs', 'not_alices')}), '0',
