@@ -17,9 +17,7 @@ my $rows = 10_000;
 my $root = $ENV{TESTDIR} || '.';
 my $books = '580e63fc8c9a982ac9b8b746';
 
-# the local Webflow fake and the spec proxy (the spec from WEBFLOW_SHARED)
-$ENV{WEBFLOW_SPEC} //= "$ENV{WEBFLOW_SHARED}/webflow-openapi/v2.prism-mock.json"
-  if $ENV{WEBFLOW_SHARED};
+# the local Webflow fake and the spec proxy (the vendored spec, see test/services)
 my $services = PostgreSQL::Test::Utils::tempdir();
 system('bash', "$root/test/services", 'start', $services) == 0
   or BAIL_OUT('could not start test/services');

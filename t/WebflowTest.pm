@@ -6,6 +6,8 @@
 #   fake_reset(); fake_fault({status => 500, count => 2});
 #   wait_for($node, $sql, $expected);   # bounded poll, 30 s by default
 #   wait_fake_items($collection, 5000); # bounded poll of GET /_admin/items
+#   my ($status, $body) = fake_api('PATCH', "/collections/$c/items/$id/live", {...});
+#   my $items = fake_pages($collection, live => 1);   # every page, public API
 #
 # Every wait is bounded in time and every loop in count.  The services are
 # stopped at END (the nodes are stopped by PostgreSQL::Test::Cluster).
@@ -27,7 +29,7 @@ our @EXPORT = qw(
   start_fake fake_env fake_admin fake_reset fake_fault fake_clear_faults
   fake_log fake_log_seq fake_items fake_live_items fake_stats fake_config
   new_node wait_for wait_until wait_fake_items worker_status worker_pid
-  iso_epoch api_requests slurp_log_since
+  iso_epoch api_requests slurp_log_since fake_api fake_pages
   $SITE $JOBS $BOOKS $AUTHORS $TAGS
 );
 
@@ -49,8 +51,6 @@ sub start_fake
 {
 	my %opts = @_;
 	return %env if $services;
-	$ENV{WEBFLOW_SPEC} //= "$ENV{WEBFLOW_SHARED}/webflow-openapi/v2.prism-mock.json"
-	  if $ENV{WEBFLOW_SHARED};
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	local $ENV{WITHOUT_PRISM} = $opts{prism} ? '' : 1;
 	if (system('bash', "$root/test/services", 'start', $dir) != 0)
@@ -117,6 +117,52 @@ sub api_requests
 			(!$method || $_->{method} eq $method)
 			  && (!$path_re || $_->{path} =~ $path_re)
 	} @{ fake_log($since) } ];
+}
+
+# fake_api(METHOD, PATH, BODY, token => T, actor => A): a request to the
+# fake's public API (PATH under /v2) made by the test itself: it carries the
+# header X-Fake-Actor (A, default "test"), so the fake's injected faults
+# pass it by, and the token T (default test-token).  Returns (status,
+# decoded body or undef); a connection error is status 599.  Never dies.
+my $api_http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
+
+sub fake_api
+{
+	my ($method, $path, $body, %o) = @_;
+	start_fake() unless $services;
+	my %req = (headers => {
+			'content-type'  => 'application/json',
+			accept          => 'application/json',
+			authorization   => 'Bearer ' . ($o{token} // 'test-token'),
+			'x-fake-actor'  => $o{actor} // 'test' });
+	$req{content} = $json->encode($body) if defined $body;
+	my $res = $api_http->request($method, "$env{WEBFLOW_FAKE_URL}$path", \%req);
+	my $data = eval { length($res->{content} // '') ? $json->decode($res->{content}) : undef };
+	return ($res->{status}, $data);
+}
+
+# fake_pages(COLLECTION, live => 1, token => T): every item of every page of
+# List Live Items (live => 1, the default) or List Items (live => 0),
+# read through the public API as a client would (read-only token by
+# default); dies if a page cannot be read or the pages do not add up.
+sub fake_pages
+{
+	my ($coll, %o) = @_;
+	my $live = $o{live} // 1;
+	my @items;
+	my $offset = 0;
+	for my $page (1 .. 1000)
+	{
+		my ($status, $d) = fake_api('GET',
+			"/collections/$coll/items" . ($live ? '/live' : '') . "?limit=100&offset=$offset",
+			undef, token => $o{token} // 'readonly-token', actor => $o{actor} // 'oracle');
+		die "List " . ($live ? 'Live ' : '') . "Items of $coll at offset $offset: $status\n"
+		  unless $status == 200 && ref $d eq 'HASH' && ref $d->{items} eq 'ARRAY';
+		push @items, @{ $d->{items} };
+		$offset += @{ $d->{items} };
+		last if !@{ $d->{items} } || $offset >= ($d->{pagination}{total} // 0);
+	}
+	return \@items;
 }
 
 # fake_items(COLLECTION): every item of a collection at the fake
