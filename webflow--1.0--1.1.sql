@@ -47,6 +47,67 @@ FROM @extschema@.items i, pg_catalog.pg_class c
 WHERE c.oid = '@extschema@.items'::regclass
 ON CONFLICT (collection_id) DO NOTHING;
 
+-- _claim_collection makes sure a collection may be fed by a table of
+-- table_owner: it claims a free collection for that role, or checks that
+-- the role holds (or has the privileges of) its claimant; may_override
+-- (a superuser's bind) lets another role's table feed it all the same.
+-- A claim in progress in another transaction is waited for (the unique
+-- key), so two binds cannot both take a collection.  A claim of a role
+-- dropped since passes to the owner of a table that still feeds the
+-- collection, else to table_owner.
+CREATE FUNCTION @extschema@._claim_collection(collection_id text, table_owner oid,
+                                              may_override boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    claimant oid;
+BEGIN
+    INSERT INTO @extschema@.collection_owners AS o (collection_id, owner)
+    VALUES (collection_id, table_owner::regrole)
+    ON CONFLICT ON CONSTRAINT collection_owners_pkey DO NOTHING;
+    SELECT o.owner INTO claimant FROM @extschema@.collection_owners o
+    WHERE o.collection_id = _claim_collection.collection_id FOR UPDATE;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = claimant) THEN
+        claimant := coalesce((SELECT c.relowner
+                              FROM @extschema@.bindings b JOIN pg_class c ON c.oid = b.source
+                              WHERE b.collection_id = _claim_collection.collection_id
+                              ORDER BY b.id LIMIT 1), table_owner);
+        UPDATE @extschema@.collection_owners o SET owner = claimant::regrole, claimed_at = now()
+        WHERE o.collection_id = _claim_collection.collection_id;
+    END IF;
+    IF claimant <> table_owner AND NOT pg_has_role(table_owner, claimant, 'USAGE')
+       AND NOT may_override THEN
+        RAISE EXCEPTION 'Webflow collection % belongs to role %', collection_id, claimant::regrole
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The items of a collection are those of the role whose table bound it first; only that role''s tables feed it.',
+                  HINT = 'Bind another collection, or have a superuser bind the table with webflow.bind() (or hand the collection over in webflow.collection_owners).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._claim_collection(text, oid, boolean) IS
+'Private: claim a collection for the owner of a table about to feed it, or check that the owner holds it';
+REVOKE EXECUTE ON FUNCTION @extschema@._claim_collection(text, oid, boolean) FROM PUBLIC;
+
+-- _publish_triggers: the extension's triggers on a table for a collection,
+-- found by their function and first argument (a renamed one too).
+CREATE FUNCTION @extschema@._publish_triggers(source regclass, collection_id text)
+RETURNS SETOF name
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tgname FROM pg_catalog.pg_trigger t
+    WHERE t.tgrelid = source AND NOT t.tgisinternal
+      AND t.tgfoid IN ('@extschema@.publish_trigger()'::regprocedure,
+                       '@extschema@._truncate_trigger()'::regprocedure)
+      AND t.tgnargs >= 1
+      AND pg_catalog.split_part(pg_catalog.encode(t.tgargs, 'escape'), E'\\000', 1) = collection_id
+$$;
+COMMENT ON FUNCTION @extschema@._publish_triggers(regclass, text) IS
+'Private: the publish and TRUNCATE triggers of the extension on a table for a collection, whatever their names';
+REVOKE EXECUTE ON FUNCTION @extschema@._publish_triggers(regclass, text) FROM PUBLIC;
+
 -- _bind is the body of bind(): run as the extension owner by bind() (C),
 -- which has checked that the caller owns source; caller is its oid.
 CREATE FUNCTION @extschema@._bind(source regclass, collection_id text, options jsonb, caller oid)
@@ -63,7 +124,6 @@ DECLARE
     trigger_name name;
     other record;
     table_owner oid;
-    claimant oid;
 BEGIN
     IF source IS NULL OR collection_id IS NULL OR options IS NULL THEN
         RAISE EXCEPTION 'source, collection_id and options must not be NULL'
@@ -134,18 +194,8 @@ BEGIN
     -- the item map by key, so another role's rows could replace or delete
     -- its items (also after it unbound its table)
     table_owner := (SELECT p.relowner FROM pg_class p WHERE p.oid = _bind.source);
-    -- (a claim of a role dropped since is void)
-    claimant := (SELECT o.owner FROM @extschema@.collection_owners o
-                 JOIN pg_roles r ON r.oid = o.owner
-                 WHERE o.collection_id = _bind.collection_id);
-    IF claimant IS NOT NULL AND claimant <> table_owner
-       AND NOT pg_has_role(table_owner, claimant, 'USAGE')
-       AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = caller) THEN
-        RAISE EXCEPTION 'Webflow collection % belongs to role %', collection_id, claimant::regrole
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'The items of a collection are those of the role whose table bound it first; only that role''s tables feed it.',
-                  HINT = 'Bind another collection, or have a superuser bind the table (or hand the collection over in webflow.collection_owners).';
-    END IF;
+    PERFORM @extschema@._claim_collection(collection_id, table_owner,
+                                          (SELECT rolsuper FROM pg_roles WHERE oid = caller));
     SELECT x.source, c.relowner INTO other
     FROM @extschema@.bindings x JOIN pg_class c ON c.oid = x.source
     WHERE x.collection_id = _bind.collection_id AND x.source <> _bind.source
@@ -179,11 +229,6 @@ BEGIN
     ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
     DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns
     RETURNING b.id INTO binding;
-    INSERT INTO @extschema@.collection_owners AS o (collection_id, owner)
-    VALUES (collection_id, table_owner::regrole)
-    ON CONFLICT ON CONSTRAINT collection_owners_pkey
-    DO UPDATE SET owner = EXCLUDED.owner, claimed_at = now()
-    WHERE NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = o.owner);
 
     -- a typo in the field mapping fails now, not at 3 a.m.
     IF fetched THEN
@@ -207,10 +252,7 @@ BEGIN
         END IF;
     END IF;
 
-    FOR trigger_name IN SELECT t.tgname FROM pg_trigger t
-                        WHERE t.tgrelid = source
-                          AND t.tgname IN ('webflow_publish_' || collection_id,
-                                           'webflow_truncate_' || collection_id) LOOP
+    FOR trigger_name IN SELECT * FROM @extschema@._publish_triggers(source, collection_id) LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, source);
     END LOOP;
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
@@ -247,10 +289,8 @@ BEGIN
     FOR b IN SELECT * FROM @extschema@.bindings x
              WHERE x.source = _unbind.source
                AND (_unbind.collection_id IS NULL OR x.collection_id = _unbind.collection_id) LOOP
-        FOR trigger_name IN SELECT t.tgname FROM pg_trigger t
-                            WHERE t.tgrelid = source
-                              AND t.tgname IN ('webflow_publish_' || b.collection_id,
-                                               'webflow_truncate_' || b.collection_id) LOOP
+        -- (renamed ones too: a trigger left behind would bind the table again)
+        FOR trigger_name IN SELECT * FROM @extschema@._publish_triggers(source, b.collection_id) LOOP
             EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, source);
         END LOOP;
         DELETE FROM @extschema@.outbox WHERE binding_id = b.id AND state <> 'sending';

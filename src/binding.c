@@ -159,7 +159,9 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 		return entry->binding;
 	entry->binding = NULL;
 	args[0] = Int32GetDatum(id);
-	if (SPI_execute_with_args("SELECT collection_id, options, key_columns "
+	if (SPI_execute_with_args("SELECT collection_id, options, key_columns, "
+							  "(SELECT c.relowner FROM pg_catalog.pg_class c"
+							  "  WHERE c.oid OPERATOR(pg_catalog.=) source) "
 							  "FROM webflow.bindings WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -173,6 +175,10 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 											   SPI_tuptable->tupdesc, 2, &isnull));
 	keys = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 3, &isnull));
+	b->table_owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 4, &isnull));
+	if (isnull)
+		b->table_owner = InvalidOid;
 	v = webflow_jsonb_get(options, "on_delete");
 	b->on_delete = v ? webflow_jsonb_string(v) : pstrdup("unpublish");
 	if (b->on_delete == NULL)
@@ -183,6 +189,28 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 	MemoryContextSwitchTo(old);
 	entry->binding = b;
 	return b;
+}
+
+/*
+ * build_as_table_owner builds a row's item, its references resolved only
+ * to collections of the bound table's owner.
+ */
+static Jsonb *
+build_as_table_owner(Binding *b, Jsonb *row)
+{
+	Oid			saved = webflow_set_reference_owner(b->table_owner);
+	Jsonb	   *volatile payload = NULL;
+
+	PG_TRY();
+	{
+		payload = webflow_payload_build(b->payload, row);
+	}
+	PG_FINALLY();
+	{
+		webflow_set_reference_owner(saved);
+	}
+	PG_END_TRY();
+	return payload;
 }
 
 /*
@@ -198,6 +226,7 @@ binding_payload(FunctionCallInfo fcinfo, int32 binding_id, Jsonb *row, bool stri
 	Jsonb	   *volatile payload = NULL;
 	MemoryContext old = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	Oid			saved_owner;
 
 	if (b == NULL || b->id != binding_id)
 	{
@@ -219,7 +248,10 @@ binding_payload(FunctionCallInfo fcinfo, int32 binding_id, Jsonb *row, bool stri
 		MemoryContextSwitchTo(old);
 	}
 	if (strict)
-		return webflow_payload_build(b->payload, row);
+		return build_as_table_owner(b, row);
+
+	/* references resolve only to collections of the table's owner */
+	saved_owner = webflow_set_reference_owner(b->table_owner);
 
 	/* a row that cannot become an item is queued, to fail alone */
 	BeginInternalSubTransaction(NULL);
@@ -237,6 +269,7 @@ binding_payload(FunctionCallInfo fcinfo, int32 binding_id, Jsonb *row, bool stri
 		payload = NULL;
 	}
 	PG_END_TRY();
+	webflow_set_reference_owner(saved_owner);
 	MemoryContextSwitchTo(old);
 	CurrentResourceOwner = owner;
 	return payload;

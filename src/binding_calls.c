@@ -124,15 +124,16 @@ webflow_verify(PG_FUNCTION_ARGS)
 
 /*
  * webflow.retry(failed_only): see webflow._retry (the caller's rows only);
- * it also lifts a pause after a 401/403, so that the next request tells
- * whether the token works now.
+ * a superuser's call also lifts a pause after a 401/403, so that the next
+ * request tells whether the token works now (another role's would let it
+ * spend the refused token at will).
  */
 Datum
 webflow_retry(PG_FUNCTION_ARGS)
 {
 	Datum		result = call_body(fcinfo, "_retry");
 
-	if (webflow_shmem_available())
+	if (webflow_shmem_available() && superuser())
 		webflow_auth_resume();
 	return result;
 }

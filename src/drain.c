@@ -33,6 +33,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -56,9 +57,15 @@
 #include "webflow.h"
 
 
-/* the key of the drain lock (pg_advisory_lock(int4, int4)) */
-#define DRAIN_LOCK_SQL_ARGS "7769, 1"
+/*
+ * The drain lock: a session-level lock in the advisory lock space, with a
+ * tag that SQL's pg_advisory_lock() cannot name (it sets field4 to 1 or 2),
+ * so no role can take it to stall publishing.
+ */
+#define DRAIN_LOCK_KEY 7769
+#define DRAIN_LOCK_FIELD4 0x5746	/* "WF" */
 
+static void drain_lock_tag(LOCKTAG *tag);
 static bool take_lock(void);
 static void refresh_snapshot(void);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
@@ -84,6 +91,13 @@ refresh_snapshot(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
+/* drain_lock_tag sets the tag of the drain lock of this database. */
+static void
+drain_lock_tag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, DRAIN_LOCK_KEY, 0, DRAIN_LOCK_FIELD4);
+}
+
 /*
  * take_lock takes the drain lock so that passes never overlap, for the
  * process's session until it lets go (or exits).
@@ -91,23 +105,20 @@ refresh_snapshot(void)
 static bool
 take_lock(void)
 {
-	bool		isnull;
-	int			ret;
+	LOCKTAG		tag;
 
-	ret = SPI_execute("SELECT pg_catalog.pg_try_advisory_lock(" DRAIN_LOCK_SQL_ARGS ")",
-					  false, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		return false;
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
+	drain_lock_tag(&tag);
+	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
 /* webflow_drain_unlock lets go of the worker's drain lock. */
 void
 webflow_drain_unlock(void)
 {
-	SPI_execute("SELECT pg_catalog.pg_advisory_unlock(" DRAIN_LOCK_SQL_ARGS ")",
-				false, 1);
+	LOCKTAG		tag;
+
+	drain_lock_tag(&tag);
+	(void) LockRelease(&tag, ExclusiveLock, true);
 }
 
 /* box_id returns a palloc'd copy of an outbox row id, for a List. */
@@ -287,8 +298,12 @@ from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
 		   char **slug)
 {
 	ImageStep	is = {c, image, slug_only, slug, cxt};
+	Oid			saved = webflow_set_reference_owner(c->binding->table_owner);
+	ErrorData  *edata = try_step(from_image_step, &is, cxt);
 
-	return try_step(from_image_step, &is, cxt);
+	/* (references resolve only to collections of the table's owner) */
+	webflow_set_reference_owner(saved);
+	return edata;
 }
 
 /* schema_step reads a collection's schema, fetching it when not cached. */

@@ -269,6 +269,8 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 {
 	Oid			argtypes[4] = {OIDOID, TEXTOID, JSONBOID, TEXTARRAYOID};
 	Datum		args[4];
+	Oid			claim_types[2] = {TEXTOID, OIDOID};
+	Datum		claim_args[2];
 	int			ret;
 	bool		isnull;
 	int32		id;
@@ -288,6 +290,17 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
+
+	/*
+	 * A trigger made by hand (or one left behind, renamed) registers a new
+	 * binding only for the role the collection belongs to, as bind() would
+	 * for anyone but a superuser.
+	 */
+	claim_args[0] = args[1];
+	claim_args[1] = ObjectIdGetDatum(webflow_relation_owner(DatumGetObjectId(args[0])));
+	if (SPI_execute_with_args("SELECT webflow._claim_collection($1, $2, false)",
+							  2, claim_types, claim_args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not claim collection %s", collection);
 
 	ret = SPI_execute_with_args("INSERT INTO webflow.bindings "
 								"(source, collection_id, options, key_columns) "

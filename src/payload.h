@@ -128,6 +128,7 @@ extern WebflowSchema *webflow_schema_cached(const char *collection_id);
 extern uint64 webflow_schema_generation(void);
 extern const WebflowField *webflow_schema_field(const WebflowSchema *schema,
 												const char *slug, int len);
+extern Oid	webflow_set_reference_owner(Oid owner);
 extern char *webflow_item_lookup(const char *collection_id,
 								 const char *source_key);
 extern Datum webflow_refresh_schema(PG_FUNCTION_ARGS);

@@ -28,6 +28,8 @@ typedef struct Binding
 	Jsonb	   *payload_options;	/* item_payload options of the binding */
 	WebflowPayloadState *payload;	/* prepared lazily */
 	char	   *payload_error;	/* why the options cannot be used */
+	Oid			table_owner;	/* owner of the bound table: whose
+								 * collections its references may name */
 	bool		schema_checked; /* this pass made sure of the schema */
 	int			schema_outcome; /* ChangeOutcome: OUTCOME_PENDING when known */
 	char	   *schema_error;	/* why the schema is not known now */

@@ -20,6 +20,9 @@
 
 PG_FUNCTION_INFO_V1(webflow_row_key_sql);
 
+/* Longest row key in bytes: webflow.items indexes it. */
+#define WEBFLOW_MAX_ROW_KEY 2000
+
 /*
  * webflow_row_key returns the row key as text: the value of a single key
  * column (a string's contents, other values as JSON), or the JSON array of
@@ -53,6 +56,14 @@ webflow_row_key(Jsonb *row, Datum *keys, int nkeys)
 	}
 	if (nkeys > 1)
 		appendStringInfoChar(&buf, ']');
+	/* (the item map indexes the key: a longer one would stop every pass) */
+	if (buf.len > WEBFLOW_MAX_ROW_KEY)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("the row key is %d bytes long, more than %d", buf.len,
+						WEBFLOW_MAX_ROW_KEY),
+				 errdetail("Key: %.60s...", buf.data),
+				 errhint("Choose shorter key columns with the \"key\" option.")));
 	return buf.data;
 }
 

@@ -91,6 +91,7 @@ static bool schema_valid = false;
 static uint64 schema_generation = 0;
 static Oid	fields_relid = InvalidOid;
 static bool callback_registered = false;
+static Oid	reference_owner = InvalidOid;
 static SPIPlanPtr item_lookup_plan = NULL;
 
 static void schema_invalidate(Datum arg, Oid relid);
@@ -491,6 +492,57 @@ webflow_collection_fields_changed(PG_FUNCTION_ARGS)
 }
 
 /*
+ * webflow_set_reference_owner sets the role whose collections references
+ * may name while a bound table's row becomes an item (InvalidOid: any, for
+ * item_payload, which checks the caller's own rights); it returns the one
+ * set before.
+ */
+Oid
+webflow_set_reference_owner(Oid owner)
+{
+	Oid			old = reference_owner;
+
+	reference_owner = owner;
+	return old;
+}
+
+/*
+ * check_reference_owner refuses a reference to a collection that belongs
+ * to another role than the one set by webflow_set_reference_owner (its
+ * item map is that role's: resolving keys there would tell which exist).
+ * The caller has switched to the extension owner and connected to SPI.
+ */
+static void
+check_reference_owner(const char *collection_id, Datum collection)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	bool		isnull;
+	Oid			claimant;
+
+	if (!OidIsValid(reference_owner) ||
+		!OidIsValid(get_relname_relid("collection_owners",
+									  get_namespace_oid("webflow", false))))
+		return;
+	run_sql("SELECT o.owner FROM webflow.collection_owners o"
+			" JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) o.owner"
+			" WHERE o.collection_id OPERATOR(pg_catalog.=) $1",
+			1, argtypes, &collection, true, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+	claimant = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	if (claimant != reference_owner && !has_privs_of_role(reference_owner, claimant))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a row of a table of role %s may not reference items of collection %s",
+						GetUserNameFromId(reference_owner, true), collection_id),
+				 errdetail("Collection %s belongs to role %s.", collection_id,
+						   GetUserNameFromId(claimant, true)),
+				 errhint("Reference collections that the tables of role %s feed.",
+						 GetUserNameFromId(reference_owner, true))));
+}
+
+/*
  * webflow_item_lookup returns the Webflow item id that webflow.items maps
  * a source row key to in a collection, or NULL.
  */
@@ -517,6 +569,7 @@ webflow_item_lookup(const char *collection_id, const char *source_key)
 	args[1] = CStringGetTextDatum(source_key);
 	SPI_connect();
 	webflow_run_as_begin(&ra, webflow_relation_owner(items));
+	check_reference_owner(collection_id, args[0]);
 	if (item_lookup_plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare("SELECT item_id FROM webflow.items"
