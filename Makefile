@@ -11,8 +11,10 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA = $(EXTENSION)--1.0.sql $(EXTENSION)--1.0--1.1.sql
 PGFILEDESC = "webflow - publish rows to Webflow CMS collections"
 
-# pg_regress suites.  API_TESTS talk to the local Webflow (directly and
-# through the spec-validating proxy); LOCAL_TESTS need no network.
+# pg_regress suites, all run against the local Webflow fake (test/):
+# API_TESTS call the API's endpoints (scripts/test runs them again through
+# the spec-validating proxy); LOCAL_TESTS are about rows to items, settings
+# and publishing.
 API_TESTS = api_token api_sites api_items api_staged api_comments api_webhooks api_request
 LOCAL_TESTS = settings http_faults payload_slugify payload_item payload_schema publish publish_recovery bad_input privileges verify
 REGRESS = setup $(LOCAL_TESTS) $(API_TESTS)
@@ -33,9 +35,18 @@ endif
 
 EXTRA_CLEAN = tmp_check_*
 
+# make installcheck (against a running server, as a superuser) starts the
+# local Webflow fake for the run and points the sessions at it with
+# PGOPTIONS (test/installcheck); TAP tests need scripts/test.
+NO_INSTALLCHECK = 1
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+installcheck:
+	PG_CONFIG='$(PG_CONFIG)' $(srcdir)/test/installcheck $(REGRESS_OPTS) $(REGRESS)
+.PHONY: installcheck
 
 # Used by scripts/test to learn the test lists.
 print-api-tests:

@@ -16,11 +16,13 @@ SET webflow.token = 'readonly-token';
 SELECT * FROM wftest.error_full($$SELECT webflow.create_live_items('580e63fc8c9a982ac9b8b745', '{"fieldData": {"name": "A", "slug": "a"}}')$$);
 -- no token at all: refused before any request
 SET webflow.token = '';
+SET webflow.token_file = '';
 SELECT * FROM wftest.error_full('SELECT webflow.list_sites()');
 -- a token that cannot go into a header
 SET webflow.token = E'abc\ndef';
 SELECT * FROM wftest.error_full('SELECT webflow.list_sites()');
 RESET webflow.token;
+RESET webflow.token_file;
 
 -- the token can come from a file instead (webflow.token_file), keeping it
 -- out of every setting

@@ -293,7 +293,7 @@ INSERT INTO bad_cases (fn, "case", sql) VALUES
 ('webflow.api_url', 'line break', $$SELECT set_config('webflow.api_url', E'https://api.webflow.com/v2\nHost: evil', true)$$),
 ('webflow.api_url', 'empty', $$SELECT set_config('webflow.api_url', '', true)$$),
 ('webflow.token', 'CRLF in token, then a call', $$SELECT set_config('webflow.token', E'test-token\r\nX-Evil: 1', true); SELECT webflow.get_site('580e63e98c9a982ac9b8b741')$$),
-('webflow.token', 'empty token, then a call', $$SELECT set_config('webflow.token', '', true); SELECT webflow.list_sites()$$),
+('webflow.token', 'empty token, then a call', $$SELECT set_config('webflow.token', '', true); SELECT set_config('webflow.token_file', '', true); SELECT webflow.list_sites()$$),
 ('webflow.timeout', 'zero', $$SET webflow.timeout = 0$$),
 ('webflow.timeout', 'above integer range', $$SET webflow.timeout = '2000h'$$),
 ('webflow.timeout', 'not a number', $$SET webflow.timeout = 'soon'$$),

@@ -85,7 +85,7 @@ WHERE obj_description(p.oid, 'pg_proc') ~ '^(Webflow |Send any request)';
 SELECT wftest.error_of($$ALTER ROLE CURRENT_USER SET webflow.token = 'secret-in-catalog'$$);
 SELECT wftest.error_of($$ALTER DATABASE postgres SET webflow.token = 'secret-in-catalog'$$);
 SELECT wftest.error_of($$CREATE FUNCTION leak() RETURNS int LANGUAGE sql SET webflow.token = 'secret-in-catalog' AS 'SELECT 1'$$);
-SELECT count(*) AS stored FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%webflow.token%';
+SELECT count(*) AS stored FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%webflow.token=%';
 -- members of pg_read_all_settings (pg_monitor) see it masked
 CREATE ROLE wf_monitor IN ROLE pg_monitor;
 SET ROLE wf_monitor;

@@ -76,5 +76,26 @@ EXCEPTION WHEN OTHERS THEN
                         regexp_replace(d, '[0-9]+ (ms|milliseconds)', 'N \1', 'g'), h;
 END $$;
 
+-- wftest.point_database_at gives the database the fake's URL and a token
+-- file, for the background workers drain() starts (they read the server's
+-- and the database's settings, not the session's); only make installcheck
+-- (test/installcheck) names them, scripts/test configures the server.
+CREATE FUNCTION wftest.point_database_at(url text, token_file text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF url <> '' THEN
+        EXECUTE format('ALTER DATABASE %I SET webflow.api_url = %L', current_database(), url);
+        EXECUTE format('ALTER DATABASE %I SET webflow.token_file = %L', current_database(), token_file);
+    END IF;
+END $$;
+\getenv installcheck_url WEBFLOW_INSTALLCHECK_URL
+\getenv installcheck_token_file WEBFLOW_INSTALLCHECK_TOKEN_FILE
+\if :{?installcheck_url}
+\else
+\set installcheck_url ''
+\set installcheck_token_file ''
+\endif
+SELECT wftest.point_database_at(:'installcheck_url', :'installcheck_token_file');
+
 SELECT wftest.reset();
 SELECT count(*) > 0 AS fake_answers FROM webflow.list_sites();
