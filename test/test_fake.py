@@ -546,6 +546,174 @@ class FaultsAndLimits(Base):
         self.assertEqual(admin("GET", "/stats")["requests"], 0)
 
 
+class ChaosFaults(Base):
+    """Faults by request kind and query, refused connections, fault expiry,
+    the tests' own requests (X-Fake-Actor) passing faults by, and the
+    Designer's schema changes (Create Collection, Create/Update/Delete Field)."""
+
+    def _fails(self, method, path, body=None, headers=None):
+        with self.assertRaises((urllib.error.URLError, ConnectionError,
+                                http.client.HTTPException)):
+            call(method, path, body, headers=headers)
+
+    def test_request_kinds(self):
+        sys.dont_write_bytecode = True
+        sys.path.insert(0, HERE)
+        from fake_webflow.faults import request_kind
+        c, i = "/v2/collections/" + JOBS, "/v2/collections/%s/items/%s" % (JOBS, "a" * 24)
+        for method, path, query, kind in [
+                ("GET", c, "", "get_collection"),
+                ("GET", c + "/items", "offset=100&limit=100", "list_items"),
+                ("GET", c + "/items/live", "limit=100", "list_live"),
+                ("GET", c + "/items", "slug=x", "lookup_slug"),
+                ("GET", c + "/items/live", "limit=1&slug=x", "lookup_slug"),
+                ("GET", i, "", "get_item"), ("GET", i + "/live", "", "get_item"),
+                ("POST", c + "/items/live", "skipInvalidFiles=true", "post_live"),
+                ("POST", c + "/items", "", "post_staged"),
+                ("POST", c + "/items/bulk", "", "post_staged"),
+                ("PATCH", c + "/items/live", "", "patch_live"),
+                ("PATCH", i + "/live", "", "patch_live"),
+                ("PATCH", c + "/items", "", "patch_staged"), ("PATCH", i, "", "patch_staged"),
+                ("DELETE", c + "/items/live", "", "delete_live"),
+                ("DELETE", i + "/live", "", "delete_live"),
+                ("DELETE", c + "/items", "", "delete_staged"), ("DELETE", i, "", "delete_staged"),
+                ("POST", c + "/items/publish", "", "publish"),
+                ("POST", c + "/fields", "", "schema"),
+                ("POST", "/v2/sites/%s/collections" % SITE, "", "schema"),
+                ("GET", "/v2/sites", "", "other")]:
+            self.assertEqual(request_kind(method, path, query), kind, (method, path, query))
+
+    def test_match_kind_and_query(self):
+        c = "/collections/" + JOBS
+        call("POST", c + "/items/live", job("k1"))
+        admin("POST", "/faults", [{"match": {"kind": "lookup_slug"}, "status": 503},
+                                  {"match": {"kind": ["publish", "get_item"]}, "status": 502},
+                                  {"match": {"query": "(^|&)offset=7"}, "status": 500}])
+        self.assertEqual(call("GET", c + "/items")[0], 200)
+        self.assertEqual(call("GET", c + "/items?slug=k1")[0], 503)
+        self.assertEqual(call("GET", c + "/items?slug=k1")[0], 200)
+        self.assertEqual(call("GET", c + "/items?offset=7")[0], 500)
+        self.assertEqual(call("POST", c + "/items/publish", {"itemIds": ["a" * 24]})[0], 502)
+        log = admin("GET", "/log")
+        self.assertEqual([(e["kind"], e["fault"] is not None) for e in log[1:]],
+                         [("list_items", False), ("lookup_slug", True), ("lookup_slug", False),
+                          ("list_items", True), ("publish", True)])
+        self.assertEqual(log[0]["response_ids"], [call("GET", c + "/items")[2]["items"][0]["id"]])
+        st, _h, err = call("POST", "/faults", {"match": {"kind": "nope"}, "status": 500},
+                           token=None, base=ADMIN)
+        self.assertEqual(st, 400, err)
+
+    def test_actor_passes_faults_by(self):
+        admin("POST", "/faults", {"status": 500})
+        st, _h, _b = call("GET", "/sites", headers={"X-Fake-Actor": "designer"})
+        self.assertEqual(st, 200)
+        self.assertEqual(len(admin("GET", "/faults")), 1)
+        self.assertEqual(call("GET", "/sites")[0], 500)
+        self.assertEqual([(e["actor"], e["fault"]) for e in admin("GET", "/log")],
+                         [("designer", None), (None, "status")])
+
+    def test_ttl(self):
+        admin("POST", "/faults", {"status": 500, "ttl_ms": 150, "name": "short"})
+        self.assertEqual(len(admin("GET", "/faults")), 1)
+        time.sleep(0.3)
+        self.assertEqual(call("GET", "/sites")[0], 200)
+        self.assertEqual(admin("GET", "/faults"), [])
+        self.assertEqual([f["name"] for f in admin("GET", "/faults?expired=1")], ["short"])
+        self.assertEqual(admin("GET", "/stats")["faults_expired"], 1)
+
+    def test_refuse(self):
+        c = "/collections/%s/items/live" % JOBS
+        admin("POST", "/faults", {"match": {"kind": "post_live"}, "refuse_ms": 700,
+                                  "name": "refused@post_live"})
+        self.assertEqual(call("GET", "/sites")[0], 200)
+        self._fails("POST", c, job("never"))
+        self._fails("GET", "/sites")                  # a new connection: reset
+        self.assertGreater(admin("GET", "/stats")["refusing_ms"], 0)   # admin is let in
+        self.assertEqual(call("GET", "/sites", headers={"X-Fake-Actor": "t"})[0], 200)
+        time.sleep(0.8)
+        self.assertEqual(call("GET", "/sites")[0], 200)
+        self.assertEqual(admin("GET", "/items?collection=" + JOBS), [])  # not processed
+        log = admin("GET", "/log")
+        self.assertEqual([(e["kind"], e["fault"], e["status"]) for e in log],
+                         [("other", None, 200), ("post_live", "refused@post_live", None),
+                          ("other", "refused", None), ("other", None, 200),
+                          ("other", None, 200)])
+        self.assertEqual(admin("GET", "/stats")["refused_connections"], 2)
+        self.assertEqual(admin("POST", "/refuse", {"ms": 5000})["refusing_ms"] > 4000, True)
+        self._fails("GET", "/sites")
+        self.assertEqual(admin("POST", "/refuse", {"ms": 0}), {"refusing_ms": 0})
+        self.assertEqual(call("GET", "/sites")[0], 200)
+        # a kept-alive connection is reset at its next request
+        host = FAKE.split("/")[2]
+        conn = http.client.HTTPConnection(host, timeout=10)
+        hdrs = {"Authorization": "Bearer test-token"}
+        conn.request("GET", "/v2/sites", headers=hdrs)
+        self.assertEqual(conn.getresponse().status, 200)
+        admin("POST", "/refuse", {"ms": 2000})
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            conn.request("GET", "/v2/sites", headers=hdrs)
+            conn.getresponse().read()
+        conn.close()
+        admin("POST", "/refuse", {"ms": 0})
+        st, _h, err = call("POST", "/faults", {"refuse_ms": 10, "process": True},
+                           token=None, base=ADMIN)
+        self.assertEqual(st, 400)
+
+    def test_phases_of_bad_bodies(self):
+        c = "/collections/%s/items/live" % JOBS
+        admin("POST", "/faults", [
+            {"match": {"kind": "post_live"}, "malformed": True, "process": False},
+            {"match": {"kind": "post_live"}, "status": 200, "raw": "<html>ok</html>",
+             "process": True}])
+        st, _h, text = FaultsAndLimits._raw_request(self, "POST", c, job("m1"))
+        self.assertEqual((st, text), (200, b'{"items": ['))
+        self.assertEqual(admin("GET", "/items?collection=" + JOBS), [])
+        st, _h, text = FaultsAndLimits._raw_request(self, "POST", c, job("m2"))
+        self.assertEqual((st, text), (200, b"<html>ok</html>"))
+        self.assertEqual([i["fieldData"]["slug"] for i in admin("GET", "/items?collection=" + JOBS)],
+                         ["m2"])
+
+    def test_schema_changes(self):
+        st, _h, coll = call("POST", "/sites/%s/collections" % SITE,
+                            {"displayName": "Notes", "singularName": "Note",
+                             "fields": [{"type": "PlainText", "displayName": "Body"}]})
+        self.assertEqual(st, 200, coll)
+        cid = coll["id"]
+        self.assertEqual([f["slug"] for f in coll["fields"]], ["name", "slug", "body"])
+        self.assertEqual(call("GET", "/collections/" + cid)[2]["fields"], coll["fields"])
+        self.assertEqual(call("POST", "/sites/%s/collections" % SITE,
+                              {"displayName": "Notes", "singularName": "Note"})[0], 409)
+        c = "/collections/%s/items/live" % cid
+        st, _h, item = call("POST", c, {"fieldData": {"name": "A", "slug": "a", "body": "b"}})
+        self.assertEqual(st, 202, item)
+        st, _h, field = call("POST", "/collections/%s/fields" % cid,
+                             {"type": "PlainText", "displayName": "Designer note"})
+        self.assertEqual((st, field["slug"], field["isRequired"]), (200, "designer-note", False))
+        self.assertEqual(call("POST", "/collections/%s/fields" % cid,
+                              {"type": "PlainText", "displayName": "Designer note"})[0], 409)
+        self.assertEqual(call("PATCH", "/collections/%s/items/%s/live" % (cid, item["id"]),
+                              {"fieldData": {"designer-note": "x"}})[0], 200)
+        st, _h, upd = call("PATCH", "/collections/%s/fields/%s" % (cid, field["id"]),
+                           {"isRequired": True})
+        self.assertEqual((st, upd["isRequired"]), (200, True))
+        self.assertError(call("POST", c, {"fieldData": {"name": "B", "slug": "b"}}),
+                         400, "validation_error")
+        call("PATCH", "/collections/%s/fields/%s" % (cid, field["id"]), {"isRequired": False})
+        self.assertEqual(call("POST", c, {"fieldData": {"name": "B", "slug": "b"}})[0], 202)
+        self.assertEqual(call("DELETE", "/collections/%s/fields/%s" % (cid, field["id"]))[0],
+                         204)
+        got = call("GET", "/collections/%s/items/%s/live" % (cid, item["id"]))[2]
+        self.assertEqual(got["fieldData"], {"name": "A", "slug": "a", "body": "b"})
+        self.assertEqual(call("DELETE", "/collections/%s/fields/%s"
+                              % (cid, coll["fields"][0]["id"]))[0], 400)
+        self.assertEqual(call("DELETE", "/collections/%s/fields/%s" % (cid, "f" * 24))[0], 404)
+        self.assertEqual(call("POST", "/collections/%s/fields" % cid, {"type": "Nope",
+                                                                       "displayName": "x"})[0],
+                         400)
+        admin("POST", "/reset")
+        self.assertEqual(call("GET", "/collections/" + cid)[0], 404)
+
+
 class ThroughPrism(Base):
     """Valid requests pass Prism's request and response validation (--errors)."""
 

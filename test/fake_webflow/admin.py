@@ -6,17 +6,26 @@
 #                                                         # an API request since start/reset
 #                                      "requests": N,     # API (/v2) requests since then
 #                                      "tcp_connections": N, "open_connections": N,
-#                                      "faults_pending": N}
+#                                      "refused_connections": N, "refusing_ms": N,
+#                                      "faults_pending": N, "faults_expired": N}
 #   POST   /_admin/reset              fixture state, config (+ --rate-limit), empty log,
 #                                     no faults, counters 0 -> {"reset": true}
 #   POST   /_admin/faults             a fault object or a list of them -> {"queued", "pending"}
 #   GET    /_admin/faults             pending faults (with "remaining")
+#   GET    /_admin/faults?expired=1   faults whose ttl_ms passed before a request took
+#                                     them (the last 2000)
 #   DELETE /_admin/faults             {"cleared": N}
+#   POST   /_admin/refuse             {"ms": N}: refuse API connections for N ms from
+#                                     now (0 ends a window) -> {"refusing_ms": N}
 #   GET    /_admin/log[?since=SEQ]    [{"seq", "time", "method", "path", "query" (dict),
 #                                       "query_string", "status" (null if dropped),
 #                                       "body" (parsed JSON or null), "items_in_body"
 #                                       (length of items/itemIds/fieldData array or null),
-#                                       "connection_id", "fault"}, ...]   (last 20000)
+#                                       "connection_id", "kind" (faults.request_kind),
+#                                       "actor" (X-Fake-Actor or null), "fault",
+#                                       "response_ids" (POST: ids of the items the
+#                                       answer carried, even when the client did not
+#                                       get it), "refused"}, ...]   (last 20000)
 #   DELETE /_admin/log                {"cleared": N}
 #   GET    /_admin/config             {"rate_limit", "strict_patch_slug",
 #                                      "site_publish_per_minute", "unlimited_report"}
@@ -24,13 +33,18 @@
 #   GET    /_admin/items?collection=CID[&id=IID]   [{item fields, "collectionId",
 #                                       "isLive", "liveFieldData"}, ...] (all locales)
 #
-# A fault (faults.py): {"match": {"method": "POST", "path": "<regex on the path>"},
+# A fault (faults.py): {"match": {"method": "POST", "path": "<regex on the path>",
+#   "query": "<regex on the query string>", "kind": "post_live" | [...]},
 #   "count": 1, "status": 500, "body": {...} | "raw": "text", "retry_after": 7,
 #   "headers": {...}, "delay_ms": 2000, "drop": true, "malformed": true,
-#   "process": true|false, "name": "..."}; the first queued fault that matches a
-#   request applies to it. "process" (run the real request, so state changes
-#   happen) defaults to false when the fault answers by itself (status/body/raw/
-#   drop) and to true for a bare delay or a malformed body.
+#   "refuse_ms": 800, "ttl_ms": 8000, "process": true|false, "name": "..."}; the
+#   first queued fault that matches a request applies to it (requests with an
+#   X-Fake-Actor header are never matched). "process" (run the real request, so
+#   state changes happen) defaults to false when the fault answers by itself
+#   (status/body/raw/drop/refuse_ms) and to true for a bare delay or a
+#   malformed body. "refuse_ms": the request is reset unanswered and unprocessed
+#   and new API connections are refused for that long. "ttl_ms": the fault is
+#   dropped if no request took it within that time.
 import json
 
 from .faults import FaultError
@@ -82,15 +96,24 @@ def handle_admin(server, method, path, query, raw):
     if route == "/health" and method == "GET":
         return 200, {"ok": True}
     if route == "/stats" and method == "GET":
+        pending, expired = len(server.faults.list()), len(server.faults.list(expired=True))
+        refusing = int(server.refusing_ms())
         with server.meta:
             return 200, dict(server.stats, open_connections=server.open_connections,
-                             faults_pending=len(server.faults.list()))
+                             faults_pending=pending, faults_expired=expired,
+                             refusing_ms=refusing)
+    if route == "/refuse" and method == "POST":
+        ms = body.get("ms") if isinstance(body, dict) else None
+        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or ms < 0:
+            return 400, {"error": "refuse takes {\"ms\": N >= 0}"}
+        server.refuse_for(ms)
+        return 200, {"refusing_ms": int(server.refusing_ms())}
     if route == "/reset" and method == "POST":
         server.reset()
         return 200, {"reset": True}
     if route == "/faults":
         if method == "GET":
-            return 200, server.faults.list()
+            return 200, server.faults.list(expired=query.get("expired") in ("1", "true"))
         if method == "DELETE":
             return 200, {"cleared": server.faults.clear()}
         if method == "POST":

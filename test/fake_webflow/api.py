@@ -1,6 +1,7 @@
 # Routes of the Webflow Data API v2 fake (paths relative to /v2) with their
-# required OAuth scopes, and the handlers for token, sites, collections,
-# comments and webhooks (item handlers live in items.py).
+# required OAuth scopes, and the handlers for token, sites, collections (and
+# their fields: create a collection, create, update and delete a field, as
+# the Designer would), comments and webhooks (item handlers live in items.py).
 import collections
 import copy
 import math
@@ -114,6 +115,134 @@ def get_collection(store, req):
     out = {k: c.get(k) for k in COLLECTION_KEYS}
     out["fields"] = copy.deepcopy(c["fields"])
     return 200, out
+
+
+FIELD_TYPES = ("PlainText", "RichText", "Image", "MultiImage", "VideoLink", "Link", "Email",
+               "Phone", "Number", "DateTime", "Switch", "Color", "Option", "File",
+               "Reference", "MultiReference")
+STATIC_FIELDS = ("name", "slug")
+
+
+def _slugify(text):
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _new_field(coll, spec, param=""):
+    """A field from a Create Field body (validated; its slug unique in the collection)."""
+    if not isinstance(spec, dict):
+        raise validation_error([detail(param or "body", "Field must be an object")])
+    ftype, name = spec.get("type"), spec.get("displayName")
+    details = []
+    if ftype not in FIELD_TYPES:
+        details.append(detail(param + "type", "Must be one of: " + ", ".join(FIELD_TYPES)))
+    if not isinstance(name, str) or not name.strip():
+        details.append(detail(param + "displayName", "Value must be a non-empty string"))
+    for key in ("isRequired",):
+        if key in spec and not isinstance(spec[key], bool):
+            details.append(detail(param + key, "Value must be a boolean"))
+    if "helpText" in spec and not isinstance(spec["helpText"], str):
+        details.append(detail(param + "helpText", "Value must be a string"))
+    if spec.get("validations") is not None and not isinstance(spec["validations"], dict):
+        details.append(detail(param + "validations", "Value must be an object"))
+    if details:
+        raise validation_error(details)
+    slug = spec.get("slug") or _slugify(name)
+    if not isinstance(slug, str) or not re.match(r"^[a-z0-9][a-z0-9-]*$", slug):
+        raise validation_error([detail(param + "slug", "Invalid field slug: %r" % (slug,))])
+    if any(f["slug"] == slug for f in coll["fields"]):
+        raise ApiError(409, "conflict", "Conflict: a field with slug '%s' exists" % slug,
+                       [detail(param + "slug", "Field slug already in use: '%s'" % slug)])
+    return {"id": new_id(), "isRequired": spec.get("isRequired", False), "isEditable": True,
+            "type": ftype, "slug": slug, "displayName": name,
+            "helpText": spec.get("helpText", ""), "validations": spec.get("validations")}
+
+
+def create_collection(store, req):
+    """POST /sites/{site_id}/collections: a new, empty collection (with name and slug)."""
+    site_id = req.params["site_id"]
+    store.site(site_id)
+    body = items.body_object(req.body)
+    details = []
+    for key in ("displayName", "singularName"):
+        if not isinstance(body.get(key), str) or not body[key].strip():
+            details.append(detail(key, "Value must be a non-empty string"))
+    if details:
+        raise validation_error(details)
+    slug = body.get("slug") or _slugify(body["displayName"])
+    if any(c["slug"] == slug and c["siteId"] == site_id for c in store.collections.values()):
+        raise ApiError(409, "conflict", "Conflict: a collection with slug '%s' exists" % slug)
+    now = now_iso()
+    coll = {"id": new_id(), "siteId": site_id, "displayName": body["displayName"],
+            "singularName": body["singularName"], "slug": slug, "createdOn": now,
+            "lastUpdated": now, "fields": [
+                {"id": new_id(), "isRequired": True, "isEditable": True, "type": "PlainText",
+                 "slug": "name", "displayName": "Name", "helpText": "", "validations": None},
+                {"id": new_id(), "isRequired": True, "isEditable": True, "type": "PlainText",
+                 "slug": "slug", "displayName": "Slug", "helpText": "", "validations": None}]}
+    for i, spec in enumerate(body.get("fields") or []):
+        coll["fields"].append(_new_field(coll, spec, "fields[%d]." % i))
+    store.collections[coll["id"]] = coll
+    store.items[coll["id"]] = collections.OrderedDict()
+    out = {k: coll.get(k) for k in COLLECTION_KEYS}
+    out["fields"] = copy.deepcopy(coll["fields"])
+    return 200, out
+
+
+def _field(store, req):
+    coll = store.collection(req.params["collection_id"])
+    store.check_id(req.params["field_id"])
+    for f in coll["fields"]:
+        if f["id"] == req.params["field_id"]:
+            return coll, f
+    raise ApiError(404, "resource_not_found",
+                   "Requested resource not found: The field cannot be found")
+
+
+def create_field(store, req):
+    """POST /collections/{id}/fields: add a field (items have no value for it)."""
+    coll = store.collection(req.params["collection_id"])
+    field = _new_field(coll, items.body_object(req.body))
+    coll["fields"].append(field)
+    coll["lastUpdated"] = now_iso()
+    return 200, copy.deepcopy(field)
+
+
+def update_field(store, req):
+    """PATCH /collections/{id}/fields/{field_id}: isRequired, displayName, helpText."""
+    coll, field = _field(store, req)
+    body = items.body_object(req.body)
+    details = []
+    if "isRequired" in body:
+        if not isinstance(body["isRequired"], bool):
+            details.append(detail("isRequired", "Value must be a boolean"))
+        elif field["slug"] in STATIC_FIELDS and not body["isRequired"]:
+            details.append(detail("isRequired", "The name and slug fields are always required"))
+    for key in ("displayName", "helpText"):
+        if key in body and not isinstance(body[key], str):
+            details.append(detail(key, "Value must be a string"))
+    if details:
+        raise validation_error(details)
+    for key in ("isRequired", "displayName", "helpText"):
+        if key in body:
+            field[key] = body[key]
+    coll["lastUpdated"] = now_iso()
+    return 200, copy.deepcopy(field)
+
+
+def delete_field(store, req):
+    """DELETE /collections/{id}/fields/{field_id}: the field and every item's value of it."""
+    coll, field = _field(store, req)
+    if field["slug"] in STATIC_FIELDS:
+        raise ApiError(400, "validation_error", "The name and slug fields cannot be deleted")
+    coll["fields"] = [f for f in coll["fields"] if f["id"] != field["id"]]
+    cid = coll["id"]
+    for row in store.rows(cid):
+        row["fieldData"].pop(field["slug"], None)
+        if row["live"] is not None:
+            row["live"]["fieldData"].pop(field["slug"], None)
+    store.touch(cid)
+    coll["lastUpdated"] = now_iso()
+    return 204, None
 
 
 # ---- comments -------------------------------------------------------------
@@ -243,6 +372,10 @@ ROUTES = [
     ("GET", "/webhooks/" + _ID % "webhook_id", get_webhook, "sites:read"),
     ("DELETE", "/webhooks/" + _ID % "webhook_id", delete_webhook, "sites:write"),
     ("GET", _C, get_collection, "cms:read"),
+    ("POST", _S + "/collections", create_collection, "cms:write"),
+    ("POST", _C + "/fields", create_field, "cms:write"),
+    ("PATCH", _C + "/fields/" + _ID % "field_id", update_field, "cms:write"),
+    ("DELETE", _C + "/fields/" + _ID % "field_id", delete_field, "cms:write"),
     ("GET", _C + "/items", _items(items.list_items, live=False), "cms:read"),
     ("POST", _C + "/items", _items(items.create_items, live=False), "cms:write"),
     ("PATCH", _C + "/items", _items(items.update_items, live=False), "cms:write"),

@@ -1,9 +1,17 @@
 # HTTP layer of the Webflow Data API v2 fake: keep-alive HTTP/1.1 server on
 # 127.0.0.1, bearer-token auth and scopes, per-token rate limiting with the
 # X-RateLimit-* headers, fault injection, the request log, and the /_admin/ API.
+#
+# Refused connections: while a refusal window is open (a fault with refuse_ms
+# was taken, or POST /_admin/refuse), every new connection is reset (RST)
+# as soon as its request head arrives, without reading it, and a kept-alive
+# connection is reset at its next request; nothing is processed or answered.
+# Requests to /_admin/ and requests with the header X-Fake-Actor (the tests'
+# own) are let through.
 import json
 import math
 import socket
+import struct
 import sys
 import threading
 import time
@@ -13,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import api
 from .admin import handle_admin
-from .faults import FaultQueue, default_error
+from .faults import FaultQueue, default_error, request_kind
 from .state import Store
 from .util import ApiError, error_body, now_iso
 
@@ -37,22 +45,36 @@ class FakeServer(ThreadingHTTPServer):
         self._reset_counters()
         self.conn_seq = 0
         self.open_connections = 0
+        self.refuse_until = 0.0
         super().__init__(address, Handler)
 
     def _reset_counters(self):
         with self.meta:
             self.epoch = getattr(self, "epoch", 0) + 1
-            self.stats = {"connections": 0, "requests": 0, "tcp_connections": 0}
+            self.stats = {"connections": 0, "requests": 0, "tcp_connections": 0,
+                          "refused_connections": 0}
             self.log = []
             self.log_seq = 0
             self.buckets = {}
+            self.refuse_until = 0.0
 
     def reset(self):
         self.store.reset()
         if self.cli_rate_limit is not None:
             self.store.config["rate_limit"] = self.cli_rate_limit
-        self.faults.clear()
+        self.faults.reset()
         self._reset_counters()
+
+    # ---- refused connections
+    def refuse_for(self, ms):
+        """Open (or, with 0, close) a refusal window of ms milliseconds from now."""
+        with self.meta:
+            until = time.monotonic() + ms / 1000.0
+            self.refuse_until = max(self.refuse_until, until) if ms > 0 else 0.0
+
+    def refusing_ms(self):
+        with self.meta:
+            return max(0.0, (self.refuse_until - time.monotonic()) * 1000.0)
 
     def handle_error(self, request, client_address):
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -134,6 +156,29 @@ class FakeServer(ThreadingHTTPServer):
                 del self.log[:len(self.log) - LOG_MAX]
 
 
+def _response_ids(payload):
+    """Ids of the items in an answer (what a create made, even if the client never saw it)."""
+    if not isinstance(payload, dict):
+        return None
+    if isinstance(payload.get("items"), list):
+        return [i.get("id") for i in payload["items"] if isinstance(i, dict)]
+    if isinstance(payload.get("id"), str):
+        return [payload["id"]]
+    return None
+
+
+def _reset_socket(sock):
+    """Close a connection with a RST (no FIN, no answer)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 def _items_in(body):
     if isinstance(body, dict):
         for key in ("items", "itemIds", "fieldData"):
@@ -168,6 +213,51 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         self.server.trace("conn=%d %s" % (self.connection_id, fmt % args))
+
+    def handle(self):
+        srv = self.server
+        if srv.refusing_ms() > 0:
+            head = self._peek_head()
+            if not self._exempt(head):
+                self._refuse_new(head)
+                return
+        super().handle()
+
+    def _peek_head(self):
+        """The first bytes the client sent, left unread (b"" if none came in 0.5 s)."""
+        try:
+            self.connection.settimeout(0.5)
+            return self.connection.recv(8192, socket.MSG_PEEK)
+        except OSError:
+            return b""
+        finally:
+            try:
+                self.connection.settimeout(self.timeout)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _exempt(head):
+        line = head.split(b"\r\n", 1)[0].split(b" ")
+        if len(line) >= 2 and line[1].startswith(ADMIN_PREFIX.encode()):
+            return True
+        return b"\r\nx-fake-actor:" in head.lower()
+
+    def _refuse_new(self, head):
+        """A new connection while refusing: log what it was, reset it unread."""
+        srv = self.server
+        line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        method = line[0] if len(line) >= 2 else ""
+        url = urlsplit(line[1] if len(line) >= 2 else "")
+        with srv.meta:
+            srv.stats["refused_connections"] += 1
+        srv.add_log({"seq": None, "time": now_iso(), "method": method, "path": url.path,
+                     "query": {}, "query_string": url.query, "status": None, "body": None,
+                     "items_in_body": None, "connection_id": self.connection_id,
+                     "kind": request_kind(method, url.path, url.query), "actor": None,
+                     "fault": "refused", "refused": "at connect"})
+        self.close_connection = True
+        _reset_socket(self.connection)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = \
         lambda self: self.dispatch()
@@ -218,13 +308,24 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw.strip() else None
         except ValueError:
             body, body_text = None, raw[:2000]
+        kind = request_kind(self.command, url.path, url.query)
+        actor = self.headers.get("X-Fake-Actor") or None
         entry = {"seq": None, "time": now_iso(), "method": self.command, "path": url.path,
                  "query": query, "query_string": url.query, "status": None, "body": body,
                  "items_in_body": _items_in(body), "connection_id": self.connection_id,
-                 "fault": None}
+                 "kind": kind, "actor": actor, "fault": None}
         if body_text is not None:
             entry["body_text"] = body_text  # what could not be parsed
-        fault = srv.faults.take(self.command, url.path)
+        if actor is None and srv.refusing_ms() > 0:
+            # a kept-alive connection while refusing: reset, nothing done
+            entry["fault"], entry["refused"] = "refused", "kept-alive connection"
+            with srv.meta:
+                srv.stats["refused_connections"] += 1
+            srv.add_log(entry)
+            self.close_connection = True
+            _reset_socket(self.connection)
+            return
+        fault = None if actor else srv.faults.take(self.command, url.path, url.query, kind)
         status, headers, payload = 200, {}, None
         if fault is None or fault["process"]:
             try:
@@ -235,6 +336,8 @@ class Handler(BaseHTTPRequestHandler):
                 traceback.print_exc(file=sys.stderr)
                 status, headers, payload = 500, {}, error_body(
                     "internal_error", "An Internal Error occurred")
+            if self.command == "POST" and 200 <= status < 300:
+                entry["response_ids"] = _response_ids(payload)
         if fault is None:
             entry["status"] = status
             srv.add_log(entry)
@@ -248,6 +351,16 @@ class Handler(BaseHTTPRequestHandler):
         if not fault["process"]:
             token = self.headers.get("Authorization", "")[7:].strip()
             headers = srv.rate_headers(token, False)[1]
+        if fault.get("refuse_ms"):
+            # this request and every new connection for refuse_ms: reset, unanswered
+            srv.refuse_for(fault["refuse_ms"])
+            entry["refused"] = "opened a refusal window of %d ms" % fault["refuse_ms"]
+            with srv.meta:
+                srv.stats["refused_connections"] += 1
+            srv.add_log(entry)
+            self.close_connection = True
+            _reset_socket(self.connection)
+            return
         if fault.get("delay_ms"):
             time.sleep(fault["delay_ms"] / 1000.0)
         if fault.get("drop"):
