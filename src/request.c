@@ -137,6 +137,17 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 			ss->stop = true;
 			return REQ_STOP;
 		}
+		/*
+		 * A 2xx whose body is not JSON is no answer: a write may or may
+		 * not have been carried out (its outcome is unknown), a read tells
+		 * nothing.  (DELETE answers 204, with no body.)
+		 */
+		if (result->status >= 200 && result->status < 300 && result->body_len > 0 &&
+			webflow_jsonb_try_parse(result->body) == NULL)
+		{
+			webflow_outage_observe(false);
+			return REQ_RETRY;
+		}
 		webflow_outage_observe(result->status < 500 && result->status != 408);
 		if (result->status >= 200 && result->status < 300)
 			return REQ_OK;
@@ -182,9 +193,13 @@ webflow_items_path(Binding *b, bool live, const char *suffix)
 char *
 webflow_released_slug(const char *slug, const char *item_id)
 {
-	size_t		len = strlen(slug);
+	size_t		len;
 	size_t		idlen = strlen(item_id);
 
+	/* (an item whose slug is not known now: the id alone) */
+	if (slug == NULL)
+		return pstrdup(item_id);
+	len = strlen(slug);
 	/* (released before: keep it as it is) */
 	if (len > idlen + 1 && slug[len - idlen - 1] == '-' &&
 		strcmp(slug + len - idlen, item_id) == 0)
@@ -212,12 +227,15 @@ webflow_append_update_item(StringInfo buf, Change *c, bool archive_only,
 	escape_json(buf, c->item_id);
 	if (archive_only || release_only)
 	{
+		char	   *released = webflow_released_slug(c->mapped_slug, c->item_id);
+
 		if (archive_only)
 			appendStringInfoString(buf, ", \"isArchived\": true");
-		if (c->mapped_slug != NULL)
+		/* (not the slug it has already: Webflow refuses an item's own slug) */
+		if (c->mapped_slug == NULL || strcmp(released, c->mapped_slug) != 0)
 		{
 			appendStringInfoString(buf, ", \"fieldData\": {\"slug\": ");
-			escape_json(buf, webflow_released_slug(c->mapped_slug, c->item_id));
+			escape_json(buf, released);
 			appendStringInfoChar(buf, '}');
 		}
 		appendStringInfoChar(buf, '}');
@@ -289,8 +307,7 @@ webflow_chunk_succeeded(Change **cs, int n, GroupKind kind, Jsonb *response)
 			if (kind != GROUP_DELETE)
 				cs[i]->new_item_id = cs[i]->item_id;
 			/* (under the slug it gave up, which the item map records) */
-			if ((kind == GROUP_ARCHIVE || kind == GROUP_RELEASE) &&
-				cs[i]->mapped_slug != NULL)
+			if (kind == GROUP_ARCHIVE || kind == GROUP_RELEASE)
 			{
 				cs[i]->mapped_slug = webflow_released_slug(cs[i]->mapped_slug,
 														   cs[i]->item_id);
