@@ -487,7 +487,9 @@ BEGIN
     w AS MATERIALIZED (
         SELECT v->>'id' AS id, coalesce(v->'fieldData', '{}') AS fd
         FROM @extschema@._visible_items(b.collection_id,
-                                        coalesce((b.options->>'live')::boolean, true)) v),
+                                        coalesce((b.options->>'live')::boolean, true)) v
+        -- (an archived item is on no page of the site)
+        WHERE NOT coalesce((v->>'isArchived')::boolean, false)),
     m AS MATERIALIZED (
         SELECT i.source_key AS k, i.item_id AS id
         FROM @extschema@.items i WHERE i.collection_id = b.collection_id),
@@ -607,8 +609,9 @@ BEGIN
                 USING HINT = 'Only rows whose item differs from what was last sent are queued; run webflow.sync() again later to repair changes made in Webflow.';
             repair := '{}';
         END;
-        -- (the worker sends them again: their item map entry forgets the payload sent)
-        UPDATE @extschema@.items i SET payload_hash = NULL
+        -- (the worker sends them again, slug included: their item map entry
+        -- forgets the payload and the slug sent)
+        UPDATE @extschema@.items i SET payload_hash = NULL, slug = NULL
         WHERE i.collection_id = b.collection_id AND i.source_key = ANY (repair);
         -- every row whose item differs, then the items of rows that are gone
         -- (when no other table feeds the collection)
@@ -626,7 +629,9 @@ BEGIN
             SELECT 1, 'delete', i.source_key, NULL
             FROM @extschema@.items i
             WHERE b.sole AND i.collection_id = b.collection_id
-              AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key))
+              AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key)
+              -- (not items archived or left as drafts already: they gave their slug up)
+              AND NOT coalesce(i.slug = i.item_id OR i.slug LIKE '%-' || i.item_id, false))
         INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
         SELECT b.id, c.op, c.k, c.j FROM changes c ORDER BY c.ord;
         GET DIAGNOSTICS n = ROW_COUNT;

@@ -46,6 +46,11 @@ static void publish_staged(SendState *ss, Change *c);
 static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
 static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
 static bool release_moving_slug(SendState *ss, Change *c);
+static char *payload_name(Change *c);
+static char *lookup_name(SendState *ss, Change *c, const char *name,
+						 RequestClass *cls, char **slug);
+static bool has_name(Change *c, JsonbValue *fd);
+static void archive_staged(SendState *ss, Change *c);
 static bool item_has_slug(SendState *ss, Change *c);
 static void resolve_found(Change *c, char *id, char *slug);
 static bool has_candidate(Change *c, const char *slug);
@@ -69,6 +74,7 @@ lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
 	StringInfoData query;
 	Jsonb	   *response;
 	JsonbValue *items;
+	JsonbValue *first;
 
 	initStringInfo(&query);
 	webflow_query_add(&query, "slug", slug);
@@ -87,7 +93,15 @@ lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
 	}
 	if (webflow_jsonb_array_size(items) == 0)
 		return NULL;
-	return webflow_jsonb_string(webflow_jsonb_container_get(webflow_jsonb_array_element(items, 0)->val.binary.data, "id"));
+	first = webflow_jsonb_array_element(items, 0);
+	if (!webflow_jsonb_is_object(first))
+	{
+		/* an answer of the wrong shape tells nothing either */
+		webflow_outage_observe(false);
+		*cls = REQ_RETRY;
+		return NULL;
+	}
+	return webflow_jsonb_string(webflow_jsonb_container_get(first->val.binary.data, "id"));
 }
 
 /*
@@ -122,6 +136,12 @@ publish_staged(SendState *ss, Change *c)
 		}
 		break;
 	}
+	/* the staged item has the change's slug now, or an unknown one */
+	c->new_item_id = c->item_id;
+	if (cls == REQ_OK)
+		c->mapped_slug = c->slug;
+	else if (cls == REQ_RETRY)
+		c->mapped_slug = NULL;
 	if (cls == REQ_OK)
 	{
 		resetStringInfo(&body);
@@ -237,6 +257,29 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		publish_staged(ss, c);
 		return;
 	}
+	if ((kind == GROUP_ARCHIVE || kind == GROUP_RELEASE) && result->status == 400 &&
+		strstr(result->body, "Unique value is already in database") != NULL &&
+		c->item_id != NULL)
+	{
+		/*
+		 * The released slug is unique to the item: only the item itself can
+		 * hold it (an earlier request whose answer was lost gave it).  Send
+		 * the rest again without it.
+		 */
+		c->mapped_slug = webflow_released_slug(c->mapped_slug, c->item_id);
+		c->new_item_id = c->item_id;
+		if (kind == GROUP_RELEASE)
+			webflow_chunk_succeeded(&c, 1, kind, NULL);
+		else
+			webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
+		return;
+	}
+	if (kind == GROUP_ARCHIVE && result->status == 409 && c->binding->live)
+	{
+		/* not published (unpublished in the Designer, say): archive the draft */
+		archive_staged(ss, c);
+		return;
+	}
 	if ((kind == GROUP_UNPUBLISH || kind == GROUP_DELETE || kind == GROUP_ARCHIVE ||
 		 kind == GROUP_RELEASE) &&
 		(result->status == 404 || (kind == GROUP_UNPUBLISH && result->status == 409)))
@@ -246,6 +289,41 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		return;
 	}
 	webflow_settle(&c, 1, OUTCOME_FAILED, result, false);
+}
+
+/*
+ * archive_staged archives a change's item in its staged version (an item
+ * that is not live refuses a live PATCH with 409).
+ */
+static void
+archive_staged(SendState *ss, Change *c)
+{
+	WebflowHttpResult result;
+	StringInfoData body;
+	RequestClass cls;
+
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"items\": [");
+	webflow_append_update_item(&body, c, true, false);
+	appendStringInfoString(&body, "]}");
+	cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL),
+							   NULL, body.data, &result);
+	if (cls == REQ_OK)
+		webflow_chunk_succeeded(&c, 1, GROUP_ARCHIVE, NULL);
+	else if (cls == REQ_RETRY)
+	{
+		webflow_settle(&c, 1, result.outcome == WEBFLOW_HTTP_RESPONSE ? OUTCOME_RETRY : OUTCOME_WAIT,
+					   &result, false);
+		/* (it may have been carried out: its slug is not known now) */
+		c->new_item_id = c->item_id;
+		c->mapped_slug = NULL;
+	}
+	else if (cls == REQ_STOP)
+		webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
+	else if (result.status == 404)
+		webflow_chunk_succeeded(&c, 1, GROUP_ARCHIVE, NULL);
+	else
+		webflow_settle(&c, 1, OUTCOME_FAILED, &result, false);
 }
 
 /*
@@ -301,6 +379,19 @@ release_moving_slug(SendState *ss, Change *c)
 	c->outcome = OUTCOME_PENDING;
 	ss->followups = lappend(ss->followups, c);
 	return true;
+}
+
+/* has_name says whether an item's fieldData has the name of a change's item. */
+static bool
+has_name(Change *c, JsonbValue *fd)
+{
+	char	   *name = payload_name(c);
+	char	   *theirs;
+
+	if (name == NULL || !webflow_jsonb_is_object(fd))
+		return false;
+	theirs = webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "name"));
+	return theirs != NULL && strcmp(theirs, name) == 0;
 }
 
 /* item_has_slug says whether a change's item has the change's slug now. */
@@ -473,9 +564,67 @@ resolve_found(Change *c, char *id, char *slug)
 		c->action = ACTION_CREATE;
 }
 
+/* payload_name is the name of a change's item (fieldData.name), or NULL. */
+static char *
+payload_name(Change *c)
+{
+	JsonbValue *fd = c->payload ? webflow_jsonb_get(c->payload, "fieldData") : NULL;
+
+	if (!webflow_jsonb_is_object(fd))
+		return NULL;
+	return webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "name"));
+}
+
 /*
- * lookup_candidates looks a change's candidate slugs up one by one and
- * settles it; it returns false when a lookup could not be made.
+ * lookup_name looks for an item of the change's collection named like the
+ * change's item that no other row owns (a create whose answer was lost,
+ * whose slug was changed in the Designer since); it returns its id and
+ * sets *slug, or NULL; *cls says whether the lookup itself worked.
+ */
+static char *
+lookup_name(SendState *ss, Change *c, const char *name, RequestClass *cls, char **slug)
+{
+	WebflowHttpResult result;
+	StringInfoData query;
+	JsonbValue *items;
+	int			n;
+	int			j;
+
+	initStringInfo(&query);
+	webflow_query_add(&query, "name", name);
+	*cls = webflow_send_request(ss, "GET", webflow_items_path(c->binding, false, NULL),
+								query.data, NULL, &result);
+	if (*cls != REQ_OK)
+		return NULL;
+	items = webflow_jsonb_get(webflow_jsonb_try_parse(result.body), "items");
+	n = webflow_jsonb_array_size(items);
+	if (n < 0)
+	{
+		webflow_outage_observe(false);
+		*cls = REQ_RETRY;
+		return NULL;
+	}
+	for (j = 0; j < n; j++)
+	{
+		JsonbValue *e = webflow_jsonb_array_element(items, j);
+		JsonbValue *fd = webflow_jsonb_is_object(e) ?
+			webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
+		char	   *id = webflow_jsonb_is_object(e) ?
+			webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
+
+		if (id == NULL || claimed_elsewhere(ss, c, id) || mapped_to_other_row(ss, c, id))
+			continue;
+		*slug = webflow_jsonb_is_object(fd) ?
+			webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+		return id;
+	}
+	return NULL;
+}
+
+/*
+ * lookup_candidates looks a change's candidate slugs up one by one, then
+ * its name, and settles it; it returns false when a lookup could not be
+ * made.
  */
 static bool
 lookup_candidates(SendState *ss, Change *c)
@@ -491,6 +640,21 @@ lookup_candidates(SendState *ss, Change *c)
 		if (cls != REQ_OK)
 			return false;
 		if (id != NULL && !claimed_elsewhere(ss, c, id) && !mapped_to_other_row(ss, c, id))
+		{
+			resolve_found(c, id, slug);
+			return true;
+		}
+	}
+	/* (the item's slug may have been changed in Webflow since: its name) */
+	if (!c->is_delete && payload_name(c) != NULL)
+	{
+		RequestClass cls;
+		char	   *slug = NULL;
+		char	   *id = lookup_name(ss, c, payload_name(c), &cls, &slug);
+
+		if (cls != REQ_OK)
+			return false;
+		if (id != NULL)
 		{
 			resolve_found(c, id, slug);
 			return true;
@@ -541,6 +705,7 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 		int			unresolved = n;
 		int64		total = -1;
 		bool		complete = false;
+		bool		shifted = false;
 
 		/*
 		 * Read the newest items page by page (a lost create is among the
@@ -570,6 +735,8 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 									 query, NULL, &result) != REQ_OK)
 				break;
 			response = webflow_jsonb_try_parse(result.body);
+			if (p > 0 && pagination_total(response) != total)
+				shifted = true;	/* items came or went between pages */
 			total = pagination_total(response);
 			items = webflow_jsonb_get(response, "items");
 			count = webflow_jsonb_array_size(items);
@@ -583,15 +750,18 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			for (j = 0; j < count; j++)
 			{
 				JsonbValue *e = webflow_jsonb_array_element(items, j);
-				JsonbValue *fd = webflow_jsonb_container_get(e->val.binary.data, "fieldData");
+				JsonbValue *fd = webflow_jsonb_is_object(e) ?
+					webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
 				char	   *slug = webflow_jsonb_is_object(fd) ?
 					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
-				char	   *id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
+				char	   *id = webflow_jsonb_is_object(e) ?
+					webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
 
 				for (i = 0; slug != NULL && id != NULL && i < n; i++)
 				{
 					/* (an item another row owns is passed over: read on) */
-					if (cs[i]->action == ACTION_RESOLVE && has_candidate(cs[i], slug) &&
+					if (cs[i]->action == ACTION_RESOLVE &&
+						(has_candidate(cs[i], slug) || has_name(cs[i], fd)) &&
 						!claimed_elsewhere(ss, cs[i], id) &&
 						!owned_by_other(owners, cs[i], id))
 						resolve_found(cs[i], id, slug);
@@ -603,7 +773,8 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			if (count < WEBFLOW_MAX_BATCH ||
 				(total >= 0 && (int64) p * WEBFLOW_MAX_BATCH + count >= total))
 			{
-				complete = true;	/* we saw the whole collection */
+				/* we saw the whole collection, unless pages shifted under us */
+				complete = !shifted;
 				break;
 			}
 		}

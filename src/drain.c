@@ -512,7 +512,17 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 		c->slug = webflow_payload_slug(c->payload);
 		c->hash = webflow_payload_hash_text(c->payload);
 		MemoryContextSwitchTo(old);
-		if (c->item_id != NULL)
+		if (c->item_id != NULL && c->maybe_sent)
+		{
+			/*
+			 * An earlier write to the item may have been carried out (its
+			 * answer lost): what the item map says was sent is not known
+			 * to be what the item has, so send the state in full.
+			 */
+			c->action = ACTION_UPDATE;
+			c->mapped_slug = NULL;
+		}
+		else if (c->item_id != NULL)
 			c->action = (c->mapped_hash != NULL && strcmp(c->mapped_hash, c->hash) == 0) ?
 				ACTION_NONE : ACTION_UPDATE;
 		else

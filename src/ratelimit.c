@@ -36,6 +36,8 @@
 #define AUTH_PROBE_MAX_S 600.0
 /* Shortest wait before the first probe. */
 #define AUTH_PROBE_MIN_S 10
+/* Longest wait a 429's Retry-After can impose. */
+#define RETRY_AFTER_MAX_S 300
 /* Longest wait of changes after a failed read. */
 #define OUTAGE_DELAY_MAX_S 60.0
 
@@ -91,7 +93,8 @@ webflow_rate_acquire(int max_wait_ms, char **why)
 				*why = pstrdup(reason);
 			if (max_wait_ms >= 0 && paused_until - now > (int64) max_wait_ms * 1000)
 				return false;
-			sleep_until(paused_until);
+			/* (a second at a time: a reload or retry() may lift the pause) */
+			sleep_until(Min(paused_until, now + USECS_PER_SEC));
 			continue;
 		}
 		/* an idle limiter allows one request at once, not a burst */
@@ -129,7 +132,9 @@ webflow_rate_observe(WebflowHttpResult *result)
 		s->server_remaining = result->ratelimit_remaining;
 	if (result->status == 429)
 	{
-		int			wait_s = result->retry_after_s >= 0 ? result->retry_after_s : 60;
+		/* (Webflow's limit is per minute: a longer wait is capped) */
+		int			wait_s = result->retry_after_s >= 0 ?
+			Min(result->retry_after_s, RETRY_AFTER_MAX_S) : 60;
 
 		s->paused_until = Max(s->paused_until,
 							  now + (int64) wait_s * USECS_PER_SEC);
@@ -193,8 +198,9 @@ webflow_auth_pause(const char *reason)
 }
 
 /*
- * webflow_auth_resume lifts a pause after a 401/403 (a reload of the
- * settings, webflow.retry()): the next request tells whether the token works.
+ * webflow_auth_resume lifts a pause after a 401/403 or a 429 (a reload of
+ * the settings, a superuser's webflow.retry()): the next request tells
+ * whether the token works, and whether Webflow still wants us to wait.
  */
 void
 webflow_auth_resume(void)
@@ -204,6 +210,7 @@ webflow_auth_resume(void)
 	SpinLockAcquire(&s->mutex);
 	s->auth_paused = false;
 	s->auth_probes = 0;
+	s->paused_until = 0;
 	SpinLockRelease(&s->mutex);
 }
 

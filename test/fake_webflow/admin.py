@@ -27,6 +27,9 @@
 #                                       answer carried, even when the client did not
 #                                       get it), "refused"}, ...]   (last 20000)
 #   DELETE /_admin/log                {"cleared": N}
+#   POST   /_admin/tokens             {"token": T, "like": T0}: T becomes a valid token
+#                                     with the scopes and user of T0 (until reset)
+#                                     -> {"token": T}
 #   GET    /_admin/config             {"rate_limit", "strict_patch_slug",
 #                                      "site_publish_per_minute", "unlimited_report"}
 #   POST   /_admin/config             set any of those keys -> the whole config
@@ -37,14 +40,18 @@
 #   "query": "<regex on the query string>", "kind": "post_live" | [...]},
 #   "count": 1, "status": 500, "body": {...} | "raw": "text", "retry_after": 7,
 #   "headers": {...}, "delay_ms": 2000, "drop": true, "malformed": true,
-#   "refuse_ms": 800, "ttl_ms": 8000, "process": true|false, "name": "..."}; the
+#   "refuse_ms": 800, "ttl_ms": 8000, "keep_items": N, "process": true|false,
+#   "name": "..."}; the
 #   first queued fault that matches a request applies to it (requests with an
 #   X-Fake-Actor header are never matched). "process" (run the real request, so
 #   state changes happen) defaults to false when the fault answers by itself
 #   (status/body/raw/drop/refuse_ms) and to true for a bare delay or a
-#   malformed body. "refuse_ms": the request is reset unanswered and unprocessed
+#   malformed body. "keep_items": the answer's "items" list keeps its first N
+#   entries (a 2xx that lists fewer items than were made). "refuse_ms": the
+#   request is reset unanswered and unprocessed
 #   and new API connections are refused for that long. "ttl_ms": the fault is
 #   dropped if no request took it within that time.
+import copy
 import json
 
 from .faults import FaultError
@@ -136,6 +143,16 @@ def handle_admin(server, method, path, query, raw):
             return 200, dict(server.store.config)
         if method == "POST":
             return _config(server, body)
+    if route == "/tokens" and method == "POST":
+        if not isinstance(body, dict) or not isinstance(body.get("token"), str) \
+                or not body["token"] or not isinstance(body.get("like"), str):
+            return 400, {"error": "tokens takes {\"token\": T, \"like\": T0}"}
+        with server.store.lock:
+            like = server.store.tokens.get(body["like"])
+            if like is None:
+                return 400, {"error": "unknown token: %s" % body["like"]}
+            server.store.tokens[body["token"]] = copy.deepcopy(like)
+        return 200, {"token": body["token"]}
     if route == "/items" and method == "GET":
         return _items(server, query)
     return 404, {"error": "no admin route %s %s" % (method, path)}

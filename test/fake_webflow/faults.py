@@ -1,7 +1,8 @@
 # Fault injection for the Webflow Data API v2 fake: a queue of faults posted to
 # POST /_admin/faults; each applies to the next `count` API requests it matches
 # (status override, Retry-After, delay, dropped connection, malformed JSON,
-# refused connections for a while).
+# refused connections for a while, the items list of the real answer cut
+# short with keep_items).
 #
 # A fault matches on the method, a regex on the path, a regex on the raw
 # query string and/or the request's kind (request_kind() below: get_collection,
@@ -16,7 +17,7 @@ import time
 
 ALLOWED_KEYS = {"match", "count", "status", "body", "raw", "retry_after", "delay_ms",
                 "drop", "process", "malformed", "headers", "name", "comment",
-                "refuse_ms", "ttl_ms"}
+                "refuse_ms", "ttl_ms", "keep_items"}
 MATCH_KEYS = {"method", "path", "query", "kind"}
 KINDS = ("get_collection", "list_items", "list_live", "lookup_slug", "get_item",
          "post_live", "post_staged", "patch_live", "patch_staged", "delete_live",
@@ -103,6 +104,9 @@ def _check(fault):
     for key in ("drop", "process", "malformed"):
         if key in f and not isinstance(f[key], bool):
             raise FaultError("%s must be a boolean" % key)
+    keep = f.get("keep_items")
+    if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 0):
+        raise FaultError("keep_items must be an integer >= 0")
     for key in ("refuse_ms", "ttl_ms"):
         value = f.get(key)
         if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)

@@ -347,7 +347,12 @@ class Handler(BaseHTTPRequestHandler):
     def apply_fault(self, fault, entry, status, headers, payload):
         srv = self.server
         entry["fault"] = fault.get("name") or ", ".join(
-            k for k in ("drop", "malformed", "status", "delay_ms") if fault.get(k))
+            k for k in ("drop", "malformed", "status", "delay_ms", "keep_items")
+            if fault.get(k) is not None and fault.get(k) is not False)
+        if fault.get("keep_items") is not None and isinstance(payload, dict) \
+                and isinstance(payload.get("items"), list):
+            # a 2xx that lists fewer items than the request made or changed
+            payload = dict(payload, items=payload["items"][:fault["keep_items"]])
         if not fault["process"]:
             token = self.headers.get("Authorization", "")[7:].strip()
             headers = srv.rate_headers(token, False)[1]
