@@ -287,7 +287,7 @@ webflow_send_changes(List *changes, PassOptions *opts)
 			c->action = ACTION_DELETE;
 		}
 		else if (c->action == ACTION_UNPUBLISH && c->outcome == OUTCOME_DONE &&
-				 c->mapped_slug != NULL && c->item_id != NULL)
+				 c->item_id != NULL)
 		{
 			c->outcome = OUTCOME_PENDING;
 			c->action = ACTION_RELEASE;
