@@ -532,6 +532,27 @@ COMMENT ON FUNCTION @extschema@._differences(integer) IS
 'Private: the differences between a binding''s table and the items of its collection that a site visitor sees';
 REVOKE EXECUTE ON FUNCTION @extschema@._differences(integer) FROM PUBLIC;
 
+-- _require_bound refuses a NULL table, or one that is not bound (sync, verify).
+CREATE FUNCTION @extschema@._require_bound(source regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = _require_bound.source) THEN
+        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._require_bound(regclass) IS
+'Private: refuse a NULL table or one that is not bound to a Webflow collection';
+REVOKE EXECUTE ON FUNCTION @extschema@._require_bound(regclass) FROM PUBLIC;
+
 -- _verify is the body of verify(), run as the extension owner after
 -- verify() (C) checked that the caller owns the table.
 CREATE FUNCTION @extschema@._verify(source regclass, caller oid)
@@ -542,14 +563,7 @@ AS $$
 DECLARE
     b record;
 BEGIN
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = _verify.source) THEN
-        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
-    END IF;
+    PERFORM @extschema@._require_bound(source);
     FOR b IN SELECT x.id FROM @extschema@.bindings x WHERE x.source = _verify.source ORDER BY x.id LOOP
         RETURN QUERY SELECT d.difference, d.row_key, d.item_id, d.fields
                      FROM @extschema@._differences(b.id) d
@@ -586,14 +600,7 @@ DECLARE
     total bigint := 0;
     repair text[];
 BEGIN
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.bindings x WHERE x.source = _sync.source) THEN
-        RAISE EXCEPTION 'table % is not bound to a Webflow collection', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Bind it first with webflow.bind(table, collection_id).';
-    END IF;
+    PERFORM @extschema@._require_bound(source);
     FOR b IN SELECT x.*, NOT EXISTS (SELECT 1 FROM @extschema@.bindings y
                                      WHERE y.collection_id = x.collection_id
                                        AND y.id <> x.id) AS sole
