@@ -7,6 +7,30 @@
 \echo Use "ALTER EXTENSION webflow UPDATE TO '1.1'" to load this file. \quit
 
 -------------------------------------------------------------------------
+-- The library: this SQL needs the library of 1.1 (or later) loaded
+-------------------------------------------------------------------------
+
+-- The version of the webflow library the server has loaded.  Its C symbol
+-- is new in 1.1: while the server still runs the 1.0 library (loaded at
+-- start from shared_preload_libraries), creating the function fails, and
+-- the update stops here, before anything changed, saying what to do.
+-- Every role may call it: it tells a version, nothing else.
+DO $guard$
+BEGIN
+    CREATE FUNCTION @extschema@.library_version() RETURNS text
+    LANGUAGE C STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'webflow_library_version';
+EXCEPTION WHEN undefined_function THEN
+    RAISE EXCEPTION 'the webflow library loaded by this server is older than 1.1'
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = SQLERRM,
+              HINT = 'Install the webflow 1.1 library and restart PostgreSQL (the library is loaded at start), then run ALTER EXTENSION webflow UPDATE again.';
+END
+$guard$;
+COMMENT ON FUNCTION @extschema@.library_version() IS
+'The version of the webflow library this server has loaded (compare with pg_extension.extversion)';
+
+-------------------------------------------------------------------------
 -- Privileges: no code a non-superuser controls runs as the extension owner
 -------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@
 #include "publish.h"
 #include "ratelimit.h"
 #include "shmem.h"
+#include "sql_version.h"
 #include "webflow.h"
 
 
@@ -559,6 +560,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 
 	*claimed = 0;
 	webflow_step_begin(opts);
+	webflow_require_known_sql_version();
 	if (!take_lock())
 	{
 		webflow_step_end(opts);

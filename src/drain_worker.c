@@ -32,6 +32,7 @@
 
 #include "compat.h"
 #include "drain.h"
+#include "sql_version.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_drain);
@@ -155,6 +156,7 @@ webflow_drain(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("webflow.drain() cannot run during recovery: this server is a read-only standby"),
 				 errhint("Only the primary publishes; its queue is drained after promotion.")));
+	webflow_require_known_sql_version();
 
 	seg = dsm_create(sizeof(DrainShared), 0);
 	shared = dsm_segment_address(seg);

@@ -56,6 +56,7 @@
 #include "outbox.h"
 #include "run_as.h"
 #include "shmem.h"
+#include "sql_version.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_publish_trigger);
@@ -298,7 +299,8 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 	 */
 	claim_args[0] = args[1];
 	claim_args[1] = ObjectIdGetDatum(webflow_relation_owner(DatumGetObjectId(args[0])));
-	if (SPI_execute_with_args("SELECT webflow._claim_collection($1, $2, false)",
+	if (webflow_sql_has_collection_owners() &&
+		SPI_execute_with_args("SELECT webflow._claim_collection($1, $2, false)",
 							  2, claim_types, claim_args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not claim collection %s", collection);
 

@@ -46,6 +46,7 @@
 #include "jsonb_util.h"
 #include "payload.h"
 #include "run_as.h"
+#include "sql_version.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_refresh_schema);
@@ -519,9 +520,7 @@ check_reference_owner(const char *collection_id, Datum collection)
 	bool		isnull;
 	Oid			claimant;
 
-	if (!OidIsValid(reference_owner) ||
-		!OidIsValid(get_relname_relid("collection_owners",
-									  get_namespace_oid("webflow", false))))
+	if (!OidIsValid(reference_owner) || !webflow_sql_has_collection_owners())
 		return;
 	run_sql("SELECT o.owner FROM webflow.collection_owners o"
 			" JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) o.owner"

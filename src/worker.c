@@ -32,7 +32,6 @@
 #include <math.h>
 
 #include "access/xact.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -58,6 +57,7 @@
 #include "http.h"
 #include "ratelimit.h"
 #include "shmem.h"
+#include "sql_version.h"
 #include "webflow.h"
 #include "worker.h"
 
@@ -67,7 +67,7 @@ static uint32 wait_event_main = 0;
 
 static void set_state(const char *state, const char *problem);
 static void worker_exit(int code, Datum arg);
-static bool extension_ready(long *next_due_ms);
+static bool extension_ready(long *next_due_ms, char **problem, char **hint);
 
 /* webflow_worker_register registers the worker with the postmaster. */
 void
@@ -112,19 +112,43 @@ worker_exit(int code, Datum arg)
 }
 
 /*
- * extension_ready says whether the extension exists in our database, and
- * how long until the next retry is due (-1: none).
+ * extension_ready says whether the extension exists in our database with
+ * SQL this library runs (else *problem says why not), and how long until
+ * the next retry is due (-1: none).
  */
 static bool
-extension_ready(long *next_due_ms)
+extension_ready(long *next_due_ms, char **problem, char **hint)
 {
 	bool		ready;
+	char	   *version;
 
 	*next_due_ms = -1;
+	*problem = NULL;
+	*hint = NULL;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	ready = OidIsValid(get_extension_oid("webflow", true));
+	version = webflow_sql_version();
+	if (version == NULL)
+	{
+		*problem = psprintf("extension \"webflow\" is not installed in database \"%s\"",
+							webflow_database_name);
+		*hint = psprintf("Run CREATE EXTENSION webflow in database \"%s\", or set webflow.database_name.",
+						 webflow_database_name);
+	}
+	else if (!webflow_sql_version_known(version))
+	{
+		*problem = psprintf("the extension's SQL in database \"%s\" is version %s, which the webflow library %s does not run",
+							webflow_database_name, version, EXTVERSION);
+		*hint = psprintf("Install the webflow library of version %s and restart PostgreSQL; queued changes wait.",
+						 version);
+	}
+	if (*problem)
+	{
+		*problem = MemoryContextStrdup(TopMemoryContext, *problem);
+		*hint = MemoryContextStrdup(TopMemoryContext, *hint);
+	}
+	ready = *problem == NULL;
 	if (ready)
 	{
 		bool		isnull;
@@ -201,22 +225,22 @@ webflow_worker_main(Datum arg)
 		PG_TRY();
 		{
 			char	   *why = NULL;
+			char	   *problem = NULL;
+			char	   *hint = NULL;
 
 			webflow_worker_wakeable(webflow_worker_enabled);
 			if (!webflow_worker_enabled)
 				set_state("disabled", "webflow.worker_enabled is off");
-			else if (!extension_ready(&next_due_ms))
+			else if (!extension_ready(&next_due_ms, &problem, &hint))
 			{
-				char	   *problem = psprintf("extension \"webflow\" is not installed in database \"%s\"",
-											   webflow_database_name);
-
 				if (!warned_missing)
 					ereport(WARNING,
 							(errmsg("webflow worker: %s", problem),
-							 errhint("Run CREATE EXTENSION webflow in database \"%s\", or set webflow.database_name.",
-									 webflow_database_name)));
+							 errhint("%s", hint)));
 				warned_missing = true;
 				set_state("waiting for the extension", problem);
+				pfree(problem);
+				pfree(hint);
 			}
 			else if (webflow_auth_paused(&why))
 			{

@@ -102,5 +102,26 @@ my ($ret, $out, $err) = $node->psql('postgres', q{SELECT webflow.sync('jobs')},
 	extra_params => [ '-U', 'publisher' ]);
 is($ret, 0, "the table's owner may sync after the update ($err)");
 
+is(sql(q{SELECT webflow.library_version() = extversion FROM pg_extension WHERE extname = 'webflow'}), 't',
+	'webflow.library_version() tells the loaded library, the same version as the SQL');
+
+# ---- SQL of a version this library does not run (a newer release's, say)
+sql(q{UPDATE pg_extension SET extversion = '9.9' WHERE extname = 'webflow'});
+$node->safe_psql('postgres', q{UPDATE jobs SET department = 'Research' WHERE id = 2},
+	extra_params => [ '-U', 'publisher' ]);
+my ($dret, $dout, $derr) = $node->psql('postgres', q{SELECT webflow.drain()});
+like($derr, qr/the webflow library 1\.1 does not run the extension's SQL version 9\.9/,
+	'drain() refuses SQL of a version the library does not know, saying so');
+like($derr, qr/HINT:  Install the webflow library of version 9\.9 and restart PostgreSQL/, '... and what to do');
+ok(wait_until(sub {
+	sql(q{SELECT webflow.worker_status()->>'problem'}) =~ /SQL in database "postgres" is version 9\.9, which the webflow library 1\.1 does not run/ }, 15, 0.2),
+	'the worker says so in webflow.worker_status()');
+ok(wait_until(sub { slurp_file($node->logfile) =~ /WARNING:  webflow worker: the extension's SQL in database "postgres" is version 9\.9/ }, 5, 0.2),
+	'... and in the log');
+is(sql('SELECT count(*) FROM webflow.outbox'), '1', 'the change waits in the outbox, nothing is lost');
+ok(!grep({ ($_->{fieldData}{department} // '') eq 'Research' } @{ fake_items($JOBS) }), 'and nothing was sent');
+sql(q{UPDATE pg_extension SET extversion = '1.1' WHERE extname = 'webflow'});
+ok(wait_for($node, q{SELECT count(*) FROM webflow.outbox}, '0', 30), 'with the versions matching again, the worker sends it');
+
 $node->stop;
 done_testing();

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_version.h
+ *		Which versions of the extension's SQL this library runs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBFLOW_SQL_VERSION_H
+#define WEBFLOW_SQL_VERSION_H
+
+extern char *webflow_sql_version(void);
+extern bool webflow_sql_version_known(const char *version);
+extern void webflow_require_known_sql_version(void);
+extern bool webflow_sql_has_collection_owners(void);
+
+#endif							/* WEBFLOW_SQL_VERSION_H */
