@@ -33,7 +33,7 @@ PG_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 SHLIB_LINK += -fsanitize=address,undefined
 endif
 
-EXTRA_CLEAN = tmp_check_*
+EXTRA_CLEAN = tmp_check_* $(EXTENSION)-*.zip
 
 # make installcheck (against a running server, as a superuser) starts the
 # local Webflow fake for the run and points the sessions at it with
@@ -47,6 +47,15 @@ include $(PGXS)
 installcheck:
 	PG_CONFIG='$(PG_CONFIG)' $(srcdir)/test/installcheck $(REGRESS_OPTS) $(REGRESS)
 .PHONY: installcheck
+
+# make dist: the source archive PGXN accepts (META.json at its top, named
+# for the release's version), from what is committed at HEAD.
+DISTVERSION = $(shell sed -n 's/^   "version": "\([^"]*\)",$$/\1/p' META.json)
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(DISTVERSION)/ \
+		-o $(EXTENSION)-$(DISTVERSION).zip HEAD
+	@echo "$(EXTENSION)-$(DISTVERSION).zip"
+.PHONY: dist
 
 # Used by scripts/test to learn the test lists.
 print-api-tests:
