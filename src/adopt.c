@@ -59,6 +59,19 @@ static List *page_owners(SendState *ss, Binding *b, JsonbValue *items,
 						 int count);
 static bool owned_by_other(List *owners, Change *c, const char *id);
 static int64 pagination_total(Jsonb *response);
+static bool slug_taken(const WebflowHttpResult *result);
+
+/*
+ * slug_taken says whether Webflow refused a write because another item
+ * (or, after a lost answer, the item itself) has the slug: a 400 whose
+ * message says the unique value is taken.
+ */
+static bool
+slug_taken(const WebflowHttpResult *result)
+{
+	return result->status == 400 && result->body != NULL &&
+		strstr(result->body, "Unique value is already in database") != NULL;
+}
 
 /* The newest pages of a collection always read to settle unknown creates. */
 #define MAX_NEWEST_PAGES 5
@@ -126,8 +139,7 @@ publish_staged(SendState *ss, Change *c)
 		cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL),
 								   NULL, body.data, &result);
 		/* the item has the slug already (its state was unknown): without it */
-		if (cls == REQ_CLIENT_ERROR && result.status == 400 &&
-			strstr(result.body, "Unique value is already in database") != NULL &&
+		if (cls == REQ_CLIENT_ERROR && slug_taken(&result) &&
 			c->slug != NULL && (c->mapped_slug == NULL || strcmp(c->slug, c->mapped_slug) != 0) &&
 			item_has_slug(ss, c))
 		{
@@ -165,12 +177,10 @@ publish_staged(SendState *ss, Change *c)
 void
 webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
 {
-	if ((kind == GROUP_CREATE || kind == GROUP_UPDATE) && result->status == 400 &&
-		strstr(result->body, "Unique value is already in database") != NULL &&
+	if ((kind == GROUP_CREATE || kind == GROUP_UPDATE) && slug_taken(result) &&
 		c->slug != NULL && release_moving_slug(ss, c))
 		return;
-	if (kind == GROUP_CREATE && result->status == 400 &&
-		strstr(result->body, "Unique value is already in database") != NULL &&
+	if (kind == GROUP_CREATE && slug_taken(result) &&
 		c->slug != NULL)
 	{
 		RequestClass cls;
@@ -216,8 +226,7 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 			return;
 		}
 	}
-	if (kind == GROUP_UPDATE && result->status == 400 &&
-		strstr(result->body, "Unique value is already in database") != NULL &&
+	if (kind == GROUP_UPDATE && slug_taken(result) &&
 		c->slug != NULL && item_has_slug(ss, c))
 	{
 		/*
@@ -229,8 +238,7 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		ss->followups = lappend(ss->followups, c);
 		return;
 	}
-	if (kind == GROUP_UPDATE && result->status == 400 &&
-		strstr(result->body, "Unique value is already in database") != NULL &&
+	if (kind == GROUP_UPDATE && slug_taken(result) &&
 		c->slug != NULL)
 	{
 		/*
@@ -257,8 +265,7 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		publish_staged(ss, c);
 		return;
 	}
-	if ((kind == GROUP_ARCHIVE || kind == GROUP_RELEASE) && result->status == 400 &&
-		strstr(result->body, "Unique value is already in database") != NULL &&
+	if ((kind == GROUP_ARCHIVE || kind == GROUP_RELEASE) && slug_taken(result) &&
 		c->item_id != NULL)
 	{
 		/*

@@ -9,7 +9,7 @@
  */
 #include "postgres.h"
 
-#include <ctype.h>
+#include <curl/curl.h>
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -86,24 +86,34 @@ webflow_id_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 	return s;
 }
 
-/* webflow_append_escaped appends s percent-encoded for a URL. */
+/*
+ * webflow_append_escaped appends s percent-encoded for a URL (every byte
+ * but RFC 3986's unreserved characters), with libcurl's curl_easy_escape.
+ */
 void
 webflow_append_escaped(StringInfo buf, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
+	size_t		len = strlen(s);
+	char	   *escaped;
 
-	for (p = (const unsigned char *) s; *p; p++)
+	if (len > (size_t) INT_MAX / 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("query parameter value is too long (%zu bytes)", len)));
+	escaped = curl_easy_escape(NULL, s, (int) len);
+	if (escaped == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory escaping a query parameter")));
+	PG_TRY();
 	{
-		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~')
-			appendStringInfoChar(buf, (char) *p);
-		else
-		{
-			appendStringInfoChar(buf, '%');
-			appendStringInfoChar(buf, hex[*p >> 4]);
-			appendStringInfoChar(buf, hex[*p & 15]);
-		}
+		appendStringInfoString(buf, escaped);
 	}
+	PG_FINALLY();
+	{
+		curl_free(escaped);
+	}
+	PG_END_TRY();
 }
 
 /* webflow_query_add appends name=value (value escaped) to a query string. */

@@ -45,6 +45,7 @@ static void send_items(FunctionCallInfo fcinfo, const char *operation,
 					   WebflowItemsCheck check);
 static Jsonb *rows_to_items(const char *collection, Jsonb *rows,
 							 Jsonb *options, bool update);
+static void push_with_id(JsonbParseState **st, const char *id, Jsonb *item);
 static ArrayType *ids_arg(FunctionCallInfo fcinfo, int argno,
 						  const char *argname);
 
@@ -199,7 +200,7 @@ rows_to_items(const char *collection, Jsonb *rows, Jsonb *options, bool update)
 {
 	WebflowPayloadState *state;
 	JsonbValue	root;
-	StringInfoData out;
+	JsonbParseState *out = NULL;
 	int			n;
 	int			i;
 	bool		single;
@@ -211,11 +212,13 @@ rows_to_items(const char *collection, Jsonb *rows, Jsonb *options, bool update)
 				 errhint("Pass the options of webflow.item_payload, for example '{\"exclude\": [\"id\"]}'.")));
 	if (webflow_jsonb_get(options, "collection") == NULL)
 	{
-		char	   *extra = psprintf("{\"collection\": \"%s\"}", collection);
+		JsonbParseState *st = NULL;
 
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		webflow_jsonb_put_string(&st, "collection", collection);
 		options = DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
 													 JsonbPGetDatum(options),
-													 DirectFunctionCall1(jsonb_in, CStringGetDatum(extra))));
+													 JsonbPGetDatum(webflow_jsonb_finish(&st, false))));
 	}
 	state = webflow_payload_prepare(options, CurrentMemoryContext);
 
@@ -227,13 +230,13 @@ rows_to_items(const char *collection, Jsonb *rows, Jsonb *options, bool update)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("rows must be a JSON object or array, not %s",
 						webflow_jsonb_type_name(&root))));
-	initStringInfo(&out);
-	appendStringInfoChar(&out, '[');
+	pushJsonbValue(&out, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; i < n; i++)
 	{
 		JsonbValue *row = single ? &root : webflow_jsonb_array_element(&root, i);
 		Jsonb	   *rowjb;
 		Jsonb	   *item;
+		JsonbValue	item_root;
 		char	   *id = NULL;
 
 		if (!webflow_jsonb_is_object(row))
@@ -265,21 +268,28 @@ rows_to_items(const char *collection, Jsonb *rows, Jsonb *options, bool update)
 													  JsonbPGetDatum(item),
 													  PointerGetDatum(construct_array(path, 2, TEXTOID, -1, false, TYPALIGN_INT))));
 		}
-		if (i > 0)
-			appendStringInfoString(&out, ", ");
 		if (update)
-		{
-			appendStringInfoString(&out, "{\"id\": ");
-			escape_json(&out, id);
-			appendStringInfoString(&out, ", ");
-			/* the payload's members follow the id */
-			appendStringInfoString(&out, JsonbToCString(NULL, &item->root, VARSIZE(item)) + 1);
-		}
+			push_with_id(&out, id, item);
 		else
-			appendStringInfoString(&out, JsonbToCString(NULL, &item->root, VARSIZE(item)));
+			webflow_jsonb_put_value(&out, NULL, webflow_jsonb_root(item, &item_root));
 	}
-	appendStringInfoChar(&out, ']');
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+	return webflow_jsonb_finish(&out, true);
+}
+
+/* push_with_id pushes an item with its id: {"id": id, ...the payload's members}. */
+static void
+push_with_id(JsonbParseState **st, const char *id, Jsonb *item)
+{
+	JsonbIterator *it = JsonbIteratorInit(&item->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_string(st, "id", id);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY || tok == WJB_VALUE)
+			pushJsonbValue(st, tok, &v);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
 /*
@@ -426,43 +436,28 @@ webflow_publish_items(PG_FUNCTION_ARGS)
 	ArrayType  *ids = ids_arg(fcinfo, 1, "item_ids");
 	List	   *responses = NIL;
 	ListCell   *lc;
-	StringInfoData published;
-	StringInfoData errors;
-	StringInfoData result;
+	JsonbParseState *st = NULL;
+	const char *names[2] = {"publishedItemIds", "errors"};
 
 	webflow_send_id_chunks("Publish Items", "POST",
 						   psprintf("/collections/%s/items/publish", collection),
 						   ids, "item_ids", true, &responses);
 
-	initStringInfo(&published);
-	initStringInfo(&errors);
-	foreach(lc, responses)
+	/* both lists, each gathered over every chunk's response */
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int k = 0; k < 2; k++)
 	{
-		Jsonb	   *response = (Jsonb *) lfirst(lc);
-		JsonbValue *lists[2];
-		StringInfo	out[2];
-		int			k;
-
-		lists[0] = webflow_jsonb_get(response, "publishedItemIds");
-		lists[1] = webflow_jsonb_get(response, "errors");
-		out[0] = &published;
-		out[1] = &errors;
-		for (k = 0; k < 2; k++)
+		webflow_jsonb_put_key(&st, names[k]);
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		foreach(lc, responses)
 		{
-			int			n = webflow_jsonb_array_size(lists[k]);
-			int			i;
+			JsonbValue *list = webflow_jsonb_get((Jsonb *) lfirst(lc), names[k]);
+			int			n = webflow_jsonb_array_size(list);
 
-			for (i = 0; i < n; i++)
-			{
-				if (out[k]->len > 0)
-					appendStringInfoString(out[k], ", ");
-				appendStringInfoString(out[k],
-									   webflow_jsonb_value_text(webflow_jsonb_array_element(lists[k], i)));
-			}
+			for (int i = 0; i < n; i++)
+				webflow_jsonb_put_value(&st, NULL, webflow_jsonb_array_element(list, i));
 		}
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	}
-	initStringInfo(&result);
-	appendStringInfo(&result, "{\"publishedItemIds\": [%s], \"errors\": [%s]}",
-					 published.data, errors.data);
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result.data)));
+	PG_RETURN_JSONB_P(webflow_jsonb_finish(&st, false));
 }

@@ -81,7 +81,7 @@ webflow_payload_hash_text(Jsonb *payload)
 static Jsonb *
 binding_payload_options(Jsonb *options, const char *collection, ArrayType *keys)
 {
-	StringInfoData buf;
+	JsonbParseState *st = NULL;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -92,11 +92,9 @@ binding_payload_options(Jsonb *options, const char *collection, ArrayType *keys)
 	bool	   *nulls;
 	int			nkeys;
 	int			i;
-	bool		first_exclude = true;
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"collection\": ");
-	escape_json(&buf, collection);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_string(&st, "collection", collection);
 	it = JsonbIteratorInit(&options->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -108,20 +106,14 @@ binding_payload_options(Jsonb *options, const char *collection, ArrayType *keys)
 				strcmp(key, "live") == 0 || strcmp(key, "collection") == 0 ||
 				strcmp(key, "exclude") == 0)
 				continue;
-			appendStringInfoString(&buf, ", ");
-			escape_json(&buf, key);
-			appendStringInfoString(&buf, ": ");
-			appendStringInfoString(&buf, webflow_jsonb_value_text(&v));
+			webflow_jsonb_put_value(&st, key, &v);
 		}
 	}
-	appendStringInfoString(&buf, ", \"exclude\": [");
+	/* the key columns are excluded, unless "fields" maps them */
+	webflow_jsonb_put_key(&st, "exclude");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; exclude != NULL && i < webflow_jsonb_array_size(exclude); i++)
-	{
-		if (!first_exclude)
-			appendStringInfoString(&buf, ", ");
-		first_exclude = false;
-		appendStringInfoString(&buf, webflow_jsonb_value_text(webflow_jsonb_array_element(exclude, i)));
-	}
+		webflow_jsonb_put_value(&st, NULL, webflow_jsonb_array_element(exclude, i));
 	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nkeys);
 	for (i = 0; i < nkeys; i++)
 	{
@@ -130,13 +122,10 @@ binding_payload_options(Jsonb *options, const char *collection, ArrayType *keys)
 		if (webflow_jsonb_is_object(fields) &&
 			webflow_jsonb_container_get(fields->val.binary.data, col) != NULL)
 			continue;
-		if (!first_exclude)
-			appendStringInfoString(&buf, ", ");
-		first_exclude = false;
-		escape_json(&buf, col);
+		webflow_jsonb_put_string(&st, NULL, col);
 	}
-	appendStringInfoString(&buf, "]}");
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	return webflow_jsonb_finish(&st, false);
 }
 
 /* webflow_load_binding returns a binding of the pass, reading it on first use. */

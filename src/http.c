@@ -32,6 +32,7 @@
 
 #include "compat.h"
 #include "http.h"
+#include "jsonb_util.h"
 #include "token.h"
 #include "webflow.h"
 
@@ -476,22 +477,19 @@ PG_FUNCTION_INFO_V1(webflow_http_stats);
 Datum
 webflow_http_stats(PG_FUNCTION_ARGS)
 {
-	char	   *json;
+	JsonbParseState *st = NULL;
 
-	json = psprintf("{\"requests\": %ld, \"connections\": %ld, "
-					"\"rateLimitLimit\": %s, \"rateLimitRemaining\": %s, "
-					"\"retryAfter\": %s, \"receivedAt\": %s}",
-					requests_sent, connections_opened,
-					webflow_last_rate_info.limit >= 0 ?
-					psprintf("%d", webflow_last_rate_info.limit) : "null",
-					webflow_last_rate_info.remaining >= 0 ?
-					psprintf("%d", webflow_last_rate_info.remaining) : "null",
-					webflow_last_rate_info.retry_after_s >= 0 ?
-					psprintf("%d", webflow_last_rate_info.retry_after_s) : "null",
-					webflow_last_rate_info.received_at != 0 ?
-					psprintf("\"%s\"", timestamptz_to_str(webflow_last_rate_info.received_at)) :
-					"null");
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_int(&st, "requests", requests_sent, false);
+	webflow_jsonb_put_int(&st, "connections", connections_opened, false);
+	webflow_jsonb_put_int(&st, "rateLimitLimit", webflow_last_rate_info.limit,
+						  webflow_last_rate_info.limit < 0);
+	webflow_jsonb_put_int(&st, "rateLimitRemaining", webflow_last_rate_info.remaining,
+						  webflow_last_rate_info.remaining < 0);
+	webflow_jsonb_put_int(&st, "retryAfter", webflow_last_rate_info.retry_after_s,
+						  webflow_last_rate_info.retry_after_s < 0);
+	webflow_jsonb_put_time(&st, "receivedAt", webflow_last_rate_info.received_at);
+	PG_RETURN_JSONB_P(webflow_jsonb_finish(&st, false));
 }
 
 /*

@@ -16,6 +16,8 @@
 #include "utils/jsonb.h"
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "jsonb_util.h"
 
@@ -194,4 +196,106 @@ webflow_jsonb_excerpt(JsonbValue *v, int max_chars)
 	if (cut >= len)
 		return text;
 	return psprintf("%.*s...", cut, text);
+}
+
+/*
+ * webflow_jsonb_put_key starts a member whose value the caller pushes next
+ * (an array or object, begun with WJB_BEGIN_ARRAY or WJB_BEGIN_OBJECT).
+ */
+void
+webflow_jsonb_put_key(JsonbParseState **st, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &k);
+}
+
+/*
+ * push_member pushes a value into the object or array being built: under
+ * key in an object, as the next element when key is NULL.
+ */
+static void
+push_member(JsonbParseState **st, const char *key, JsonbValue *v)
+{
+	if (key != NULL)
+	{
+		webflow_jsonb_put_key(st, key);
+		pushJsonbValue(st, WJB_VALUE, v);
+	}
+	else
+		pushJsonbValue(st, WJB_ELEM, v);
+}
+
+/* webflow_jsonb_put_string adds a string member (JSON null for NULL). */
+void
+webflow_jsonb_put_string(JsonbParseState **st, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	push_member(st, key, &v);
+}
+
+/* webflow_jsonb_put_int adds a number member (JSON null when isnull). */
+void
+webflow_jsonb_put_int(JsonbParseState **st, const char *key, int64 value, bool isnull)
+{
+	JsonbValue	v;
+
+	if (isnull)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(value);
+	}
+	push_member(st, key, &v);
+}
+
+/* webflow_jsonb_put_bool adds a boolean member. */
+void
+webflow_jsonb_put_bool(JsonbParseState **st, const char *key, bool value)
+{
+	JsonbValue	v;
+
+	v.type = jbvBool;
+	v.val.boolean = value;
+	push_member(st, key, &v);
+}
+
+/*
+ * webflow_jsonb_put_value adds a member that is a JsonbValue (a scalar or
+ * a jbvBinary container, which is copied in).
+ */
+void
+webflow_jsonb_put_value(JsonbParseState **st, const char *key, JsonbValue *value)
+{
+	push_member(st, key, value);
+}
+
+/*
+ * webflow_jsonb_put_time adds a timestamp member as timestamptz_to_str
+ * writes it (JSON null for 0, "never").
+ */
+void
+webflow_jsonb_put_time(JsonbParseState **st, const char *key, TimestampTz t)
+{
+	webflow_jsonb_put_string(st, key, t != 0 ? timestamptz_to_str(t) : NULL);
+}
+
+/* webflow_jsonb_finish ends the outermost object or array and makes it jsonb. */
+Jsonb *
+webflow_jsonb_finish(JsonbParseState **st, bool array)
+{
+	return JsonbValueToJsonb(pushJsonbValue(st, array ? WJB_END_ARRAY : WJB_END_OBJECT, NULL));
 }

@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
@@ -26,5 +27,15 @@ extern bool webflow_jsonb_is_object(JsonbValue *v);
 extern const char *webflow_jsonb_type_name(JsonbValue *v);
 extern JsonbValue *webflow_jsonb_root(Jsonb *jb, JsonbValue *out);
 extern char *webflow_jsonb_excerpt(JsonbValue *v, int max_chars);
+extern void webflow_jsonb_put_key(JsonbParseState **st, const char *key);
+extern void webflow_jsonb_put_string(JsonbParseState **st, const char *key,
+									 const char *value);
+extern void webflow_jsonb_put_int(JsonbParseState **st, const char *key,
+								  int64 value, bool isnull);
+extern void webflow_jsonb_put_bool(JsonbParseState **st, const char *key, bool value);
+extern void webflow_jsonb_put_value(JsonbParseState **st, const char *key,
+									JsonbValue *value);
+extern void webflow_jsonb_put_time(JsonbParseState **st, const char *key, TimestampTz t);
+extern Jsonb *webflow_jsonb_finish(JsonbParseState **st, bool array);
 
 #endif							/* WEBFLOW_JSONB_UTIL_H */

@@ -55,6 +55,7 @@
 #include "compat.h"
 #include "drain.h"
 #include "http.h"
+#include "jsonb_util.h"
 #include "ratelimit.h"
 #include "shmem.h"
 #include "sql_version.h"
@@ -310,7 +311,7 @@ webflow_worker_status(PG_FUNCTION_ARGS)
 {
 	WebflowShared *s = webflow_shared();
 	WebflowShared copy;
-	StringInfoData buf;
+	JsonbParseState *st = NULL;
 	char	   *auth_reason = webflow_auth_pause_reason();
 	bool		auth_paused = auth_reason != NULL;
 	TimestampTz now = GetCurrentTimestamp();
@@ -319,52 +320,29 @@ webflow_worker_status(PG_FUNCTION_ARGS)
 	memcpy(&copy, s, sizeof(copy));
 	SpinLockRelease(&s->mutex);
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"preloaded\": %s, \"pid\": ",
-					 webflow_shmem_available() ? "true" : "false");
-	if (copy.worker_pid != 0)
-		appendStringInfo(&buf, "%d", (int) copy.worker_pid);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"state\": ");
-	escape_json(&buf, copy.worker_pid != 0 ? copy.worker_state :
-				webflow_shmem_available() ? "not running" : "not loaded (webflow is not in shared_preload_libraries)");
-	appendStringInfoString(&buf, ", \"problem\": ");
-	if (copy.worker_problem[0])
-		escape_json(&buf, copy.worker_problem);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"database\": ");
-	if (webflow_database_name != NULL)
-		escape_json(&buf, webflow_database_name);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfo(&buf, ", \"enabled\": %s", webflow_worker_enabled ? "true" : "false");
-	appendStringInfo(&buf, ", \"started\": %s",
-					 copy.worker_started ? psprintf("\"%s\"", timestamptz_to_str(copy.worker_started)) : "null");
-	appendStringInfo(&buf, ", \"lastPass\": %s",
-					 copy.last_pass ? psprintf("\"%s\"", timestamptz_to_str(copy.last_pass)) : "null");
-	appendStringInfo(&buf, ", \"lastSuccess\": %s",
-					 copy.last_success ? psprintf("\"%s\"", timestamptz_to_str(copy.last_success)) : "null");
-	appendStringInfo(&buf, ", \"rowsDone\": " INT64_FORMAT ", \"rowsFailed\": " INT64_FORMAT
-					 ", \"requests\": " INT64_FORMAT ", \"itemsSent\": " INT64_FORMAT,
-					 copy.rows_done, copy.rows_failed, copy.requests_sent, copy.items_sent);
-	appendStringInfo(&buf, ", \"rateLimit\": %d", webflow_rate_limit);
-	appendStringInfo(&buf, ", \"serverRateLimit\": %s, \"serverRemaining\": %s",
-					 copy.server_limit >= 0 ? psprintf("%d", copy.server_limit) : "null",
-					 copy.server_remaining >= 0 ? psprintf("%d", copy.server_remaining) : "null");
-	appendStringInfoString(&buf, ", \"pausedUntil\": ");
-	if (copy.paused_until > now)
-		appendStringInfo(&buf, "\"%s\"", timestamptz_to_str(copy.paused_until));
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"pausedBecause\": ");
-	if (auth_paused)
-		escape_json(&buf, auth_reason);
-	else if (copy.paused_until > now)
-		escape_json(&buf, copy.rate_reason);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoChar(&buf, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_bool(&st, "preloaded", webflow_shmem_available());
+	webflow_jsonb_put_int(&st, "pid", copy.worker_pid, copy.worker_pid == 0);
+	webflow_jsonb_put_string(&st, "state",
+							 copy.worker_pid != 0 ? copy.worker_state :
+							 webflow_shmem_available() ? "not running" :
+							 "not loaded (webflow is not in shared_preload_libraries)");
+	webflow_jsonb_put_string(&st, "problem", copy.worker_problem[0] ? copy.worker_problem : NULL);
+	webflow_jsonb_put_string(&st, "database", webflow_database_name);
+	webflow_jsonb_put_bool(&st, "enabled", webflow_worker_enabled);
+	webflow_jsonb_put_time(&st, "started", copy.worker_started);
+	webflow_jsonb_put_time(&st, "lastPass", copy.last_pass);
+	webflow_jsonb_put_time(&st, "lastSuccess", copy.last_success);
+	webflow_jsonb_put_int(&st, "rowsDone", copy.rows_done, false);
+	webflow_jsonb_put_int(&st, "rowsFailed", copy.rows_failed, false);
+	webflow_jsonb_put_int(&st, "requests", copy.requests_sent, false);
+	webflow_jsonb_put_int(&st, "itemsSent", copy.items_sent, false);
+	webflow_jsonb_put_int(&st, "rateLimit", webflow_rate_limit, false);
+	webflow_jsonb_put_int(&st, "serverRateLimit", copy.server_limit, copy.server_limit < 0);
+	webflow_jsonb_put_int(&st, "serverRemaining", copy.server_remaining, copy.server_remaining < 0);
+	webflow_jsonb_put_time(&st, "pausedUntil", copy.paused_until > now ? copy.paused_until : 0);
+	webflow_jsonb_put_string(&st, "pausedBecause",
+							 auth_paused ? auth_reason :
+							 copy.paused_until > now ? copy.rate_reason : NULL);
+	PG_RETURN_JSONB_P(webflow_jsonb_finish(&st, false));
 }
