@@ -37,11 +37,44 @@
 #include "shmem.h"
 #include "webflow.h"
 
-static int	rows_of(List *changes);
-static Datum *datums(int n);
-static bool *flags(int n);
-static void exec_arrays(const char *sql, int nargs, Oid *types, Datum *args);
-static Datum make_array(Datum *elems, bool *nulls, int n, Oid type);
+/*
+ * A set-based statement of the record step: one array per column, filled
+ * row by row (accumArrayResult) and run once with the arrays as $1..$n
+ * (and an optional scalar after them).
+ */
+typedef struct ArrayStatement
+{
+	const char *sql;
+	int			ncols;
+	Oid			elem_types[8];
+	ArrayBuildState *cols[8];
+	int			nrows;
+} ArrayStatement;
+
+/* The statements of one record step, run in this order. */
+typedef struct RecordStep
+{
+	ArrayStatement done_rows;	/* outbox rows completed */
+	ArrayStatement failed_of_done;	/* failed rows of keys now done */
+	ArrayStatement unmap;		/* item map deletes */
+	ArrayStatement map;			/* item map upserts */
+	ArrayStatement requeue;		/* rows that stay: retried, failed, waiting */
+	ArrayStatement ok_bindings; /* bindings that succeeded */
+	ArrayStatement bad_bindings;	/* bindings with a row failed for good */
+	int64		completed;
+	int64		failed;
+	double		jitter;
+	double		outage_delay;
+} RecordStep;
+
+static void stmt_init(ArrayStatement *st, const char *sql, int ncols, const Oid *types);
+static void stmt_add(ArrayStatement *st, const Datum *values, const bool *nulls);
+static void stmt_run(ArrayStatement *st, bool has_scalar, Oid scalar_type, Datum scalar);
+static void step_init(RecordStep *rs);
+static void record_mapping(RecordStep *rs, Change *c);
+static void record_done(RecordStep *rs, Change *c);
+static void record_staying(RecordStep *rs, Change *c);
+static void step_run(RecordStep *rs);
 static double backoff_seconds(int attempts, double jitter);
 
 /*
@@ -55,348 +88,269 @@ backoff_seconds(int attempts, double jitter)
 	return Min(300.0, pow(2.0, Max(attempts - 1, 0))) * jitter;
 }
 
-/* datums allocates room for n Datums (at least one). */
-static Datum *
-datums(int n)
-{
-	return palloc(sizeof(Datum) * Max(n, 1));
-}
-
-/* flags allocates room for n bools (at least one). */
-static bool *
-flags(int n)
-{
-	return palloc(sizeof(bool) * Max(n, 1));
-}
-
-/* rows_of counts the outbox rows of a pass's changes. */
-static int
-rows_of(List *changes)
-{
-	ListCell   *lc;
-	int			rows = 0;
-
-	foreach(lc, changes)
-		rows += 1 + list_length(((Change *) lfirst(lc))->older_ids);
-	return rows;
-}
-
-/* exec_arrays runs one statement of the record step. */
+/* stmt_init prepares a statement with ncols array parameters of these element types. */
 static void
-exec_arrays(const char *sql, int nargs, Oid *types, Datum *args)
+stmt_init(ArrayStatement *st, const char *sql, int ncols, const Oid *types)
 {
-	int			ret = SPI_execute_with_args(sql, nargs, types, args, NULL, false, 0);
+	Assert(ncols <= lengthof(st->cols));
+	st->sql = sql;
+	st->ncols = ncols;
+	st->nrows = 0;
+	for (int i = 0; i < ncols; i++)
+	{
+		st->elem_types[i] = types[i];
+		st->cols[i] = initArrayResult(types[i], CurrentMemoryContext, false);
+	}
+}
 
+/* stmt_add adds one row of values (nulls may be NULL: no nulls). */
+static void
+stmt_add(ArrayStatement *st, const Datum *values, const bool *nulls)
+{
+	for (int i = 0; i < st->ncols; i++)
+		accumArrayResult(st->cols[i], values[i], nulls ? nulls[i] : false,
+						 st->elem_types[i], CurrentMemoryContext);
+	st->nrows++;
+}
+
+/*
+ * stmt_run runs the statement with its arrays (and the scalar, as the
+ * last parameter) when it has rows.
+ */
+static void
+stmt_run(ArrayStatement *st, bool has_scalar, Oid scalar_type, Datum scalar)
+{
+	Oid			types[9];
+	Datum		args[9];
+	int			nargs = st->ncols;
+	int			ret;
+
+	if (st->nrows == 0)
+		return;
+	for (int i = 0; i < st->ncols; i++)
+	{
+		types[i] = get_array_type(st->elem_types[i]);
+		args[i] = makeArrayResult(st->cols[i], CurrentMemoryContext);
+	}
+	if (has_scalar)
+	{
+		types[nargs] = scalar_type;
+		args[nargs++] = scalar;
+	}
+	ret = SPI_execute_with_args(st->sql, nargs, types, args, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "webflow: recording the pass failed: %s", SPI_result_code_string(ret));
 }
 
-/* make_array builds a one-dimensional array of n datums of a type. */
-static Datum
-make_array(Datum *elems, bool *nulls, int n, Oid type)
+/* step_init prepares the statements of a record step. */
+static void
+step_init(RecordStep *rs)
 {
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
+	static const Oid done_rows[] = {INT8OID};
+	static const Oid failed_of_done[] = {INT4OID, TEXTOID, INT8OID};
+	static const Oid unmap[] = {TEXTOID, TEXTOID};
+	static const Oid map[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+	static const Oid requeue[] = {INT8OID, INT4OID, FLOAT8OID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
+	static const Oid ok_bindings[] = {INT4OID};
+	static const Oid bad_bindings[] = {INT4OID, TEXTOID};
 
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, type,
-											  typlen, typbyval, typalign));
+	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id = ANY($1)", 1, done_rows);
+	stmt_init(&rs->failed_of_done,
+			  "DELETE FROM webflow.outbox o"
+			  " USING unnest($1, $2, $3) AS d(b, k, m)"
+			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
+			  "   AND o.state = 'failed'", 3, failed_of_done);
+	stmt_init(&rs->unmap,
+			  "DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
+			  " WHERE i.collection_id = d.c AND i.source_key = d.k", 2, unmap);
+	stmt_init(&rs->map,
+			  "INSERT INTO webflow.items AS i"
+			  " (collection_id, source_key, item_id, slug, payload_hash, last_published)"
+			  " SELECT DISTINCT ON (c, k) c, k, it, s, h, CASE WHEN p THEN now() END"
+			  " FROM unnest($1, $2, $3, $4, $5, $6) WITH ORDINALITY AS d(c, k, it, s, h, p, n)"
+			  " ORDER BY c, k, n DESC"
+			  " ON CONFLICT (collection_id, source_key) DO UPDATE"
+			  " SET item_id = EXCLUDED.item_id, slug = EXCLUDED.slug,"
+			  "     payload_hash = EXCLUDED.payload_hash,"
+			  "     last_published = coalesce(EXCLUDED.last_published, i.last_published)",
+			  6, map);
+	stmt_init(&rs->requeue,
+			  "UPDATE webflow.outbox o SET"
+			  " state = CASE WHEN d.fail OR (d.inc > 0 AND o.attempts + d.inc >= $8)"
+			  "         THEN 'failed' ELSE 'pending' END,"
+			  " attempts = o.attempts + d.inc,"
+			  " next_attempt_at = now() + make_interval(secs => d.delay),"
+			  " last_error = coalesce(d.err, o.last_error),"
+			  " last_status = coalesce(d.status, o.last_status),"
+			  " maybe_sent = o.maybe_sent OR d.unknown,"
+			  " claimed_at = NULL"
+			  " FROM unnest($1, $2, $3, $4, $5, $6, $7)"
+			  "   AS d(id, inc, delay, err, status, unknown, fail)"
+			  " WHERE o.id = d.id", 7, requeue);
+	stmt_init(&rs->ok_bindings,
+			  "UPDATE webflow.bindings SET last_success = now() WHERE id = ANY($1)",
+			  1, ok_bindings);
+	stmt_init(&rs->bad_bindings,
+			  "UPDATE webflow.bindings b SET last_error = d.e, last_error_at = now()"
+			  " FROM (SELECT DISTINCT ON (b) b, e FROM unnest($1, $2) AS u(b, e)) d"
+			  " WHERE b.id = d.b", 2, bad_bindings);
+	rs->completed = 0;
+	rs->failed = 0;
+	rs->jitter = 0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX);
+	rs->outage_delay = webflow_outage_delay() * rs->jitter;
 }
 
 /*
- * webflow_record_pass writes the outcome of every change of a pass and returns how
- * many outbox rows were completed.
+ * record_mapping writes down the item a change mapped its row to (or that
+ * its row has no item any more).  A found or adopted item whose update
+ * did not go through keeps the slug it was found with, and no hash (so
+ * that the update is sent again).
+ */
+static void
+record_mapping(RecordStep *rs, Change *c)
+{
+	bool		done = c->outcome == OUTCOME_DONE;
+	bool		keep_hash;
+	char	   *slug;
+
+	if (c->binding == NULL || (c->new_item_id == NULL && !c->unmap))
+		return;
+	if (c->new_item_id == NULL)
+	{
+		Datum		v[2] = {CStringGetTextDatum(c->binding->collection_id),
+		CStringGetTextDatum(c->row_key)};
+
+		stmt_add(&rs->unmap, v, NULL);
+		return;
+	}
+	keep_hash = done && (c->action == ACTION_CREATE || c->action == ACTION_UPDATE ||
+						 c->action == ACTION_RESOLVE);
+	slug = done && c->slug ? c->slug : c->mapped_slug;
+	{
+		Datum		v[6] = {CStringGetTextDatum(c->binding->collection_id),
+			CStringGetTextDatum(c->row_key),
+			CStringGetTextDatum(c->new_item_id),
+			slug ? CStringGetTextDatum(slug) : (Datum) 0,
+			keep_hash && c->hash ? CStringGetTextDatum(c->hash) : (Datum) 0,
+		BoolGetDatum(c->binding->live && keep_hash)};
+		bool		n[6] = {false, false, false, slug == NULL, !keep_hash || c->hash == NULL, false};
+
+		stmt_add(&rs->map, v, n);
+	}
+}
+
+/*
+ * record_done deletes a done change's outbox rows (its newest and those it
+ * superseded) and the failed rows of its key.
+ */
+static void
+record_done(RecordStep *rs, Change *c)
+{
+	ListCell   *lc;
+	Datum		newest = Int64GetDatum(c->newest_id);
+	Datum		key[3] = {Int32GetDatum(c->binding_id), CStringGetTextDatum(c->row_key), newest};
+
+	foreach(lc, c->older_ids)
+	{
+		Datum		id = Int64GetDatum(*(int64 *) lfirst(lc));
+
+		stmt_add(&rs->done_rows, &id, NULL);
+	}
+	stmt_add(&rs->done_rows, &newest, NULL);
+	rs->completed += 1 + list_length(c->older_ids);
+	stmt_add(&rs->failed_of_done, key, NULL);
+	if (c->binding != NULL && c->action != ACTION_NONE)
+	{
+		Datum		b = Int32GetDatum(c->binding_id);
+
+		stmt_add(&rs->ok_bindings, &b, NULL);
+	}
+}
+
+/*
+ * record_staying puts a change that is not done back in the queue (after
+ * its backoff or the outage delay) or marks it failed; the rows it
+ * superseded keep their images and "maybe sent" marks (the slugs an
+ * earlier create may have used) and follow it, so that they are claimed
+ * with it again.
+ */
+static void
+record_staying(RecordStep *rs, Change *c)
+{
+	ListCell   *lc;
+	bool		counts = c->outcome == OUTCOME_RETRY || c->outcome == OUTCOME_FAILED;
+	double		delay = c->outcome == OUTCOME_WAIT ? rs->outage_delay :
+		c->outcome != OUTCOME_RETRY ? 0.0 :
+		c->reference_wait && c->attempts < 2 ? 0.0 :
+		backoff_seconds(c->attempts + 1, rs->jitter);
+	Datum		v[7] = {Int64GetDatum(c->newest_id), Int32GetDatum(counts ? 1 : 0),
+		Float8GetDatum(delay), c->error ? CStringGetTextDatum(c->error) : (Datum) 0,
+		Int32GetDatum(c->status), BoolGetDatum(c->unknown_outcome),
+	BoolGetDatum(c->outcome == OUTCOME_FAILED)};
+	bool		n[7] = {false, false, false, c->error == NULL, c->status == 0, false, false};
+
+	stmt_add(&rs->requeue, v, n);
+	foreach(lc, c->older_ids)
+	{
+		v[0] = Int64GetDatum(*(int64 *) lfirst(lc));
+		n[3] = n[4] = true;
+		stmt_add(&rs->requeue, v, n);
+	}
+	if (c->outcome == OUTCOME_FAILED ||
+		(c->outcome == OUTCOME_RETRY && c->attempts + 1 >= webflow_max_attempts))
+	{
+		rs->failed++;
+		if (c->binding != NULL && c->error != NULL)
+		{
+			Datum		b[2] = {Int32GetDatum(c->binding_id), CStringGetTextDatum(c->error)};
+
+			stmt_add(&rs->bad_bindings, b, NULL);
+		}
+	}
+}
+
+/* step_run runs the record step's statements, in order. */
+static void
+step_run(RecordStep *rs)
+{
+	stmt_run(&rs->done_rows, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->failed_of_done, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->unmap, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->map, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->requeue, true, INT4OID, Int32GetDatum(webflow_max_attempts));
+	stmt_run(&rs->ok_bindings, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->bad_bindings, false, InvalidOid, (Datum) 0);
+}
+
+/*
+ * webflow_record_pass writes the outcome of every change of a pass and
+ * returns how many outbox rows were completed.
  */
 int64
 webflow_record_pass(List *changes)
 {
-	int			n = list_length(changes);
-	int			cap = n;
-	int			rows = rows_of(changes);
+	RecordStep	rs;
 	ListCell   *lc;
-	int64		completed = 0;
+	WebflowShared *s = webflow_shared();
 
-	/* rows to delete: superseded ones and the newest of done changes */
-	Datum	   *del_ids;
-	int			ndel = 0;
-
-	/* failed rows of done keys */
-	Datum	   *dk_binding = datums(cap);
-	Datum	   *dk_key = datums(cap);
-	Datum	   *dk_max = datums(cap);
-	int			ndk = 0;
-
-	/* item map upserts */
-	Datum	   *m_coll = datums(cap);
-	Datum	   *m_key = datums(cap);
-	Datum	   *m_item = datums(cap);
-	Datum	   *m_slug = datums(cap);
-	bool	   *m_slug_null = flags(cap);
-	Datum	   *m_hash = datums(cap);
-	bool	   *m_hash_null = flags(cap);
-	Datum	   *m_live = datums(cap);
-	int			nm = 0;
-
-	/* item map deletes */
-	Datum	   *u_coll = datums(cap);
-	Datum	   *u_key = datums(cap);
-	int			nu = 0;
-
-	/* rows that stay: retried, failed or deferred */
-	Datum	   *r_id = datums(rows);
-	Datum	   *r_inc = datums(rows);
-	Datum	   *r_delay = datums(rows);
-	Datum	   *r_err = datums(rows);
-	bool	   *r_err_null = flags(rows);
-	Datum	   *r_status = datums(rows);
-	bool	   *r_status_null = flags(rows);
-	Datum	   *r_unknown = datums(rows);
-	Datum	   *r_fail = datums(rows);
-	int			nr = 0;
-
-	/* bindings that succeeded or failed */
-	Datum	   *ok_bindings = datums(cap);
-	int			nok = 0;
-	Datum	   *bad_bindings = datums(cap);
-	Datum	   *bad_errors = datums(cap);
-	int			nbad = 0;
-	int64		failed = 0;
-
-	int			total = 0;
-	double		jitter = 0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX);
-	double		outage_delay = webflow_outage_delay() * jitter;
-
-	foreach(lc, changes)
-		total += 1 + list_length(((Change *) lfirst(lc))->older_ids);
-	del_ids = datums(total);
-
+	step_init(&rs);
 	foreach(lc, changes)
 	{
 		Change	   *c = lfirst(lc);
-		ListCell   *lc2;
 
-		/* superseded rows go with a done change; otherwise they stay with it */
-		foreach(lc2, c->older_ids)
-		{
-			if (c->outcome != OUTCOME_DONE)
-				continue;
-			del_ids[ndel++] = Int64GetDatum(*(int64 *) lfirst(lc2));
-			completed++;
-		}
-
-		if (c->binding != NULL && (c->new_item_id != NULL || c->unmap))
-		{
-			if (c->new_item_id != NULL)
-			{
-				/*
-				 * A found or adopted item whose update did not go through
-				 * keeps the slug it was found with, and no hash (so that
-				 * the update is sent again).
-				 */
-				bool		done = c->outcome == OUTCOME_DONE;
-				bool		keep_hash = done && (c->action == ACTION_CREATE ||
-												 c->action == ACTION_UPDATE ||
-												 c->action == ACTION_RESOLVE);
-				char	   *slug = done && c->slug ? c->slug : c->mapped_slug;
-
-				m_coll[nm] = CStringGetTextDatum(c->binding->collection_id);
-				m_key[nm] = CStringGetTextDatum(c->row_key);
-				m_item[nm] = CStringGetTextDatum(c->new_item_id);
-				m_slug_null[nm] = slug == NULL;
-				m_slug[nm] = slug == NULL ? (Datum) 0 : CStringGetTextDatum(slug);
-				m_hash_null[nm] = !keep_hash || c->hash == NULL;
-				m_hash[nm] = m_hash_null[nm] ? (Datum) 0 : CStringGetTextDatum(c->hash);
-				m_live[nm] = BoolGetDatum(c->binding->live && keep_hash);
-				nm++;
-			}
-			else
-			{
-				u_coll[nu] = CStringGetTextDatum(c->binding->collection_id);
-				u_key[nu] = CStringGetTextDatum(c->row_key);
-				nu++;
-			}
-		}
-
-		switch (c->outcome)
-		{
-			case OUTCOME_DONE:
-				del_ids[ndel++] = Int64GetDatum(c->newest_id);
-				completed++;
-				dk_binding[ndk] = Int32GetDatum(c->binding_id);
-				dk_key[ndk] = CStringGetTextDatum(c->row_key);
-				dk_max[ndk] = Int64GetDatum(c->newest_id);
-				ndk++;
-				if (c->binding != NULL && c->action != ACTION_NONE)
-					ok_bindings[nok++] = Int32GetDatum(c->binding_id);
-				break;
-			case OUTCOME_RETRY:
-			case OUTCOME_FAILED:
-			case OUTCOME_DEFER:
-			case OUTCOME_WAIT:
-			case OUTCOME_PENDING:
-				r_id[nr] = Int64GetDatum(c->newest_id);
-				r_inc[nr] = Int32GetDatum(c->outcome == OUTCOME_RETRY ||
-										  c->outcome == OUTCOME_FAILED ? 1 : 0);
-				r_delay[nr] = Float8GetDatum(c->outcome == OUTCOME_WAIT ? outage_delay :
-											 c->outcome != OUTCOME_RETRY ? 0.0 :
-											 c->reference_wait && c->attempts < 2 ? 0.0 :
-											 backoff_seconds(c->attempts + 1, jitter));
-				r_err_null[nr] = c->error == NULL;
-				r_err[nr] = c->error ? CStringGetTextDatum(c->error) : (Datum) 0;
-				r_status_null[nr] = c->status == 0;
-				r_status[nr] = Int32GetDatum(c->status);
-				r_unknown[nr] = BoolGetDatum(c->unknown_outcome);
-				r_fail[nr] = BoolGetDatum(c->outcome == OUTCOME_FAILED);
-				nr++;
-				/*
-				 * The rows it superseded keep their images and "maybe sent"
-				 * marks (the slugs an earlier create may have used) and
-				 * follow it, so that they are claimed with it again.
-				 */
-				foreach(lc2, c->older_ids)
-				{
-					r_id[nr] = Int64GetDatum(*(int64 *) lfirst(lc2));
-					r_inc[nr] = r_inc[nr - 1];
-					r_delay[nr] = r_delay[nr - 1];
-					r_err_null[nr] = true;
-					r_err[nr] = (Datum) 0;
-					r_status_null[nr] = true;
-					r_status[nr] = Int32GetDatum(0);
-					r_unknown[nr] = r_unknown[nr - 1];
-					r_fail[nr] = r_fail[nr - 1];
-					nr++;
-				}
-				if (c->outcome == OUTCOME_FAILED ||
-					(c->outcome == OUTCOME_RETRY && c->attempts + 1 >= webflow_max_attempts))
-				{
-					failed++;
-					if (c->binding != NULL && c->error != NULL)
-					{
-						bad_bindings[nbad] = Int32GetDatum(c->binding_id);
-						bad_errors[nbad] = CStringGetTextDatum(c->error);
-						nbad++;
-					}
-				}
-				break;
-		}
+		record_mapping(&rs, c);
+		if (c->outcome == OUTCOME_DONE)
+			record_done(&rs, c);
+		else
+			record_staying(&rs, c);
 	}
+	step_run(&rs);
 
-	if (ndel > 0)
-	{
-		Oid			types[1] = {INT8ARRAYOID};
-		Datum		args[1];
-
-		args[0] = make_array(del_ids, NULL, ndel, INT8OID);
-		exec_arrays("DELETE FROM webflow.outbox WHERE id = ANY($1)", 1, types, args);
-	}
-	if (ndk > 0)
-	{
-		Oid			types[3] = {INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
-		Datum		args[3];
-
-		args[0] = make_array(dk_binding, NULL, ndk, INT4OID);
-		args[1] = make_array(dk_key, NULL, ndk, TEXTOID);
-		args[2] = make_array(dk_max, NULL, ndk, INT8OID);
-		exec_arrays("DELETE FROM webflow.outbox o"
-					" USING unnest($1, $2, $3) AS d(b, k, m)"
-					" WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
-					"   AND o.state = 'failed'", 3, types, args);
-	}
-	if (nu > 0)
-	{
-		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
-		Datum		args[2];
-
-		args[0] = make_array(u_coll, NULL, nu, TEXTOID);
-		args[1] = make_array(u_key, NULL, nu, TEXTOID);
-		exec_arrays("DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
-					" WHERE i.collection_id = d.c AND i.source_key = d.k",
-					2, types, args);
-	}
-	if (nm > 0)
-	{
-		Oid			types[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID};
-		Datum		args[6];
-
-		args[0] = make_array(m_coll, NULL, nm, TEXTOID);
-		args[1] = make_array(m_key, NULL, nm, TEXTOID);
-		args[2] = make_array(m_item, NULL, nm, TEXTOID);
-		args[3] = make_array(m_slug, m_slug_null, nm, TEXTOID);
-		args[4] = make_array(m_hash, m_hash_null, nm, TEXTOID);
-		args[5] = make_array(m_live, NULL, nm, BOOLOID);
-		exec_arrays("INSERT INTO webflow.items AS i"
-					" (collection_id, source_key, item_id, slug, payload_hash, last_published)"
-					" SELECT DISTINCT ON (c, k) c, k, it, s, h, CASE WHEN p THEN now() END"
-					" FROM unnest($1, $2, $3, $4, $5, $6) WITH ORDINALITY AS d(c, k, it, s, h, p, n)"
-					" ORDER BY c, k, n DESC"
-					" ON CONFLICT (collection_id, source_key) DO UPDATE"
-					" SET item_id = EXCLUDED.item_id, slug = EXCLUDED.slug,"
-					"     payload_hash = EXCLUDED.payload_hash,"
-					"     last_published = coalesce(EXCLUDED.last_published, i.last_published)",
-					6, types, args);
-	}
-	if (nr > 0)
-	{
-		Oid			types[8] = {INT8ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID,
-			TEXTARRAYOID, INT4ARRAYOID, BOOLARRAYOID, BOOLARRAYOID, INT4OID};
-		Datum		args[8];
-
-		args[0] = make_array(r_id, NULL, nr, INT8OID);
-		args[1] = make_array(r_inc, NULL, nr, INT4OID);
-		args[2] = make_array(r_delay, NULL, nr, FLOAT8OID);
-		args[3] = make_array(r_err, r_err_null, nr, TEXTOID);
-		args[4] = make_array(r_status, r_status_null, nr, INT4OID);
-		args[5] = make_array(r_unknown, NULL, nr, BOOLOID);
-		args[6] = make_array(r_fail, NULL, nr, BOOLOID);
-		args[7] = Int32GetDatum(webflow_max_attempts);
-		exec_arrays("UPDATE webflow.outbox o SET"
-					" state = CASE WHEN d.fail OR (d.inc > 0 AND o.attempts + d.inc >= $8)"
-					"         THEN 'failed' ELSE 'pending' END,"
-					" attempts = o.attempts + d.inc,"
-					" next_attempt_at = now() + make_interval(secs => d.delay),"
-					" last_error = coalesce(d.err, o.last_error),"
-					" last_status = coalesce(d.status, o.last_status),"
-					" maybe_sent = o.maybe_sent OR d.unknown,"
-					" claimed_at = NULL"
-					" FROM unnest($1, $2, $3, $4, $5, $6, $7)"
-					"   AS d(id, inc, delay, err, status, unknown, fail)"
-					" WHERE o.id = d.id", 8, types, args);
-	}
-	if (nok > 0)
-	{
-		Oid			types[1] = {INT4ARRAYOID};
-		Datum		args[1];
-
-		args[0] = make_array(ok_bindings, NULL, nok, INT4OID);
-		exec_arrays("UPDATE webflow.bindings SET last_success = now()"
-					" WHERE id = ANY($1)", 1, types, args);
-	}
-	if (nbad > 0)
-	{
-		Oid			types[2] = {INT4ARRAYOID, TEXTARRAYOID};
-		Datum		args[2];
-
-		args[0] = make_array(bad_bindings, NULL, nbad, INT4OID);
-		args[1] = make_array(bad_errors, NULL, nbad, TEXTOID);
-		exec_arrays("UPDATE webflow.bindings b SET last_error = d.e, last_error_at = now()"
-					" FROM (SELECT DISTINCT ON (b) b, e FROM unnest($1, $2) AS u(b, e)) d"
-					" WHERE b.id = d.b", 2, types, args);
-	}
-
-	{
-		WebflowShared *s = webflow_shared();
-
-		SpinLockAcquire(&s->mutex);
-		s->rows_done += completed;
-		s->rows_failed += failed;
-		if (nok > 0)
-			s->last_success = GetCurrentTimestamp();
-		SpinLockRelease(&s->mutex);
-	}
-	return completed;
+	SpinLockAcquire(&s->mutex);
+	s->rows_done += rs.completed;
+	s->rows_failed += rs.failed;
+	if (rs.ok_bindings.nrows > 0)
+		s->last_success = GetCurrentTimestamp();
+	SpinLockRelease(&s->mutex);
+	return rs.completed;
 }
-
