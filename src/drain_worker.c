@@ -30,6 +30,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "bgworker.h"
 #include "compat.h"
 #include "drain.h"
 #include "sql_version.h"
@@ -113,16 +114,9 @@ webflow_drain_worker_main(Datum arg)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = webflow_bgworker_recover(TopMemoryContext);
 
-		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(TopMemoryContext);
-		edata = CopyErrorData();
 		strlcpy(shared->error, edata->message, sizeof(shared->error));
-		EmitErrorReport();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -165,14 +159,9 @@ webflow_drain(PG_FUNCTION_ARGS)
 	shared->role = GetUserId();
 	shared->max_rows = max_rows;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	webflow_bgworker_init(&worker, "webflow_drain_worker_main", "webflow drain",
+						  psprintf("webflow drain for PID %d", MyProcPid));
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "webflow");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "webflow_drain_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "webflow drain for PID %d", MyProcPid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "webflow drain");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 

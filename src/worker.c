@@ -52,6 +52,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "bgworker.h"
 #include "compat.h"
 #include "drain.h"
 #include "http.h"
@@ -76,14 +77,8 @@ webflow_worker_register(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	webflow_bgworker_init(&worker, "webflow_worker_main", "webflow worker", "webflow worker");
 	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "webflow");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "webflow_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "webflow worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "webflow worker");
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -274,17 +269,9 @@ webflow_worker_main(Datum arg)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			ErrorData  *edata = webflow_bgworker_recover(pass_cxt);
 
-			HOLD_INTERRUPTS();
-			MemoryContextSwitchTo(pass_cxt);
-			edata = CopyErrorData();
-			EmitErrorReport();
-			FlushErrorState();
-			AbortOutOfAnyTransaction();
-			LockReleaseAll(USER_LOCKMETHOD, true);
 			set_state("recovering from an error", edata->message);
-			RESUME_INTERRUPTS();
 			pgstat_report_activity(STATE_IDLE, NULL);
 			busy = false;
 			next_due_ms = -1;
