@@ -262,45 +262,21 @@ build_url(const char *path_and_query)
 }
 
 /*
- * webflow_http_send sends one request to the Webflow API and fills
- * *result.  path_and_query is relative to webflow.api_url and already
- * escaped; body (server encoding, may be NULL) is sent as JSON.  Errors are
- * raised only for problems found before anything is sent.
+ * checked_token returns the token to send, refusing one that is missing
+ * or cannot be sent in an HTTP header.
  */
-void
-webflow_http_send(const char *method, const char *path_and_query,
-				  const char *body, WebflowHttpResult *result)
+static const char *
+checked_token(void)
 {
-	CURL	   *handle;
-	CURLcode	code;
-	char		errbuf[CURL_ERROR_SIZE];
-	char	   *url;
-	char	   *auth;
-	char	   *payload = NULL;
-	struct curl_slist *headers = NULL;
-	struct curl_slist *next;
-	ResponseBuffer buf = {NULL, 0, 0, false};
-	ResponseHeaders rh = {-1, -1, -1};
-	bool		https;
-	bool		setup_ok = true;
-	long		connects = 0;
-	double		total = 0;
-	const char *p;
-	const char *token;
 	char	   *problem;
+	const char *token = webflow_api_token(&problem);
 
-	memset(result, 0, sizeof(*result));
-	result->retry_after_s = -1;
-	result->ratelimit_limit = -1;
-	result->ratelimit_remaining = -1;
-
-	token = webflow_api_token(&problem);
 	if (token == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", problem),
 				 errhint("A superuser names a file holding the token in webflow.token_file (ALTER SYSTEM SET webflow.token_file = '/path'; SELECT pg_reload_conf();), or sets webflow.token in postgresql.conf.")));
-	for (p = token; *p; p++)
+	for (const char *p = token; *p; p++)
 	{
 		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
 			ereport(ERROR,
@@ -308,90 +284,106 @@ webflow_http_send(const char *method, const char *path_and_query,
 					 errmsg("the API token contains a character that cannot be sent in an HTTP header"),
 					 errhint("Set webflow.token (or the contents of webflow.token_file) to the token exactly as Webflow shows it.")));
 	}
+	return token;
+}
 
-	/* everything that may raise an error is done before curl gets memory */
-	url = build_url(path_and_query);
-	https = pg_strncasecmp(url, "https://", 8) == 0;
-	auth = psprintf("Authorization: Bearer %s", token);
-	if (body != NULL)
-		payload = pg_server_to_any(body, strlen(body), PG_UTF8);
-	handle = get_handle();
-	curl_easy_reset(handle);
+/*
+ * append_header adds a header line to a curl list; on failure (out of
+ * memory) it keeps the list as it was and clears *ok.  No ereport.
+ */
+static struct curl_slist *
+append_header(struct curl_slist *headers, const char *line, bool *ok)
+{
+	struct curl_slist *next = curl_slist_append(headers, line);
 
-	/* from here on, no ereport until the curl objects are freed */
-	errbuf[0] = '\0';
-	next = curl_slist_append(headers, auth);
-	if (next)
-		headers = next;
-	setup_ok &= next != NULL;
-	next = curl_slist_append(headers, "Accept: application/json");
-	if (next)
-		headers = next;
-	setup_ok &= next != NULL;
-	if (body != NULL)
+	if (next == NULL)
 	{
-		next = curl_slist_append(headers, "Content-Type: application/json");
-		if (next)
-			headers = next;
-		setup_ok &= next != NULL;
+		*ok = false;
+		return headers;
 	}
-	/* no "Expect: 100-continue" round trip for large bodies */
-	next = curl_slist_append(headers, "Expect:");
-	if (next)
-		headers = next;
-	setup_ok &= next != NULL;
+	return next;
+}
 
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_URL, url) == CURLE_OK;
+/* request_headers makes the request's header list.  No ereport. */
+static struct curl_slist *
+request_headers(const char *auth, bool has_body, bool *ok)
+{
+	struct curl_slist *headers = NULL;
+
+	headers = append_header(headers, auth, ok);
+	headers = append_header(headers, "Accept: application/json", ok);
+	if (has_body)
+		headers = append_header(headers, "Content-Type: application/json", ok);
+	/* no "Expect: 100-continue" round trip for large bodies */
+	headers = append_header(headers, "Expect:", ok);
+	return headers;
+}
+
+/*
+ * set_options sets up the handle for one request; it returns false when
+ * libcurl refused an option (out of memory).  No ereport.
+ */
+static bool
+set_options(CURL *handle, const char *method, const char *url, const char *payload,
+			struct curl_slist *headers, char *errbuf,
+			ResponseBuffer *buf, ResponseHeaders *rh)
+{
+	bool		ok = true;
+
+	ok &= curl_easy_setopt(handle, CURLOPT_URL, url) == CURLE_OK;
 #if LIBCURL_VERSION_NUM >= 0x075500
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
 #else
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_PROTOCOLS,
-								 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_PROTOCOLS,
+						   (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
 #endif
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_USERAGENT, WEBFLOW_USER_AGENT) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, (long) webflow_timeout_ms) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
-								 (long) Min(webflow_connect_timeout_ms, webflow_timeout_ms)) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, write_body) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_WRITEDATA, &buf) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, read_header) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_HEADERDATA, &rh) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
-	setup_ok &= curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, check_abort) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_USERAGENT, WEBFLOW_USER_AGENT) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, (long) webflow_timeout_ms) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
+						   (long) Min(webflow_connect_timeout_ms, webflow_timeout_ms)) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, write_body) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_WRITEDATA, buf) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, read_header) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_HEADERDATA, rh) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, check_abort) == CURLE_OK;
 	if (webflow_ca_bundle != NULL && webflow_ca_bundle[0] != '\0')
-		setup_ok &= curl_easy_setopt(handle, CURLOPT_CAINFO, webflow_ca_bundle) == CURLE_OK;
+		ok &= curl_easy_setopt(handle, CURLOPT_CAINFO, webflow_ca_bundle) == CURLE_OK;
 	if (strcmp(method, "GET") == 0)
-		setup_ok &= curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+		ok &= curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L) == CURLE_OK;
 	else
-		setup_ok &= curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
+		ok &= curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK;
 	if (payload != NULL)
 	{
-		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
-									 (curl_off_t) strlen(payload)) == CURLE_OK;
-		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDS, payload) == CURLE_OK;
+		ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+							   (curl_off_t) strlen(payload)) == CURLE_OK;
+		ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDS, payload) == CURLE_OK;
 	}
 	else if (strcmp(method, "GET") != 0)
 	{
 		/* a body-less POST/PATCH/DELETE sends Content-Length: 0 */
-		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE, 0L) == CURLE_OK;
-		setup_ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDS, "") == CURLE_OK;
+		ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE, 0L) == CURLE_OK;
+		ok &= curl_easy_setopt(handle, CURLOPT_POSTFIELDS, "") == CURLE_OK;
 	}
+	return ok;
+}
 
-	if (setup_ok)
-	{
-		requests_sent++;
-		pgstat_report_wait_start(WEBFLOW_WAIT_EVENT(wait_event_http, "WebflowHttp"));
-		code = curl_easy_perform(handle);
-		pgstat_report_wait_end();
-	}
-	else
-		code = CURLE_OUT_OF_MEMORY;
+/*
+ * classify_outcome fills the result's status, outcome, timing and, for a
+ * failed transfer, the phase it failed in.  No ereport.
+ */
+static void
+classify_outcome(CURL *handle, CURLcode code, bool https, ResponseBuffer *buf,
+				 WebflowHttpResult *result)
+{
+	long		connects = 0;
+	double		total = 0;
 
 	curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &result->status);
 	curl_easy_getinfo(handle, CURLINFO_TOTAL_TIME, &total);
@@ -409,7 +401,7 @@ webflow_http_send(const char *method, const char *path_and_query,
 		result->outcome = WEBFLOW_HTTP_RESPONSE;
 	else if (code == CURLE_ABORTED_BY_CALLBACK)
 		result->outcome = WEBFLOW_HTTP_CANCELED;
-	else if (code == CURLE_WRITE_ERROR && buf.too_large)
+	else if (code == CURLE_WRITE_ERROR && buf->too_large)
 		result->outcome = WEBFLOW_HTTP_TOO_LARGE;
 	else if (code == CURLE_OPERATION_TIMEDOUT)
 		result->outcome = WEBFLOW_HTTP_TIMEOUT;
@@ -424,45 +416,118 @@ webflow_http_send(const char *method, const char *path_and_query,
 			strcmp(result->phase, "waiting for response") == 0 ||
 			strcmp(result->phase, "transfer") == 0;
 	}
+}
 
-	/* keep the handle, but not the pointers into this stack frame */
+/*
+ * release_request keeps the handle for the next request but drops the
+ * pointers into the caller's stack frame, and frees the header list.
+ */
+static void
+release_request(CURL *handle, struct curl_slist *headers)
+{
 	curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(handle, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(handle, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(handle, CURLOPT_HEADERDATA, NULL);
 	curl_slist_free_all(headers);
+}
+
+/*
+ * take_response moves the body (malloc'd by the write callback) and the
+ * rate-limit headers into the result, once curl's objects are freed.
+ */
+static void
+take_response(ResponseBuffer *buf, ResponseHeaders *rh, WebflowHttpResult *result)
+{
+	if (buf->data != NULL && result->outcome == WEBFLOW_HTTP_RESPONSE)
+	{
+		char	   *copy = palloc(buf->len + 1);
+
+		memcpy(copy, buf->data, buf->len);
+		copy[buf->len] = '\0';
+		free(buf->data);
+		buf->data = NULL;
+		result->body = pg_any_to_server(copy, (int) buf->len, PG_UTF8);
+		result->body_len = strlen(result->body);
+	}
+	if (buf->data != NULL)
+		free(buf->data);
+	buf->data = NULL;
+	if (result->body == NULL)
+		result->body = pstrdup("");
+
+	result->retry_after_s = rh->retry_after_s;
+	result->ratelimit_limit = rh->ratelimit_limit;
+	result->ratelimit_remaining = rh->ratelimit_remaining;
+	if (result->outcome == WEBFLOW_HTTP_RESPONSE)
+	{
+		webflow_last_rate_info.limit = rh->ratelimit_limit;
+		webflow_last_rate_info.remaining = rh->ratelimit_remaining;
+		webflow_last_rate_info.retry_after_s = rh->retry_after_s;
+		webflow_last_rate_info.received_at = GetCurrentTimestamp();
+	}
+}
+
+/*
+ * webflow_http_send sends one request to the Webflow API and fills
+ * *result.  path_and_query is relative to webflow.api_url and already
+ * escaped; body (server encoding, may be NULL) is sent as JSON.  Errors are
+ * raised only for problems found before anything is sent.
+ */
+void
+webflow_http_send(const char *method, const char *path_and_query,
+				  const char *body, WebflowHttpResult *result)
+{
+	CURL	   *handle;
+	CURLcode	code;
+	char		errbuf[CURL_ERROR_SIZE];
+	char	   *url;
+	char	   *auth;
+	char	   *payload = NULL;
+	struct curl_slist *headers;
+	ResponseBuffer buf = {NULL, 0, 0, false};
+	ResponseHeaders rh = {-1, -1, -1};
+	bool		https;
+	bool		setup_ok = true;
+	const char *token;
+
+	memset(result, 0, sizeof(*result));
+	result->retry_after_s = -1;
+	result->ratelimit_limit = -1;
+	result->ratelimit_remaining = -1;
+
+	/* everything that may raise an error is done before curl gets memory */
+	token = checked_token();
+	url = build_url(path_and_query);
+	https = pg_strncasecmp(url, "https://", 8) == 0;
+	auth = psprintf("Authorization: Bearer %s", token);
+	if (body != NULL)
+		payload = pg_server_to_any(body, strlen(body), PG_UTF8);
+	handle = get_handle();
+	curl_easy_reset(handle);
+
+	/* from here on, no ereport until the curl objects are freed */
+	errbuf[0] = '\0';
+	headers = request_headers(auth, body != NULL, &setup_ok);
+	setup_ok &= set_options(handle, method, url, payload, headers, errbuf, &buf, &rh);
+	if (setup_ok)
+	{
+		requests_sent++;
+		pgstat_report_wait_start(WEBFLOW_WAIT_EVENT(wait_event_http, "WebflowHttp"));
+		code = curl_easy_perform(handle);
+		pgstat_report_wait_end();
+	}
+	else
+		code = CURLE_OUT_OF_MEMORY;
+	classify_outcome(handle, code, https, &buf, result);
+	release_request(handle, headers);
 
 	/* curl's objects are gone: palloc and ereport are allowed again */
 	explicit_bzero(auth, strlen(auth));
 	pfree(auth);
 	if (code != CURLE_OK)
 		result->error = pstrdup(errbuf[0] ? errbuf : curl_easy_strerror(code));
-	if (buf.data != NULL && result->outcome == WEBFLOW_HTTP_RESPONSE)
-	{
-		char	   *copy = palloc(buf.len + 1);
-
-		memcpy(copy, buf.data, buf.len);
-		copy[buf.len] = '\0';
-		free(buf.data);
-		buf.data = NULL;
-		result->body = pg_any_to_server(copy, (int) buf.len, PG_UTF8);
-		result->body_len = strlen(result->body);
-	}
-	if (buf.data != NULL)
-		free(buf.data);
-	if (result->body == NULL)
-		result->body = pstrdup("");
-
-	result->retry_after_s = rh.retry_after_s;
-	result->ratelimit_limit = rh.ratelimit_limit;
-	result->ratelimit_remaining = rh.ratelimit_remaining;
-	if (result->outcome == WEBFLOW_HTTP_RESPONSE)
-	{
-		webflow_last_rate_info.limit = rh.ratelimit_limit;
-		webflow_last_rate_info.remaining = rh.ratelimit_remaining;
-		webflow_last_rate_info.retry_after_s = rh.retry_after_s;
-		webflow_last_rate_info.received_at = GetCurrentTimestamp();
-	}
+	take_response(&buf, &rh, result);
 	if (payload != NULL && payload != body)
 		pfree(payload);
 	pfree(url);
