@@ -60,6 +60,10 @@ static List *page_owners(SendState *ss, Binding *b, JsonbValue *items,
 static bool owned_by_other(List *owners, Change *c, const char *id);
 static int64 pagination_total(Jsonb *response);
 static bool slug_taken(const WebflowHttpResult *result);
+static bool created_slug_taken(SendState *ss, Change *c, WebflowHttpResult *result);
+static bool update_refused(SendState *ss, Change *c, WebflowHttpResult *result);
+static bool removal_refused(SendState *ss, Change *c, GroupKind kind,
+							WebflowHttpResult *result);
 
 /*
  * slug_taken says whether Webflow refused a write because another item
@@ -173,60 +177,68 @@ publish_staged(SendState *ss, Change *c)
 		webflow_settle(&c, 1, OUTCOME_FAILED, &result, false);
 }
 
-/* webflow_lone_failure handles a client error that a single change got. */
-void
-webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
+/*
+ * created_slug_taken handles a create refused because the slug is taken:
+ * the item may be this row's own (an earlier attempt made it).  It
+ * returns false when the refusal stands.
+ */
+static bool
+created_slug_taken(SendState *ss, Change *c, WebflowHttpResult *result)
 {
-	if ((kind == GROUP_CREATE || kind == GROUP_UPDATE) && slug_taken(result) &&
-		c->slug != NULL && release_moving_slug(ss, c))
-		return;
-	if (kind == GROUP_CREATE && slug_taken(result) &&
-		c->slug != NULL)
-	{
-		RequestClass cls;
-		char	   *id = lookup_slug(ss, c->binding, c->slug, &cls);
+	RequestClass cls;
+	char	   *id = lookup_slug(ss, c->binding, c->slug, &cls);
 
-		if (id != NULL && !claimed_elsewhere(ss, c, id) && !mapped_to_other_row(ss, c, id))
-		{
-			/*
-			 * The item is there already (an earlier attempt made it): adopt
-			 * it, and map it even if the update that follows fails.
-			 */
-			c->item_id = id;
-			c->new_item_id = id;
-			c->mapped_slug = c->slug;
-			c->action = ACTION_UPDATE;
-			ss->followups = lappend(ss->followups, c);
-			return;
-		}
-		if (cls == REQ_STOP)
-		{
-			webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
-			return;
-		}
-		if (cls == REQ_RETRY)
-		{
-			/*
-			 * The item may be ours (an earlier attempt, or libcurl sending
-			 * the create again on a new connection): the create's outcome
-			 * stays unknown until a lookup that worked says otherwise.
-			 */
-			webflow_settle(&c, 1, OUTCOME_WAIT, result, true);
-			return;
-		}
-		if (id != NULL)
-		{
-			/*
-			 * Another row owns the item with the slug: one of this pass (a
-			 * row whose key changed, whose delete did not go through yet),
-			 * or one whose rename or delete is still to come.  Try again
-			 * later; if the slug stays taken, the row fails in the end.
-			 */
-			webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
-			return;
-		}
+	if (id != NULL && !claimed_elsewhere(ss, c, id) && !mapped_to_other_row(ss, c, id))
+	{
+		/*
+		 * The item is there already (an earlier attempt made it): adopt
+		 * it, and map it even if the update that follows fails.
+		 */
+		c->item_id = id;
+		c->new_item_id = id;
+		c->mapped_slug = c->slug;
+		c->action = ACTION_UPDATE;
+		ss->followups = lappend(ss->followups, c);
+		return true;
 	}
-	if (kind == GROUP_UPDATE && slug_taken(result) &&
+	if (cls == REQ_STOP)
+	{
+		webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
+		return true;
+	}
+	if (cls == REQ_RETRY)
+	{
+		/*
+		 * The item may be ours (an earlier attempt, or libcurl sending
+		 * the create again on a new connection): the create's outcome
+		 * stays unknown until a lookup that worked says otherwise.
+		 */
+		webflow_settle(&c, 1, OUTCOME_WAIT, result, true);
+		return true;
+	}
+	if (id != NULL)
+	{
+		/*
+		 * Another row owns the item with the slug: one of this pass (a
+		 * row whose key changed, whose delete did not go through yet),
+		 * or one whose rename or delete is still to come.  Try again
+		 * later; if the slug stays taken, the row fails in the end.
+		 */
+		webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * update_refused handles an update refused for its slug, because its item
+ * is gone (404) or is not published (409).  It returns false when the
+ * refusal stands.
+ */
+static bool
+update_refused(SendState *ss, Change *c, WebflowHttpResult *result)
+{
+	if (slug_taken(result) &&
 		c->slug != NULL && item_has_slug(ss, c))
 	{
 		/*
@@ -236,9 +248,9 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		 */
 		c->mapped_slug = c->slug;
 		ss->followups = lappend(ss->followups, c);
-		return;
+		return true;
 	}
-	if (kind == GROUP_UPDATE && slug_taken(result) &&
+	if (slug_taken(result) &&
 		c->slug != NULL)
 	{
 		/*
@@ -247,9 +259,9 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		 * the row fails in the end.
 		 */
 		webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
-		return;
+		return true;
 	}
-	if (kind == GROUP_UPDATE && result->status == 404)
+	if (result->status == 404)
 	{
 		/* the item was deleted in Webflow: make it again */
 		c->item_id = NULL;
@@ -258,13 +270,24 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 		c->unmap = true;
 		c->action = ACTION_CREATE;
 		ss->followups = lappend(ss->followups, c);
-		return;
+		return true;
 	}
-	if (kind == GROUP_UPDATE && result->status == 409 && c->binding->live)
+	if (result->status == 409 && c->binding->live)
 	{
 		publish_staged(ss, c);
-		return;
+		return true;
 	}
+	return false;
+}
+
+/*
+ * removal_refused handles an unpublish, archive, slug release or delete
+ * that was refused: done already, or to be done another way.  It returns
+ * false when the refusal stands.
+ */
+static bool
+removal_refused(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
+{
 	if ((kind == GROUP_ARCHIVE || kind == GROUP_RELEASE) && slug_taken(result) &&
 		c->item_id != NULL)
 	{
@@ -279,13 +302,13 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 			webflow_chunk_succeeded(&c, 1, kind, NULL);
 		else
 			webflow_settle(&c, 1, OUTCOME_RETRY, result, false);
-		return;
+		return true;
 	}
 	if (kind == GROUP_ARCHIVE && result->status == 409 && c->binding->live)
 	{
 		/* not published (unpublished in the Designer, say): archive the draft */
 		archive_staged(ss, c);
-		return;
+		return true;
 	}
 	if ((kind == GROUP_UNPUBLISH || kind == GROUP_DELETE || kind == GROUP_ARCHIVE ||
 		 kind == GROUP_RELEASE) &&
@@ -293,9 +316,29 @@ webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult
 	{
 		/* already gone, or already unpublished */
 		webflow_chunk_succeeded(&c, 1, kind, NULL);
-		return;
+		return true;
 	}
-	webflow_settle(&c, 1, OUTCOME_FAILED, result, false);
+	return false;
+}
+
+/* webflow_lone_failure handles a client error that a single change got. */
+void
+webflow_lone_failure(SendState *ss, Change *c, GroupKind kind, WebflowHttpResult *result)
+{
+	bool		handled;
+
+	if ((kind == GROUP_CREATE || kind == GROUP_UPDATE) && slug_taken(result) &&
+		c->slug != NULL && release_moving_slug(ss, c))
+		return;
+	if (kind == GROUP_CREATE)
+		handled = slug_taken(result) && c->slug != NULL &&
+			created_slug_taken(ss, c, result);
+	else if (kind == GROUP_UPDATE)
+		handled = update_refused(ss, c, result);
+	else
+		handled = removal_refused(ss, c, kind, result);
+	if (!handled)
+		webflow_settle(&c, 1, OUTCOME_FAILED, result, false);
 }
 
 /*

@@ -46,7 +46,9 @@ static int	collect_row(WebflowPayloadState *st, Jsonb *row);
 static bool flag_value(const char *option, const ColumnPlan *plan,
 					   JsonbValue *v);
 static bool valid_slug(JsonbValue *v);
-static void push_key(JsonbParseState **ps, const char *key);
+static char *push_name(JsonbParseState **ps, const ColumnPlan *c, JsonbValue *v,
+					   WebflowValueTarget *target, int *len);
+static void push_derived_slug(JsonbParseState **ps, const char *name, int name_len);
 static void row_error_context(void *arg);
 static void check_row(Jsonb *row);
 static int	prepare_row(WebflowPayloadState *st, Jsonb *row);
@@ -129,18 +131,6 @@ valid_slug(JsonbValue *v)
 			return false;
 	}
 	return true;
-}
-
-/* push_key pushes an object key (a constant or long-lived string). */
-static void
-push_key(JsonbParseState **ps, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(ps, WJB_KEY, &k);
 }
 
 /* row_error_context names the row in errors raised while building it. */
@@ -229,6 +219,59 @@ webflow_payload_slug_of(WebflowPayloadState *st, Jsonb *row)
 }
 
 /*
+ * push_name pushes the item's name from its column and returns it (as
+ * text, *len bytes), refusing one that is missing, empty or not text.
+ */
+static char *
+push_name(JsonbParseState **ps, const ColumnPlan *c, JsonbValue *v,
+		  WebflowValueTarget *target, int *len)
+{
+	char	   *name = NULL;
+
+	if (v->type == jbvBinary)
+		webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, target, v,
+							psprintf("a name is text, not an %s",
+									 webflow_jsonb_type_name(v)),
+							"Give a text column as the name.");
+	if (v->type == jbvNull ||
+		(name = webflow_value_as_text(v, len)) == NULL || *len == 0)
+		webflow_value_error(ERRCODE_NOT_NULL_VIOLATION, target, v,
+							"every item needs a name",
+							"Give each row a non-empty name, for example with coalesce().");
+	webflow_jsonb_put_key(ps, "name");
+	if (c->field != NULL)
+		webflow_push_field_value(ps, WJB_VALUE, v, target);
+	else
+	{
+		JsonbValue	b;
+
+		b.type = jbvString;
+		b.val.string.val = name;
+		b.val.string.len = *len;
+		pushJsonbValue(ps, WJB_VALUE, &b);
+	}
+	return name;
+}
+
+/* push_derived_slug pushes the slug made from the name (a row without one). */
+static void
+push_derived_slug(JsonbParseState **ps, const char *name, int name_len)
+{
+	JsonbValue	b;
+
+	b.type = jbvString;
+	b.val.string.val = webflow_slugify_cstring(name, name_len, &b.val.string.len);
+	if (b.val.string.len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot derive a slug from the name \"%s\": it has no Latin letter or digit",
+						pnstrdup(name, pg_mbcliplen(name, name_len, WEBFLOW_VALUE_EXCERPT))),
+				 errhint("Give the row a slug column (lowercase letters a-z, digits and hyphens).")));
+	webflow_jsonb_put_key(ps, "slug");
+	pushJsonbValue(ps, WJB_VALUE, &b);
+}
+
+/*
  * webflow_payload_build turns a row (a jsonb object) into a Webflow item.
  */
 Jsonb *
@@ -237,7 +280,6 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 	ErrorContextCallback errcallback;
 	JsonbParseState *ps = NULL;
 	JsonbValue *result;
-	JsonbValue	b;
 	WebflowValueTarget target;
 	bool		draft = st->draft.value;
 	bool		archived = st->archived.value;
@@ -258,7 +300,7 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 	target.ref_memo = &st->ref_memo;
 	target.memo_cxt = st->mcxt;
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-	push_key(&ps, "fieldData");
+	webflow_jsonb_put_key(&ps, "fieldData");
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	for (i = 0; i < n; i++)
 	{
@@ -279,27 +321,7 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 				archived = flag_value("archived", c, v);
 				break;
 			case ROLE_NAME:
-				if (v->type == jbvBinary)
-					webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, &target, v,
-										psprintf("a name is text, not an %s",
-												 webflow_jsonb_type_name(v)),
-										"Give a text column as the name.");
-				if (v->type == jbvNull ||
-					(name = webflow_value_as_text(v, &name_len)) == NULL ||
-					name_len == 0)
-					webflow_value_error(ERRCODE_NOT_NULL_VIOLATION, &target, v,
-										"every item needs a name",
-										"Give each row a non-empty name, for example with coalesce().");
-				push_key(&ps, "name");
-				if (c->field != NULL)
-					webflow_push_field_value(&ps, WJB_VALUE, v, &target);
-				else
-				{
-					b.type = jbvString;
-					b.val.string.val = name;
-					b.val.string.len = name_len;
-					pushJsonbValue(&ps, WJB_VALUE, &b);
-				}
+				name = push_name(&ps, c, v, &target, &name_len);
 				break;
 			case ROLE_SLUG:
 				if (v->type == jbvNull ||
@@ -309,12 +331,12 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 					webflow_value_error(ERRCODE_INVALID_PARAMETER_VALUE, &target, v,
 										"a slug has only lowercase letters a-z, digits and hyphens",
 										"Use webflow.slugify(column) in the query, or leave the slug empty to derive it from the name.");
-				push_key(&ps, "slug");
+				webflow_jsonb_put_key(&ps, "slug");
 				pushJsonbValue(&ps, WJB_VALUE, v);
 				have_slug = true;
 				break;
 			case ROLE_FIELD:
-				push_key(&ps, c->slug);
+				webflow_jsonb_put_key(&ps, c->slug);
 				if (c->field != NULL)
 					webflow_push_field_value(&ps, WJB_VALUE, v, &target);
 				else
@@ -328,35 +350,13 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 				 errmsg("the row has no name column"),
 				 errhint("Name a column \"name\" (or \"title\"), or map one with {\"fields\": {\"<column>\": \"name\"}}.")));
 	if (!have_slug)
-	{
-		b.type = jbvString;
-		b.val.string.val = webflow_slugify_cstring(name, name_len, &b.val.string.len);
-		if (b.val.string.len == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot derive a slug from the name \"%s\": it has no Latin letter or digit",
-							pnstrdup(name, pg_mbcliplen(name, name_len, WEBFLOW_VALUE_EXCERPT))),
-					 errhint("Give the row a slug column (lowercase letters a-z, digits and hyphens).")));
-		push_key(&ps, "slug");
-		pushJsonbValue(&ps, WJB_VALUE, &b);
-	}
+		push_derived_slug(&ps, name, name_len);
 	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 
-	b.type = jbvBool;
-	push_key(&ps, "isArchived");
-	b.val.boolean = archived;
-	pushJsonbValue(&ps, WJB_VALUE, &b);
-	push_key(&ps, "isDraft");
-	b.val.boolean = draft;
-	pushJsonbValue(&ps, WJB_VALUE, &b);
+	webflow_jsonb_put_bool(&ps, "isArchived", archived);
+	webflow_jsonb_put_bool(&ps, "isDraft", draft);
 	if (st->locale != NULL)
-	{
-		push_key(&ps, "cmsLocaleId");
-		b.type = jbvString;
-		b.val.string.val = st->locale;
-		b.val.string.len = strlen(st->locale);
-		pushJsonbValue(&ps, WJB_VALUE, &b);
-	}
+		webflow_jsonb_put_string(&ps, "cmsLocaleId", st->locale);
 	result = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 
 	error_context_stack = errcallback.previous;
