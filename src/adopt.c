@@ -60,6 +60,7 @@ static List *page_owners(SendState *ss, Binding *b, JsonbValue *items,
 static bool owned_by_other(List *owners, Change *c, const char *id);
 static int64 pagination_total(Jsonb *response);
 static bool slug_taken(const WebflowHttpResult *result);
+static char *update_body(Change *c, bool archive_only);
 static bool created_slug_taken(SendState *ss, Change *c, WebflowHttpResult *result);
 static bool update_refused(SendState *ss, Change *c, WebflowHttpResult *result);
 static bool removal_refused(SendState *ss, Change *c, GroupKind kind,
@@ -75,6 +76,17 @@ slug_taken(const WebflowHttpResult *result)
 {
 	return result->status == 400 && result->body != NULL &&
 		strstr(result->body, "Unique value is already in database") != NULL;
+}
+
+/* update_body is the body of a PATCH of one change's staged item. */
+static char *
+update_body(Change *c, bool archive_only)
+{
+	JsonbParseState *st = NULL;
+
+	webflow_body_begin(&st, "items");
+	webflow_push_update_item(&st, c, archive_only, false);
+	return webflow_body_end(&st);
 }
 
 /* The newest pages of a collection always read to settle unknown creates. */
@@ -129,19 +141,13 @@ static void
 publish_staged(SendState *ss, Change *c)
 {
 	WebflowHttpResult result;
-	StringInfoData body;
 	RequestClass cls;
 	int			tries;
 
-	initStringInfo(&body);
 	for (tries = 0; tries < 2; tries++)
 	{
-		resetStringInfo(&body);
-		appendStringInfoString(&body, "{\"items\": [");
-		webflow_append_update_item(&body, c, false, false);
-		appendStringInfoString(&body, "]}");
 		cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL),
-								   NULL, body.data, &result);
+								   NULL, update_body(c, false), &result);
 		/* the item has the slug already (its state was unknown): without it */
 		if (cls == REQ_CLIENT_ERROR && slug_taken(&result) &&
 			c->slug != NULL && (c->mapped_slug == NULL || strcmp(c->slug, c->mapped_slug) != 0) &&
@@ -160,12 +166,12 @@ publish_staged(SendState *ss, Change *c)
 		c->mapped_slug = NULL;
 	if (cls == REQ_OK)
 	{
-		resetStringInfo(&body);
-		appendStringInfoString(&body, "{\"itemIds\": [");
-		escape_json(&body, c->item_id);
-		appendStringInfoString(&body, "]}");
+		JsonbParseState *st = NULL;
+
+		webflow_body_begin(&st, "itemIds");
+		webflow_jsonb_put_string(&st, NULL, c->item_id);
 		cls = webflow_send_request(ss, "POST", webflow_items_path(c->binding, false, "/publish"),
-						   NULL, body.data, &result);
+								   NULL, webflow_body_end(&st), &result);
 	}
 	if (cls == REQ_OK)
 		webflow_chunk_succeeded(&c, 1, GROUP_UPDATE, NULL);
@@ -349,15 +355,10 @@ static void
 archive_staged(SendState *ss, Change *c)
 {
 	WebflowHttpResult result;
-	StringInfoData body;
 	RequestClass cls;
 
-	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"items\": [");
-	webflow_append_update_item(&body, c, true, false);
-	appendStringInfoString(&body, "]}");
 	cls = webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL),
-							   NULL, body.data, &result);
+							   NULL, update_body(c, true), &result);
 	if (cls == REQ_OK)
 		webflow_chunk_succeeded(&c, 1, GROUP_ARCHIVE, NULL);
 	else if (cls == REQ_RETRY)
@@ -391,7 +392,7 @@ release_moving_slug(SendState *ss, Change *c)
 	Change	   *other = NULL;
 	ListCell   *lc;
 	WebflowHttpResult result;
-	StringInfoData body;
+	JsonbParseState *st = NULL;
 	char	   *released;
 
 	if (holder == NULL)
@@ -409,14 +410,16 @@ release_moving_slug(SendState *ss, Change *c)
 		other->outcome == OUTCOME_FAILED)
 		return false;
 	released = webflow_released_slug(c->slug, holder);
-	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"items\": [{\"id\": ");
-	escape_json(&body, holder);
-	appendStringInfoString(&body, ", \"fieldData\": {\"slug\": ");
-	escape_json(&body, released);
-	appendStringInfoString(&body, "}}]}");
+	webflow_body_begin(&st, "items");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_string(&st, "id", holder);
+	webflow_jsonb_put_key(&st, "fieldData");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_string(&st, "slug", released);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	if (webflow_send_request(ss, "PATCH", webflow_items_path(c->binding, false, NULL),
-							 NULL, body.data, &result) != REQ_OK)
+							 NULL, webflow_body_end(&st), &result) != REQ_OK)
 		return false;
 	/* the holder's own update now sends its new slug, again if it failed */
 	other->mapped_slug = released;

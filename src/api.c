@@ -42,7 +42,6 @@ typedef struct ChunkContext
 } ChunkContext;
 
 static void chunk_error_context(void *arg);
-static void append_json_string(StringInfo buf, const char *s);
 static void check_item(JsonbValue *item, int index, WebflowItemsCheck check);
 static void emit_items(Tuplestorestate *store, TupleDesc desc, Jsonb *response);
 static void put_jsonb(Tuplestorestate *store, TupleDesc desc, Jsonb *value);
@@ -177,13 +176,6 @@ chunk_error_context(void *arg)
 				   ctx->last, ctx->total);
 }
 
-/* append_json_string appends s as a JSON string literal. */
-static void
-append_json_string(StringInfo buf, const char *s)
-{
-	escape_json(buf, s);
-}
-
 /*
  * check_item refuses an item that Webflow would reject for its shape,
  * before anything is sent.
@@ -310,24 +302,19 @@ webflow_return_item_chunks(FunctionCallInfo fcinfo, const char *operation,
 	for (start = 0; start < n; start += WEBFLOW_MAX_BATCH)
 	{
 		int			end = Min(n, start + WEBFLOW_MAX_BATCH);
-		StringInfoData body;
+		JsonbParseState *st = NULL;
+		char	   *body;
 
 		CHECK_FOR_INTERRUPTS();
-		initStringInfo(&body);
-		appendStringInfoString(&body, "{\"items\": [");
+		webflow_body_begin(&st, "items");
 		for (i = start; i < end; i++)
-		{
-			if (i > start)
-				appendStringInfoString(&body, ", ");
-			appendStringInfoString(&body,
-								   webflow_jsonb_value_text(webflow_jsonb_array_element(&root, i)));
-		}
-		appendStringInfoString(&body, "]}");
+			webflow_jsonb_put_value(&st, NULL, webflow_jsonb_array_element(&root, i));
+		body = webflow_body_end(&st);
 		cctx.first = start + 1;
 		cctx.last = end;
 		emit_items(rsinfo->setResult, rsinfo->setDesc,
-				   webflow_call(operation, method, path, query, body.data));
-		pfree(body.data);
+				   webflow_call(operation, method, path, query, body));
+		pfree(body);
 	}
 	error_context_stack = errcb.previous;
 }
@@ -382,29 +369,26 @@ webflow_send_id_chunks(const char *operation, const char *method,
 	for (start = 0; start < n; start += WEBFLOW_MAX_BATCH)
 	{
 		int			end = Min(n, start + WEBFLOW_MAX_BATCH);
-		StringInfoData body;
+		JsonbParseState *st = NULL;
+		char	   *body;
 		Jsonb	   *response;
 
 		CHECK_FOR_INTERRUPTS();
-		initStringInfo(&body);
-		appendStringInfoString(&body, as_item_ids ? "{\"itemIds\": [" : "{\"items\": [");
+		webflow_body_begin(&st, as_item_ids ? "itemIds" : "items");
 		for (i = start; i < end; i++)
 		{
-			if (i > start)
-				appendStringInfoString(&body, ", ");
-			if (!as_item_ids)
-				appendStringInfoString(&body, "{\"id\": ");
-			append_json_string(&body, TextDatumGetCString(elems[i]));
-			if (!as_item_ids)
-				appendStringInfoChar(&body, '}');
+			if (as_item_ids)
+				webflow_jsonb_put_string(&st, NULL, TextDatumGetCString(elems[i]));
+			else
+				webflow_body_push_id(&st, TextDatumGetCString(elems[i]));
 		}
-		appendStringInfoString(&body, "]}");
+		body = webflow_body_end(&st);
 		cctx.first = start + 1;
 		cctx.last = end;
-		response = webflow_call(operation, method, path, NULL, body.data);
+		response = webflow_call(operation, method, path, NULL, body);
 		if (responses != NULL && response != NULL)
 			*responses = lappend(*responses, response);
-		pfree(body.data);
+		pfree(body);
 	}
 	error_context_stack = errcb.previous;
 	return n;

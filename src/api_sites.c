@@ -216,7 +216,8 @@ Datum
 webflow_publish_site(PG_FUNCTION_ARGS)
 {
 	char	   *site = webflow_id_arg(fcinfo, 0, "site_id");
-	StringInfoData body;
+	JsonbParseState *st = NULL;
+	Jsonb	   *body;
 	bool		any = false;
 
 	if (PG_ARGISNULL(1) && PG_ARGISNULL(2))
@@ -225,8 +226,7 @@ webflow_publish_site(PG_FUNCTION_ARGS)
 				 errmsg("publish_site needs custom_domains or publish_to_webflow_subdomain"),
 				 errhint("Pass the domain ids of webflow.get_custom_domains(site_id), or publish_to_webflow_subdomain => true.")));
 
-	initStringInfo(&body);
-	appendStringInfoChar(&body, '{');
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	if (!PG_ARGISNULL(1))
 	{
 		ArrayType  *domains = PG_GETARG_ARRAYTYPE_P(1);
@@ -242,7 +242,8 @@ webflow_publish_site(PG_FUNCTION_ARGS)
 
 		deconstruct_array(domains, TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, &nulls, &n);
-		appendStringInfoString(&body, "\"customDomains\": [");
+		webflow_jsonb_put_key(&st, "customDomains");
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 		for (i = 0; i < n; i++)
 		{
 			char	   *id;
@@ -257,11 +258,9 @@ webflow_publish_site(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("custom_domains element %d \"%s\" is not a Webflow id", i + 1, id),
 						 errhint("Use the \"id\" of each domain from webflow.get_custom_domains(site_id), not its URL.")));
-			if (i > 0)
-				appendStringInfoString(&body, ", ");
-			escape_json(&body, id);
+			webflow_jsonb_put_string(&st, NULL, id);
 		}
-		appendStringInfoChar(&body, ']');
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 		any = n > 0;
 	}
 	if (!any && (PG_ARGISNULL(2) || !PG_GETARG_BOOL(2)))
@@ -271,17 +270,12 @@ webflow_publish_site(PG_FUNCTION_ARGS)
 				 errdetail("custom_domains is empty and publish_to_webflow_subdomain is not true."),
 				 errhint("Pass the domain ids of webflow.get_custom_domains(site_id), or publish_to_webflow_subdomain => true.")));
 	if (!PG_ARGISNULL(2))
-	{
-		if (any)
-			appendStringInfoString(&body, ", ");
-		appendStringInfo(&body, "\"publishToWebflowSubdomain\": %s",
-						 PG_GETARG_BOOL(2) ? "true" : "false");
-	}
-	appendStringInfoChar(&body, '}');
+		webflow_jsonb_put_bool(&st, "publishToWebflowSubdomain", PG_GETARG_BOOL(2));
+	body = webflow_jsonb_finish(&st, false);
 
 	WEBFLOW_RETURN_JSONB(webflow_call("Publish Site", "POST",
 								   id_path("/sites/%s/publish", site), NULL,
-								   body.data));
+								   JsonbToCString(NULL, &body->root, VARSIZE(body))));
 }
 
 /* webflow.list_collections(site_id) returns a site's collections. */
@@ -377,7 +371,8 @@ webflow_create_webhook(PG_FUNCTION_ARGS)
 	char	   *trigger = webflow_text_arg(fcinfo, 1, "trigger_type");
 	char	   *url = webflow_text_arg(fcinfo, 2, "url");
 	Jsonb	   *filter = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	StringInfoData body;
+	JsonbParseState *st = NULL;
+	Jsonb	   *body;
 	StringInfoData known;
 	int			i;
 
@@ -421,19 +416,20 @@ webflow_create_webhook(PG_FUNCTION_ARGS)
 				 errmsg("a webhook filter is only supported for form_submission, not %s", trigger),
 				 errhint("Leave filter NULL for this trigger type.")));
 
-	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"triggerType\": ");
-	escape_json(&body, trigger);
-	appendStringInfoString(&body, ", \"url\": ");
-	escape_json(&body, url);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_string(&st, "triggerType", trigger);
+	webflow_jsonb_put_string(&st, "url", url);
 	if (filter != NULL)
-		appendStringInfo(&body, ", \"filter\": %s",
-						 JsonbToCString(NULL, &filter->root, VARSIZE(filter)));
-	appendStringInfoChar(&body, '}');
+	{
+		JsonbValue	fv;
+
+		webflow_jsonb_put_value(&st, "filter", webflow_jsonb_root(filter, &fv));
+	}
+	body = webflow_jsonb_finish(&st, false);
 
 	WEBFLOW_RETURN_JSONB(webflow_call("Create Webhook", "POST",
 								   id_path("/sites/%s/webhooks", site), NULL,
-								   body.data));
+								   JsonbToCString(NULL, &body->root, VARSIZE(body))));
 }
 
 /* webflow.remove_webhook(webhook_id) deletes a webhook. */

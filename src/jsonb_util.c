@@ -299,3 +299,35 @@ webflow_jsonb_finish(JsonbParseState **st, bool array)
 {
 	return JsonbValueToJsonb(pushJsonbValue(st, array ? WJB_END_ARRAY : WJB_END_OBJECT, NULL));
 }
+
+/*
+ * webflow_body_begin starts a request body that is a list under one key:
+ * {"<list>": [ ... the caller pushes the elements.
+ */
+void
+webflow_body_begin(JsonbParseState **st, const char *list)
+{
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_key(st, list);
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+}
+
+/* webflow_body_push_id pushes the list element {"id": id}. */
+void
+webflow_body_push_id(JsonbParseState **st, const char *id)
+{
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_string(st, "id", id);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* webflow_body_end ends a body begun by webflow_body_begin: its JSON text. */
+char *
+webflow_body_end(JsonbParseState **st)
+{
+	Jsonb	   *jb;
+
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	jb = webflow_jsonb_finish(st, false);
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}

@@ -37,5 +37,8 @@ extern void webflow_jsonb_put_value(JsonbParseState **st, const char *key,
 									JsonbValue *value);
 extern void webflow_jsonb_put_time(JsonbParseState **st, const char *key, TimestampTz t);
 extern Jsonb *webflow_jsonb_finish(JsonbParseState **st, bool array);
+extern void webflow_body_begin(JsonbParseState **st, const char *list);
+extern void webflow_body_push_id(JsonbParseState **st, const char *id);
+extern char *webflow_body_end(JsonbParseState **st);
 
 #endif							/* WEBFLOW_JSONB_UTIL_H */

@@ -37,6 +37,7 @@
 #define EXTENSION_CHECK_MS 200
 
 static bool extension_dropped(SendState *ss);
+static void push_update_fields(JsonbParseState **st, Change *c, JsonbValue *fields);
 
 /*
  * webflow_payload_slug returns the slug of an item payload (fieldData.slug),
@@ -208,37 +209,37 @@ webflow_released_slug(const char *slug, const char *item_id)
 }
 
 /*
- * webflow_append_update_item appends the PATCH form of a change: its id and its
+ * webflow_push_update_item pushes the PATCH form of a change: its id and its
  * payload, without a slug Webflow already has (Webflow rejects an
  * unchanged slug as a duplicate).  archive_only sends isArchived and gives
  * the slug up (so that a new row may take it), release_only the slug alone.
  */
 void
-webflow_append_update_item(StringInfo buf, Change *c, bool archive_only,
-						   bool release_only)
+webflow_push_update_item(JsonbParseState **st, Change *c, bool archive_only,
+						 bool release_only)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
-	bool		first = true;
 
-	appendStringInfoString(buf, "{\"id\": ");
-	escape_json(buf, c->item_id);
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	webflow_jsonb_put_string(st, "id", c->item_id);
 	if (archive_only || release_only)
 	{
 		char	   *released = webflow_released_slug(c->mapped_slug, c->item_id);
 
 		if (archive_only)
-			appendStringInfoString(buf, ", \"isArchived\": true");
+			webflow_jsonb_put_bool(st, "isArchived", true);
 		/* (not the slug it has already: Webflow refuses an item's own slug) */
 		if (c->mapped_slug == NULL || strcmp(released, c->mapped_slug) != 0)
 		{
-			appendStringInfoString(buf, ", \"fieldData\": {\"slug\": ");
-			escape_json(buf, released);
-			appendStringInfoChar(buf, '}');
+			webflow_jsonb_put_key(st, "fieldData");
+			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+			webflow_jsonb_put_string(st, "slug", released);
+			pushJsonbValue(st, WJB_END_OBJECT, NULL);
 		}
-		appendStringInfoChar(buf, '}');
+		pushJsonbValue(st, WJB_END_OBJECT, NULL);
 		return;
 	}
 	it = JsonbIteratorInit(&c->payload->root);
@@ -247,41 +248,40 @@ webflow_append_update_item(StringInfo buf, Change *c, bool archive_only,
 		if (tok == WJB_KEY)
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 		else if (tok == WJB_VALUE && strcmp(key, "fieldData") != 0)
-		{
-			appendStringInfoString(buf, ", ");
-			escape_json(buf, key);
-			appendStringInfoString(buf, ": ");
-			appendStringInfoString(buf, webflow_jsonb_value_text(&v));
-		}
+			webflow_jsonb_put_value(st, key, &v);
 		else if (tok == WJB_VALUE && webflow_jsonb_is_object(&v))
-		{
-			JsonbIterator *fit = JsonbIteratorInit(v.val.binary.data);
-			JsonbValue	fv;
-			JsonbIteratorToken ftok;
-			char	   *field = NULL;
+			push_update_fields(st, c, &v);
+	}
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
 
-			appendStringInfoString(buf, ", \"fieldData\": {");
-			while ((ftok = JsonbIteratorNext(&fit, &fv, true)) != WJB_DONE)
-			{
-				if (ftok == WJB_KEY)
-					field = pnstrdup(fv.val.string.val, fv.val.string.len);
-				else if (ftok == WJB_VALUE)
-				{
-					if (strcmp(field, "slug") == 0 && c->mapped_slug != NULL &&
-						c->slug != NULL && strcmp(c->slug, c->mapped_slug) == 0)
-						continue;
-					if (!first)
-						appendStringInfoString(buf, ", ");
-					first = false;
-					escape_json(buf, field);
-					appendStringInfoString(buf, ": ");
-					appendStringInfoString(buf, webflow_jsonb_value_text(&fv));
-				}
-			}
-			appendStringInfoChar(buf, '}');
+/*
+ * push_update_fields pushes an update's fieldData, without the slug when
+ * the item has it already (Webflow refuses to be sent an item's own slug).
+ */
+static void
+push_update_fields(JsonbParseState **st, Change *c, JsonbValue *fields)
+{
+	JsonbIterator *it = JsonbIteratorInit(fields->val.binary.data);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *field = NULL;
+
+	webflow_jsonb_put_key(st, "fieldData");
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			field = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			if (strcmp(field, "slug") == 0 && c->mapped_slug != NULL &&
+				c->slug != NULL && strcmp(c->slug, c->mapped_slug) == 0)
+				continue;
+			webflow_jsonb_put_value(st, field, &v);
 		}
 	}
-	appendStringInfoChar(buf, '}');
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
 /*

@@ -56,8 +56,8 @@ extern void webflow_settle(Change **cs, int n, ChangeOutcome outcome,
 						   WebflowHttpResult *result, bool unknown);
 extern char *webflow_items_path(Binding *b, bool live, const char *suffix);
 extern char *webflow_released_slug(const char *slug, const char *item_id);
-extern void webflow_append_update_item(StringInfo buf, Change *c,
-									   bool archive_only, bool release_only);
+extern void webflow_push_update_item(JsonbParseState **st, Change *c,
+									 bool archive_only, bool release_only);
 extern void webflow_chunk_succeeded(Change **cs, int n, GroupKind kind,
 									Jsonb *response);
 

@@ -79,7 +79,9 @@ static void
 send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 {
 	WebflowHttpResult result;
-	StringInfoData body;
+	JsonbParseState *st = NULL;
+	JsonbValue	root;
+	char	   *body;
 	const char *method;
 	char	   *path;
 	char	   *query = NULL;
@@ -94,26 +96,18 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 		webflow_settle(cs, n, OUTCOME_DEFER, NULL, false);
 		return;
 	}
-	initStringInfo(&body);
-	appendStringInfoString(&body, "{\"items\": [");
+	webflow_body_begin(&st, "items");
 	for (i = 0; i < n; i++)
 	{
-		if (i > 0)
-			appendStringInfoString(&body, ", ");
 		if (kind == GROUP_CREATE)
-			appendStringInfoString(&body, JsonbToCString(NULL, &cs[i]->payload->root,
-														 VARSIZE(cs[i]->payload)));
+			webflow_jsonb_put_value(&st, NULL, webflow_jsonb_root(cs[i]->payload, &root));
 		else if (kind == GROUP_UPDATE || kind == GROUP_ARCHIVE || kind == GROUP_RELEASE)
-			webflow_append_update_item(&body, cs[i], kind == GROUP_ARCHIVE,
-									   kind == GROUP_RELEASE);
+			webflow_push_update_item(&st, cs[i], kind == GROUP_ARCHIVE,
+									 kind == GROUP_RELEASE);
 		else
-		{
-			appendStringInfoString(&body, "{\"id\": ");
-			escape_json(&body, cs[i]->item_id);
-			appendStringInfoChar(&body, '}');
-		}
+			webflow_body_push_id(&st, cs[i]->item_id);
 	}
-	appendStringInfoString(&body, "]}");
+	body = webflow_body_end(&st);
 
 	switch (kind)
 	{
@@ -143,8 +137,8 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 			break;
 	}
 
-	cls = webflow_send_request(ss, method, path, query, body.data, &result);
-	pfree(body.data);
+	cls = webflow_send_request(ss, method, path, query, body, &result);
+	pfree(body);
 	if (cls != REQ_STOP)
 	{
 		SpinLockAcquire(&shared->mutex);
