@@ -677,3 +677,27 @@ COMMENT ON FUNCTION @extschema@._sync(regclass, oid) IS
 REVOKE EXECUTE ON FUNCTION @extschema@._sync(regclass, oid) FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@.sync(regclass) IS
 'Queue every row of a bound table whose item is missing or differs, in Webflow now (every page of the collection is read) or from what was last sent, and the deletion of items whose row is gone; returns the number of changes queued';
+
+-------------------------------------------------------------------------
+-- Named connections: foreign servers of the webflow wrapper (SQL/MED)
+-------------------------------------------------------------------------
+
+-- The validator of the wrapper's options: servers take api_url and
+-- rate_limit, user mappings a token (or a token_file, set by superusers);
+-- anything else is refused (connection.c).  PostgreSQL calls it itself,
+-- with no privilege check, so nobody needs EXECUTE.
+CREATE FUNCTION @extschema@._connection_validator(options text[], catalog oid)
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'webflow_connection_validator';
+COMMENT ON FUNCTION @extschema@._connection_validator(text[], oid) IS
+'Private: the validator of the webflow foreign-data wrapper''s options';
+REVOKE EXECUTE ON FUNCTION @extschema@._connection_validator(text[], oid) FROM PUBLIC;
+
+-- Connections: CREATE SERVER careers FOREIGN DATA WRAPPER webflow
+-- OPTIONS (api_url '...', rate_limit '120'); CREATE USER MAPPING FOR role
+-- SERVER careers OPTIONS (token '...'); SET webflow.connection = 'careers'.
+-- Only superusers may create servers until they grant USAGE on the wrapper.
+CREATE FOREIGN DATA WRAPPER webflow VALIDATOR @extschema@._connection_validator;
+COMMENT ON FOREIGN DATA WRAPPER webflow IS
+'Named Webflow connections: servers (api_url, rate_limit) and user mappings (token or token_file), chosen with SET webflow.connection';

@@ -92,4 +92,14 @@ webflow_init_materialized_srf(FunctionCallInfo fcinfo)
 #define webflow_pg_class_ownercheck(relid, role) pg_class_ownercheck((relid), (role))
 #endif
 
+/* Privilege checks on one kind of object became object_aclcheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_foreign_server_d.h"
+#define webflow_server_aclcheck(serverid, role, mode) \
+	object_aclcheck(ForeignServerRelationId, (serverid), (role), (mode))
+#else
+#define webflow_server_aclcheck(serverid, role, mode) \
+	pg_foreign_server_aclcheck((serverid), (role), (mode))
+#endif
+
 #endif							/* WEBFLOW_COMPAT_H */

@@ -32,6 +32,7 @@
 
 #include "bgworker.h"
 #include "compat.h"
+#include "connection.h"
 #include "drain.h"
 #include "sql_version.h"
 #include "webflow.h"
@@ -96,6 +97,8 @@ webflow_drain_worker_main(Datum arg)
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	/* bindings publish through the default connection */
+	webflow_connection_default_only();
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "webflow drain");
 	seg = dsm_attach(DatumGetUInt32(arg));
 	if (seg == NULL)

@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "connection.h"
 #include "http.h"
 #include "jsonb_util.h"
 #include "token.h"
@@ -75,7 +76,7 @@ static int	check_abort(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 						curl_off_t ultotal, curl_off_t ulnow);
 static int	header_int(const char *line, size_t len, const char *name);
 static const char *failed_phase(CURL *handle, CURLcode code, bool https);
-static char *build_url(const char *path_and_query);
+static char *build_url(const WebflowConnection *conn, const char *path_and_query);
 
 /*
  * get_handle returns this process's easy handle, creating it (and
@@ -249,34 +250,36 @@ failed_phase(CURL *handle, CURLcode code, bool https)
 	return "transfer";
 }
 
-/* build_url joins webflow.api_url and a path (with its query). */
+/* build_url joins a connection's API URL and a path (with its query). */
 static char *
-build_url(const char *path_and_query)
+build_url(const WebflowConnection *conn, const char *path_and_query)
 {
-	const char *base = webflow_api_url ? webflow_api_url : WEBFLOW_DEFAULT_API_URL;
-	size_t		baselen = strlen(base);
+	size_t		baselen = strlen(conn->api_url);
 
-	while (baselen > 0 && base[baselen - 1] == '/')
+	while (baselen > 0 && conn->api_url[baselen - 1] == '/')
 		baselen--;
-	return psprintf("%.*s%s", (int) baselen, base, path_and_query);
+	return psprintf("%.*s%s", (int) baselen, conn->api_url, path_and_query);
 }
 
 /*
- * checked_token returns the token to send, refusing one that is missing
- * or cannot be sent in an HTTP header.
+ * checked_token returns the connection's token, refusing one that is
+ * missing or cannot be sent in an HTTP header.
  */
 static const char *
-checked_token(void)
+checked_token(const WebflowConnection *conn)
 {
-	char	   *problem;
-	const char *token = webflow_api_token(&problem);
-
-	if (token == NULL)
+	if (conn->name[0] != '\0' && conn->token == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("webflow connection \"%s\" has no usable token: %s", conn->name, conn->problem),
+				 errhint("Give the user mapping a token: ALTER USER MAPPING FOR ... SERVER %s OPTIONS (SET token '...').",
+						 quote_identifier(conn->name))));
+	if (conn->token == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s", problem),
+				 errmsg("%s", conn->problem),
 				 errhint("A superuser names a file holding the token in webflow.token_file (ALTER SYSTEM SET webflow.token_file = '/path'; SELECT pg_reload_conf();), or sets webflow.token in postgresql.conf.")));
-	for (const char *p = token; *p; p++)
+	for (const char *p = conn->token; *p; p++)
 	{
 		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
 			ereport(ERROR,
@@ -284,7 +287,7 @@ checked_token(void)
 					 errmsg("the API token contains a character that cannot be sent in an HTTP header"),
 					 errhint("Set webflow.token (or the contents of webflow.token_file) to the token exactly as Webflow shows it.")));
 	}
-	return token;
+	return conn->token;
 }
 
 /*
@@ -490,6 +493,7 @@ webflow_http_send(const char *method, const char *path_and_query,
 	bool		https;
 	bool		setup_ok = true;
 	const char *token;
+	WebflowConnection conn;
 
 	memset(result, 0, sizeof(*result));
 	result->retry_after_s = -1;
@@ -497,8 +501,9 @@ webflow_http_send(const char *method, const char *path_and_query,
 	result->ratelimit_remaining = -1;
 
 	/* everything that may raise an error is done before curl gets memory */
-	token = checked_token();
-	url = build_url(path_and_query);
+	webflow_connection_current(&conn);
+	token = checked_token(&conn);
+	url = build_url(&conn, path_and_query);
 	https = pg_strncasecmp(url, "https://", 8) == 0;
 	auth = psprintf("Authorization: Bearer %s", token);
 	if (body != NULL)

@@ -31,15 +31,14 @@ static off_t file_size = -1;
 /* Longest token file we read. */
 #define MAX_TOKEN_FILE 4096
 
-static const char *read_token_file(const char *path, char **problem);
 
 /*
- * read_token_file returns the token in path (first line, surrounding white
+ * webflow_read_token_file returns the token in path (first line, surrounding white
  * space removed), from cache when the file did not change.  On failure it
  * returns NULL and says why, without the file's contents.
  */
-static const char *
-read_token_file(const char *path, char **problem)
+const char *
+webflow_read_token_file(const char *path, char **problem)
 {
 	struct stat st;
 	FILE	   *f;
@@ -103,7 +102,7 @@ webflow_api_token(char **problem)
 	if (webflow_token != NULL && webflow_token[0] != '\0')
 		return webflow_token;
 	if (webflow_token_file != NULL && webflow_token_file[0] != '\0')
-		return read_token_file(webflow_token_file, problem);
+		return webflow_read_token_file(webflow_token_file, problem);
 	*problem = pstrdup("webflow.token is not set");
 	return NULL;
 }

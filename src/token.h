@@ -12,5 +12,6 @@
 #include "postgres.h"
 
 extern const char *webflow_api_token(char **problem);
+extern const char *webflow_read_token_file(const char *path, char **problem);
 
 #endif							/* WEBFLOW_TOKEN_H */

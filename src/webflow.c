@@ -41,11 +41,13 @@ int			webflow_naptime_s = 10;
 int			webflow_batch_size = WEBFLOW_MAX_BATCH;
 int			webflow_rate_limit = 60;
 int			webflow_max_attempts = 10;
+char	   *webflow_connection_name = NULL;
 
 void		_PG_init(void);
 
 static bool check_api_url(char **newval, void **extra, GucSource source);
 static bool check_token(char **newval, void **extra, GucSource source);
+static bool check_connection(char **newval, void **extra, GucSource source);
 static const char *show_token(void);
 static bool host_is_loopback(const char *host, size_t len);
 
@@ -94,23 +96,21 @@ host_is_loopback(const char *host, size_t len)
 }
 
 /*
- * check_api_url accepts https URLs, and plain http only for loopback hosts,
- * so that the token is never sent in clear text over a network.
+ * webflow_api_url_problem says what is wrong with an API URL (NULL when
+ * nothing): https URLs are accepted, plain http only for loopback hosts,
+ * so that a token is never sent in clear text over a network.  *hint may
+ * be set too.  Used by webflow.api_url and by the api_url of connections.
  */
-static bool
-check_api_url(char **newval, void **extra, GucSource source)
+const char *
+webflow_api_url_problem(const char *url, const char **hint)
 {
-	const char *url = *newval;
 	const char *host;
 	const char *end;
 	const char *hostend;
 	bool		https;
 
 	if (url == NULL || url[0] == '\0')
-	{
-		GUC_check_errdetail("The API URL must not be empty.");
-		return false;
-	}
+		return "The API URL must not be empty.";
 	if (pg_strncasecmp(url, "https://", 8) == 0)
 	{
 		https = true;
@@ -122,27 +122,18 @@ check_api_url(char **newval, void **extra, GucSource source)
 		host = url + 7;
 	}
 	else
-	{
-		GUC_check_errdetail("Only https:// URLs are accepted (http:// only for loopback addresses).");
-		return false;
-	}
+		return "Only https:// URLs are accepted (http:// only for loopback addresses).";
 
 	for (end = url; *end; end++)
 	{
 		if ((unsigned char) *end <= ' ' || *end == '?' || *end == '#' ||
 			*end == '\\' || (unsigned char) *end >= 0x7f)
-		{
-			GUC_check_errdetail("The API URL must not contain spaces, control characters, a query or a fragment.");
-			return false;
-		}
+			return "The API URL must not contain spaces, control characters, a query or a fragment.";
 	}
 
 	end = host + strcspn(host, "/");
 	if (memchr(host, '@', end - host) != NULL)
-	{
-		GUC_check_errdetail("The API URL must not contain a user name or password.");
-		return false;
-	}
+		return "The API URL must not contain a user name or password.";
 
 	/* find where the host ends and the port begins */
 	if (host[0] == '[')
@@ -150,10 +141,7 @@ check_api_url(char **newval, void **extra, GucSource source)
 		const char *close = memchr(host, ']', end - host);
 
 		if (close == NULL)
-		{
-			GUC_check_errdetail("The IPv6 address in the API URL is not closed by \"]\".");
-			return false;
-		}
+			return "The IPv6 address in the API URL is not closed by \"]\".";
 		hostend = close + 1;
 	}
 	else
@@ -163,42 +151,61 @@ check_api_url(char **newval, void **extra, GucSource source)
 			hostend = end;
 	}
 	if (hostend == host)
-	{
-		GUC_check_errdetail("The API URL has no host.");
-		return false;
-	}
+		return "The API URL has no host.";
 	if (hostend < end)
 	{
 		const char *p;
 		long		port = 0;
 
 		if (*hostend != ':' || hostend + 1 == end)
-		{
-			GUC_check_errdetail("The API URL has a malformed port.");
-			return false;
-		}
+			return "The API URL has a malformed port.";
 		for (p = hostend + 1; p < end; p++)
 		{
 			if (!isdigit((unsigned char) *p) || (port = port * 10 + (*p - '0')) > 65535)
-			{
-				GUC_check_errdetail("The API URL has a malformed port.");
-				return false;
-			}
+				return "The API URL has a malformed port.";
 		}
 		if (port == 0)
-		{
-			GUC_check_errdetail("The API URL has a malformed port.");
-			return false;
-		}
+			return "The API URL has a malformed port.";
 	}
 
 	if (!https && !host_is_loopback(host, hostend - host))
 	{
-		GUC_check_errdetail("Plain http:// is accepted only for loopback addresses (localhost, 127.0.0.0/8, [::1]).");
-		GUC_check_errhint("Use an https:// URL.");
+		*hint = "Use an https:// URL.";
+		return "Plain http:// is accepted only for loopback addresses (localhost, 127.0.0.0/8, [::1]).";
+	}
+	return NULL;
+}
+
+/*
+ * check_connection accepts a server name (or empty, the default
+ * connection); whether the server exists and may be used is checked when
+ * a request is sent.
+ */
+static bool
+check_connection(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A connection is named by a foreign server name, at most %d bytes.",
+							NAMEDATALEN - 1);
 		return false;
 	}
 	return true;
+}
+
+/* check_api_url is the check hook of webflow.api_url. */
+static bool
+check_api_url(char **newval, void **extra, GucSource source)
+{
+	const char *hint = NULL;
+	const char *problem = webflow_api_url_problem(*newval, &hint);
+
+	if (problem == NULL)
+		return true;
+	GUC_check_errdetail("%s", problem);
+	if (hint != NULL)
+		GUC_check_errhint("%s", hint);
+	return false;
 }
 
 /*
@@ -252,6 +259,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_api_url, NULL, NULL);
+
+	DefineCustomStringVariable("webflow.connection",
+							   "The Webflow connection this session's API calls use.",
+							   "A foreign server of the webflow wrapper (CREATE SERVER ... FOREIGN DATA WRAPPER webflow); empty for the default connection of webflow.api_url and webflow.token.",
+							   &webflow_connection_name,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_connection, NULL, NULL);
 
 	DefineCustomStringVariable("webflow.token",
 							   "Webflow API token (site token or OAuth access token).",

@@ -49,5 +49,8 @@ extern int	webflow_naptime_s;
 extern int	webflow_batch_size;
 extern int	webflow_rate_limit;
 extern int	webflow_max_attempts;
+extern char *webflow_connection_name;
+
+extern const char *webflow_api_url_problem(const char *url, const char **hint);
 
 #endif							/* WEBFLOW_H */

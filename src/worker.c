@@ -54,6 +54,7 @@
 
 #include "bgworker.h"
 #include "compat.h"
+#include "connection.h"
 #include "drain.h"
 #include "http.h"
 #include "jsonb_util.h"
@@ -199,6 +200,8 @@ webflow_worker_main(Datum arg)
 	set_state("starting", NULL);
 	ereport(LOG,
 			(errmsg("webflow worker started in database \"%s\"", webflow_database_name)));
+	/* bindings publish through the default connection */
+	webflow_connection_default_only();
 
 	pass_cxt = AllocSetContextCreate(TopMemoryContext, "webflow worker pass",
 									 ALLOCSET_DEFAULT_SIZES);
