@@ -682,8 +682,8 @@ COMMENT ON FUNCTION @extschema@.sync(regclass) IS
 -- Named connections: foreign servers of the webflow wrapper (SQL/MED)
 -------------------------------------------------------------------------
 
--- The validator of the wrapper's options: servers take api_url and
--- rate_limit, user mappings a token (or a token_file, set by superusers);
+-- The validator of the wrapper's options: servers take api_url, user
+-- mappings a token (or a token_file, set by superusers);
 -- anything else is refused (connection.c).  PostgreSQL calls it itself,
 -- with no privilege check, so nobody needs EXECUTE.
 CREATE FUNCTION @extschema@._connection_validator(options text[], catalog oid)
@@ -695,9 +695,9 @@ COMMENT ON FUNCTION @extschema@._connection_validator(text[], oid) IS
 REVOKE EXECUTE ON FUNCTION @extschema@._connection_validator(text[], oid) FROM PUBLIC;
 
 -- Connections: CREATE SERVER careers FOREIGN DATA WRAPPER webflow
--- OPTIONS (api_url '...', rate_limit '120'); CREATE USER MAPPING FOR role
+-- OPTIONS (api_url '...'); CREATE USER MAPPING FOR role
 -- SERVER careers OPTIONS (token '...'); SET webflow.connection = 'careers'.
 -- Only superusers may create servers until they grant USAGE on the wrapper.
 CREATE FOREIGN DATA WRAPPER webflow VALIDATOR @extschema@._connection_validator;
 COMMENT ON FOREIGN DATA WRAPPER webflow IS
-'Named Webflow connections: servers (api_url, rate_limit) and user mappings (token or token_file), chosen with SET webflow.connection';
+'Named Webflow connections: servers (api_url) and user mappings (token or token_file), chosen with SET webflow.connection';

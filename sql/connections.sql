@@ -7,15 +7,14 @@ FROM pg_foreign_data_wrapper WHERE fdwname = 'webflow';
 CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (host 'api.webflow.com');
 CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'http://api.example.com/v2');
 CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'https://user:pw@api.webflow.com/v2');
-CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (rate_limit '0');
-CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (rate_limit 'lots');
+CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'https://api.webflow.com/v2?x=1');
 ALTER FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'https://api.webflow.com/v2');
 
 -- a connection to the local fake (its URL differs per run: not shown)
 DO $$
 BEGIN
-    EXECUTE format('CREATE SERVER careers FOREIGN DATA WRAPPER webflow OPTIONS (api_url %L, rate_limit %L)',
-                   current_setting('webflow_test.fake_url'), '120');
+    EXECUTE format('CREATE SERVER careers FOREIGN DATA WRAPPER webflow OPTIONS (api_url %L)',
+                   current_setting('webflow_test.fake_url'));
 END
 $$;
 CREATE FOREIGN TABLE careers_items (id text) SERVER careers;

@@ -5,7 +5,7 @@
  *		credentials (SQL/MED, as postgres_fdw and dblink do):
  *
  *		CREATE SERVER careers FOREIGN DATA WRAPPER webflow
- *			OPTIONS (api_url 'https://api.webflow.com/v2', rate_limit '120');
+ *			OPTIONS (api_url 'https://api.webflow.com/v2');
  *		CREATE USER MAPPING FOR alice SERVER careers OPTIONS (token '...');
  *		SET webflow.connection = 'careers';
  *
@@ -18,7 +18,7 @@
  * A token never appears in an error of ours.
  *
  * The validator of the wrapper refuses unknown options and bad values:
- * the servers' api_url is checked as webflow.api_url is (https, or http
+ * a server's api_url is checked as webflow.api_url is (https, or http
  * for loopback only), and only a superuser may name a token_file (the
  * server reads it).
  *
@@ -45,9 +45,6 @@
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_connection_validator);
-
-/* The highest rate_limit a connection may have (as webflow.rate_limit). */
-#define MAX_RATE_LIMIT 100000
 
 /* Set in the publish pipeline's workers: they use the default connection. */
 static bool default_only = false;
@@ -88,22 +85,11 @@ validate_server_option(DefElem *def)
 					 errdetail("%s", problem),
 					 hint ? errhint("%s", hint) : 0));
 	}
-	else if (strcmp(def->defname, "rate_limit") == 0)
-	{
-		int			n;
-
-		if (!parse_int(value, &n, 0, NULL) || n < 1 || n > MAX_RATE_LIMIT)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-					 errmsg("invalid rate_limit for a webflow server: \"%s\"", value),
-					 errdetail("rate_limit is requests per minute, from 1 to %d.", MAX_RATE_LIMIT),
-					 errhint("Webflow allows 60 (Starter, Basic) or 120 (CMS, Business) per minute and token.")));
-	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("invalid option \"%s\" for a webflow server", def->defname),
-				 errhint("A webflow server takes api_url and rate_limit; the token goes into a user mapping.")));
+				 errhint("A webflow server takes api_url; the token goes into a user mapping.")));
 }
 
 /* validate_mapping_option checks one option of CREATE/ALTER USER MAPPING. */
@@ -177,7 +163,7 @@ webflow_connection_validator(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("invalid option \"%s\" for the webflow foreign-data wrapper", def->defname),
-					 errhint("Options go to its servers (api_url, rate_limit) and user mappings (token or token_file).")));
+					 errhint("Options go to its servers (api_url) and user mappings (token or token_file).")));
 	}
 	if (catalog == UserMappingRelationId && !has_token)
 		ereport(ERROR,
@@ -187,7 +173,7 @@ webflow_connection_validator(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* apply_server takes a server's api_url and rate_limit (defaults: the settings). */
+/* apply_server takes a server's api_url (default: the setting). */
 static void
 apply_server(ForeignServer *server, WebflowConnection *conn)
 {
@@ -199,8 +185,6 @@ apply_server(ForeignServer *server, WebflowConnection *conn)
 
 		if (strcmp(def->defname, "api_url") == 0)
 			conn->api_url = defGetString(def);
-		else if (strcmp(def->defname, "rate_limit") == 0)
-			(void) parse_int(defGetString(def), &conn->rate_limit, 0, NULL);
 	}
 }
 
@@ -266,7 +250,6 @@ webflow_connection_resolve(const char *name, Oid role, WebflowConnection *conn)
 	memset(conn, 0, sizeof(*conn));
 	conn->name = name ? name : "";
 	conn->api_url = webflow_api_url ? webflow_api_url : WEBFLOW_DEFAULT_API_URL;
-	conn->rate_limit = webflow_rate_limit;
 	if (name == NULL || name[0] == '\0')
 	{
 		conn->token = webflow_api_token(&problem);

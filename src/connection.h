@@ -2,7 +2,7 @@
  *
  * connection.h
  *		Named Webflow connections: foreign servers of the webflow wrapper,
- *		each with its API URL and rate limit, and a token per user mapping.
+ *		each with its API URL, and a token per user mapping.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,7 +18,6 @@ typedef struct WebflowConnection
 	const char *api_url;		/* base URL of the API */
 	const char *token;			/* NULL when there is none (see problem) */
 	const char *problem;		/* why there is no token */
-	int			rate_limit;		/* requests per minute */
 } WebflowConnection;
 
 extern void webflow_connection_resolve(const char *name, Oid role,
