@@ -49,6 +49,9 @@ PG_FUNCTION_INFO_V1(webflow_connection_validator);
 /* Set in the publish pipeline's workers: they use the default connection. */
 static bool default_only = false;
 
+/* Set while the extension reads what every role trusts (a schema). */
+static bool forced_default = false;
+
 static void validate_server_option(DefElem *def);
 static void validate_mapping_option(DefElem *def, bool *has_token);
 static const char *token_problem(const char *token);
@@ -227,6 +230,17 @@ apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn)
 			conn->token = defGetString(def);
 		else if (strcmp(def->defname, "token_file") == 0)
 		{
+			/*
+			 * The server reads the file with its own rights: only for a
+			 * server a superuser owns, since its owner decides where the
+			 * token goes (api_url).
+			 */
+			if (!superuser_arg(server->owner))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("webflow connection \"%s\" may not use a token_file", server->servername),
+						 errdetail("Its owner is not a superuser, and a server's owner decides where its tokens are sent."),
+						 errhint("Give the user mapping a token instead, or let a superuser own the server.")));
 			conn->token = webflow_read_token_file(defGetString(def), &problem);
 			conn->problem = problem;
 		}
@@ -276,16 +290,22 @@ webflow_connection_resolve(const char *name, Oid role, WebflowConnection *conn)
 
 /*
  * webflow_connection_current fills *conn for the connection the current
- * request uses: the session's webflow.connection as the current user;
- * but the default connection in the extension's background workers and
- * inside a security-restricted operation, where the extension works as
- * its owner (bind, sync, verify, schema reads), so that no role's
- * webflow.connection ever picks the owner's user mapping.
+ * request uses: the session's webflow.connection as the current user.
+ * The default connection instead
+ *	- in the extension's background workers, and while the extension asks
+ *	  for it (schema reads, whose answers every role's publishing trusts);
+ *	- inside a security-restricted operation, where the extension works as
+ *	  its owner (bind, sync, verify), so that no role's setting picks the
+ *	  owner's user mapping;
+ *	- inside a SECURITY DEFINER function (the current user is not the
+ *	  session's role), so that a caller's setting cannot pick which of the
+ *	  function owner's user mappings is used.
  */
 void
 webflow_connection_current(WebflowConnection *conn)
 {
-	if (default_only || InSecurityRestrictedOperation())
+	if (default_only || forced_default || InSecurityRestrictedOperation() ||
+		GetUserId() != GetOuterUserId())
 		webflow_connection_resolve("", GetUserId(), conn);
 	else
 		webflow_connection_resolve(webflow_connection_name, GetUserId(), conn);
@@ -299,4 +319,18 @@ void
 webflow_connection_default_only(void)
 {
 	default_only = true;
+}
+
+/*
+ * webflow_connection_force_default makes (true) or stops making (false)
+ * the requests of this process use the default connection, and returns
+ * the previous state; callers restore it in PG_FINALLY.
+ */
+bool
+webflow_connection_force_default(bool force)
+{
+	bool		was = forced_default;
+
+	forced_default = force;
+	return was;
 }

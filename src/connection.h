@@ -24,5 +24,6 @@ extern void webflow_connection_resolve(const char *name, Oid role,
 									   WebflowConnection *conn);
 extern void webflow_connection_current(WebflowConnection *conn);
 extern void webflow_connection_default_only(void);
+extern bool webflow_connection_force_default(bool force);
 
 #endif							/* WEBFLOW_CONNECTION_H */

@@ -43,6 +43,7 @@
 #include "utils/syscache.h"
 
 #include "api.h"
+#include "connection.h"
 #include "jsonb_util.h"
 #include "payload.h"
 #include "run_as.h"
@@ -101,6 +102,7 @@ static Oid	extension_table(const char *name);
 static void parse_validations(WebflowField *f, Jsonb *validations);
 static WebflowSchema *load_schema(const char *collection_id, bool new_snapshot);
 static const char *why_no_fetch(void);
+static Jsonb *fetch_collection(const char *collection_id);
 static int	refresh_schema(const char *collection_id);
 static void run_sql(const char *sql, int nargs, Oid *argtypes, Datum *args,
 					bool read_only, int expected);
@@ -404,6 +406,31 @@ webflow_schema_field(const WebflowSchema *schema, const char *slug, int len)
 }
 
 /*
+ * fetch_collection reads a collection from Webflow over the default
+ * connection, whatever the session's webflow.connection names: the schema
+ * cache is shared, and every role's publishing trusts it.
+ */
+static Jsonb *
+fetch_collection(const char *collection_id)
+{
+	bool		was = webflow_connection_force_default(true);
+	Jsonb	   *volatile collection = NULL;
+
+	PG_TRY();
+	{
+		collection = webflow_call("Get Collection", "GET",
+								  psprintf("/collections/%s", collection_id),
+								  NULL, NULL);
+	}
+	PG_FINALLY();
+	{
+		webflow_connection_force_default(was);
+	}
+	PG_END_TRY();
+	return collection;
+}
+
+/*
  * refresh_schema fetches a collection from Webflow and replaces its rows
  * in webflow.collection_fields; returns the number of fields.
  */
@@ -417,9 +444,7 @@ refresh_schema(const char *collection_id)
 	Datum		args[2];
 	int			n;
 
-	collection = webflow_call("Get Collection", "GET",
-							  psprintf("/collections/%s", collection_id),
-							  NULL, NULL);
+	collection = fetch_collection(collection_id);
 	fields = webflow_jsonb_get(collection, "fields");
 	if (webflow_jsonb_array_size(fields) < 0)
 		ereport(ERROR,
