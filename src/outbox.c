@@ -10,7 +10,8 @@
  * which columns identify the row (options "key", else the primary key),
  * which columns matter (all but those excluded or mapped to null), the
  * binding's id in webflow.bindings (registering it, as the outbox's owner,
- * when the trigger was created by hand).  A row then costs its to_jsonb
+ * when the trigger was created by hand).  A row then costs its image
+ * (row_image.c: to_jsonb, with the columns' conversions worked out once)
  * and one outbox row written in C (outbox_write.c: no SQL, no executor);
  * an UPDATE that changes no column that matters costs nothing more than
  * the comparison.
@@ -54,6 +55,7 @@
 #include "compat.h"
 #include "jsonb_util.h"
 #include "outbox.h"
+#include "row_image.h"
 #include "run_as.h"
 #include "shmem.h"
 #include "webflow.h"
@@ -72,7 +74,7 @@ typedef struct TriggerState
 	Datum		key_names;		/* text[] of the key columns */
 	Datum	   *key_name_datums;	/* the same, as text datums */
 	Bitmapset  *compare;		/* attnums whose change matters */
-	FmgrInfo	to_jsonb;		/* to_jsonb() of the table's row type */
+	WebflowRowImage *image;		/* to_jsonb() of the table's rows */
 } TriggerState;
 
 static HTAB *trigger_states = NULL;
@@ -87,7 +89,6 @@ static AttrNumber column_attnum(Relation rel, const char *column, const char *wh
 static Oid	binding_relid(Relation rel);
 static int32 register_binding(TriggerState *st, Relation rel,
 							  const char *collection, const char *options);
-static void setup_to_jsonb(TriggerState *st, Oid rowtype);
 static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
 static bool tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b);
 static bool keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b);
@@ -415,7 +416,7 @@ build_state(TriggerState *st, TriggerData *trigdata)
 
 	oldcontext = MemoryContextSwitchTo(trigger_context);
 	parse_options(st, rel, options);
-	setup_to_jsonb(st, rel->rd_rel->reltype);
+	st->image = webflow_row_image_prepare(RelationGetDescr(rel), trigger_context);
 	MemoryContextSwitchTo(oldcontext);
 
 	/* the binding is registered as the outbox owner (a fixed statement) */
@@ -500,22 +501,6 @@ keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
 }
 
 /*
- * setup_to_jsonb prepares st->to_jsonb to turn rows of the given row type
- * into jsonb (to_jsonb learns its argument's type from the call's
- * expression, so the FmgrInfo carries one).
- */
-static void
-setup_to_jsonb(TriggerState *st, Oid rowtype)
-{
-	Node	   *arg = (Node *) makeNullConst(rowtype, -1, InvalidOid);
-	FuncExpr   *call = makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
-									InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-
-	fmgr_info_cxt(F_TO_JSONB, &st->to_jsonb, trigger_context);
-	fmgr_info_set_expr((Node *) call, &st->to_jsonb);
-}
-
-/*
  * enqueue writes one outbox row for a row: its image and key computed as
  * the writer, the outbox row written by outbox_write.c (no SQL runs).
  */
@@ -524,8 +509,7 @@ enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
 {
 	Jsonb	   *image;
 
-	image = DatumGetJsonbP(FunctionCall1(&st->to_jsonb,
-										 heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel))));
+	image = webflow_row_image(st->image, tuple, RelationGetDescr(rel));
 	webflow_outbox_write(st->binding_id, upsert,
 						 webflow_row_key(image, st->key_name_datums, st->nkeys),
 						 upsert ? image : NULL);
