@@ -74,6 +74,7 @@ typedef struct TriggerState
 	Datum		key_names;		/* text[] of the key columns */
 	Datum	   *key_name_datums;	/* the same, as text datums */
 	Bitmapset  *compare;		/* attnums whose change matters */
+	Bitmapset  *keyset;			/* attnums of the key */
 	WebflowRowImage *image;		/* to_jsonb() of the table's rows */
 } TriggerState;
 
@@ -238,7 +239,10 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 		st->compare = bms_add_member(st->compare, i + 1);
 	}
 	for (i = 0; i < st->nkeys; i++)
+	{
 		st->compare = bms_add_member(st->compare, st->key_attnums[i]);
+		st->keyset = bms_add_member(st->keyset, st->key_attnums[i]);
+	}
 }
 
 /*
@@ -413,6 +417,7 @@ build_state(TriggerState *st, TriggerData *trigdata)
 
 	st->relid = RelationGetRelid(rel);
 	st->compare = NULL;
+	st->keyset = NULL;
 
 	oldcontext = MemoryContextSwitchTo(trigger_context);
 	parse_options(st, rel, options);
@@ -489,15 +494,7 @@ tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b)
 static bool
 keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
 {
-	Bitmapset  *keys = NULL;
-	int			i;
-	bool		result;
-
-	for (i = 0; i < st->nkeys; i++)
-		keys = bms_add_member(keys, st->key_attnums[i]);
-	result = tuples_differ(keys, desc, a, b);
-	bms_free(keys);
-	return result;
+	return tuples_differ(st->keyset, desc, a, b);
 }
 
 /*
