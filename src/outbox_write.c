@@ -103,7 +103,7 @@ typedef struct OutboxWriter
 
 static OutboxWriter writer;
 static bool callback_registered = false;
-static uint32 invalidations = 0;	/* counts calls of invalidate_writer */
+static uint32 invalidations = 0;	/* counts invalidations of the outbox */
 
 static void invalidate_writer(Datum arg, Oid relid);
 static void free_writer(void);
@@ -116,19 +116,16 @@ static void insert_index_entries(Relation rel, TupleTableSlot *slot);
 static void
 invalidate_writer(Datum arg, Oid relid)
 {
+	bool		ours = (relid == InvalidOid || relid == writer.relid);
 	int			i;
 
-	invalidations++;
-	if (!writer.valid)
-		return;
-	if (relid == InvalidOid || relid == writer.relid)
+	for (i = 0; !ours && i < writer.nindexes; i++)
+		ours = (writer.indexes[i].indexoid == relid);
+	if (ours)
 	{
+		invalidations++;
 		writer.valid = false;
-		return;
 	}
-	for (i = 0; i < writer.nindexes; i++)
-		if (writer.indexes[i].indexoid == relid)
-			writer.valid = false;
 }
 
 /* free_writer releases what an invalidated writer held. */
