@@ -102,4 +102,22 @@ webflow_init_materialized_srf(FunctionCallInfo fcinfo)
 	pg_foreign_server_aclcheck((serverid), (role), (mode))
 #endif
 
+/*
+ * index_insert() took indexUnchanged from 14 on; 17 added
+ * index_insert_cleanup(), which ExecCloseIndices calls after the inserts.
+ */
+#include "access/genam.h"
+#if PG_VERSION_NUM >= 140000
+#define webflow_index_insert(irel, values, isnull, tid, heaprel, check, info) \
+	index_insert((irel), (values), (isnull), (tid), (heaprel), (check), false, (info))
+#else
+#define webflow_index_insert(irel, values, isnull, tid, heaprel, check, info) \
+	index_insert((irel), (values), (isnull), (tid), (heaprel), (check), (info))
+#endif
+#if PG_VERSION_NUM >= 170000
+#define webflow_index_insert_cleanup(irel, info) index_insert_cleanup((irel), (info))
+#else
+#define webflow_index_insert_cleanup(irel, info) ((void) (irel), (void) (info))
+#endif
+
 #endif							/* WEBFLOW_COMPAT_H */

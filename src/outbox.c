@@ -9,18 +9,19 @@
  * binding options as JSON.  Per trigger and session it works out once
  * which columns identify the row (options "key", else the primary key),
  * which columns matter (all but those excluded or mapped to null), the
- * binding's id in webflow.bindings (registering it when the trigger was
- * created by hand), and a saved plan for the INSERT.  A row then costs one
- * executed plan; an UPDATE that changes no column that matters costs
- * nothing more than the comparison.
+ * binding's id in webflow.bindings (registering it, as the outbox's owner,
+ * when the trigger was created by hand).  A row then costs its image
+ * (row_image.c: to_jsonb, with the columns' conversions worked out once)
+ * and one outbox row written in C (outbox_write.c: no SQL, no executor);
+ * an UPDATE that changes no column that matters costs nothing more than
+ * the comparison.
  *
  * The row image (to_jsonb of the row) and its key are computed as the
- * writer, before any switch of user: casts and output functions of the
- * row's types are the writer's business and run with the writer's rights.
- * Only the INSERT of the finished jsonb into webflow.outbox runs as the
- * outbox's owner (run_as.c: security-restricted, fixed search_path), so a
- * user who may write the table needs no rights on the webflow schema; its
- * plan names every object with its schema and calls no function.
+ * writer: casts and output functions of the row's types are the writer's
+ * business and run with the writer's rights.  The outbox row is then
+ * written without any SQL and without privilege checks, so a user who may
+ * write the table needs no rights on the webflow schema, and no code a
+ * role could have written runs while it is written.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,6 +55,7 @@
 #include "compat.h"
 #include "jsonb_util.h"
 #include "outbox.h"
+#include "row_image.h"
 #include "run_as.h"
 #include "shmem.h"
 #include "sql_version.h"
@@ -73,9 +75,8 @@ typedef struct TriggerState
 	Datum		key_names;		/* text[] of the key columns */
 	Datum	   *key_name_datums;	/* the same, as text datums */
 	Bitmapset  *compare;		/* attnums whose change matters */
-	FmgrInfo	to_jsonb;		/* to_jsonb() of the table's row type */
-	SPIPlanPtr	insert_plan;
-	Oid			owner;			/* owner of webflow.outbox */
+	Bitmapset  *keyset;			/* attnums of the key */
+	WebflowRowImage *image;		/* to_jsonb() of the table's rows */
 } TriggerState;
 
 static HTAB *trigger_states = NULL;
@@ -90,7 +91,6 @@ static AttrNumber column_attnum(Relation rel, const char *column, const char *wh
 static Oid	binding_relid(Relation rel);
 static int32 register_binding(TriggerState *st, Relation rel,
 							  const char *collection, const char *options);
-static void setup_to_jsonb(TriggerState *st, Oid rowtype);
 static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
 static bool tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b);
 static bool keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b);
@@ -240,7 +240,10 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 		st->compare = bms_add_member(st->compare, i + 1);
 	}
 	for (i = 0; i < st->nkeys; i++)
+	{
 		st->compare = bms_add_member(st->compare, st->key_attnums[i]);
+		st->keyset = bms_add_member(st->keyset, st->key_attnums[i]);
+	}
 }
 
 /*
@@ -390,7 +393,6 @@ build_state(TriggerState *st, TriggerData *trigdata)
 	const char *collection;
 	const char *options_text = "{}";
 	Jsonb	   *options;
-	Oid			argtypes[4] = {INT4OID, TEXTOID, TEXTOID, JSONBOID};
 	MemoryContext oldcontext;
 	WebflowRunAs ra;
 
@@ -415,29 +417,20 @@ build_state(TriggerState *st, TriggerData *trigdata)
 				 errdetail("Options: %s", options_text)));
 	check_options(options);
 
-	if (st->insert_plan)
-		SPI_freeplan(st->insert_plan);
-	st->insert_plan = NULL;
 	st->relid = RelationGetRelid(rel);
 	st->compare = NULL;
+	st->keyset = NULL;
 
 	oldcontext = MemoryContextSwitchTo(trigger_context);
 	parse_options(st, rel, options);
-	setup_to_jsonb(st, rel->rd_rel->reltype);
+	st->image = webflow_row_image_prepare(RelationGetDescr(rel), trigger_context);
 	MemoryContextSwitchTo(oldcontext);
 
-	st->owner = webflow_extension_owner();
-	webflow_run_as_begin(&ra, st->owner);
+	/* the binding is registered as the outbox owner (a fixed statement) */
+	webflow_run_as_begin(&ra, webflow_extension_owner());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	st->binding_id = register_binding(st, rel, collection, options_text);
-	st->insert_plan = SPI_prepare("INSERT INTO webflow.outbox"
-								  " (binding_id, op, row_key, row_image)"
-								  " VALUES ($1, $2, $3, $4)",
-								  4, argtypes);
-	if (st->insert_plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(st->insert_plan);
 	SPI_finish();
 	webflow_run_as_end(&ra);
 	st->valid = true;
@@ -503,64 +496,22 @@ tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b)
 static bool
 keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
 {
-	Bitmapset  *keys = NULL;
-	int			i;
-	bool		result;
-
-	for (i = 0; i < st->nkeys; i++)
-		keys = bms_add_member(keys, st->key_attnums[i]);
-	result = tuples_differ(keys, desc, a, b);
-	bms_free(keys);
-	return result;
+	return tuples_differ(st->keyset, desc, a, b);
 }
 
 /*
- * setup_to_jsonb prepares st->to_jsonb to turn rows of the given row type
- * into jsonb (to_jsonb learns its argument's type from the call's
- * expression, so the FmgrInfo carries one).
- */
-static void
-setup_to_jsonb(TriggerState *st, Oid rowtype)
-{
-	Node	   *arg = (Node *) makeNullConst(rowtype, -1, InvalidOid);
-	FuncExpr   *call = makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
-									InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-
-	fmgr_info_cxt(F_TO_JSONB, &st->to_jsonb, trigger_context);
-	fmgr_info_set_expr((Node *) call, &st->to_jsonb);
-}
-
-/*
- * enqueue inserts one outbox row for a row: its image and key computed as
- * the writer, the INSERT run as the outbox owner.
+ * enqueue writes one outbox row for a row: its image and key computed as
+ * the writer, the outbox row written by outbox_write.c (no SQL runs).
  */
 static void
 enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
 {
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Jsonb	   *image;
-	WebflowRunAs ra;
-	int			ret;
 
-	image = DatumGetJsonbP(FunctionCall1(&st->to_jsonb,
-										 heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel))));
-	args[0] = Int32GetDatum(st->binding_id);
-	args[1] = CStringGetTextDatum(upsert ? "upsert" : "delete");
-	args[2] = CStringGetTextDatum(webflow_row_key(image, st->key_name_datums, st->nkeys));
-	args[3] = JsonbPGetDatum(image);
-	if (!upsert)
-		nulls[3] = 'n';
-
-	webflow_run_as_begin(&ra, st->owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_plan(st->insert_plan, args, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not enqueue into webflow.outbox: %s",
-			 SPI_result_code_string(ret));
-	SPI_finish();
-	webflow_run_as_end(&ra);
+	image = webflow_row_image(st->image, tuple, RelationGetDescr(rel));
+	webflow_outbox_write(st->binding_id, upsert,
+						 webflow_row_key(image, st->key_name_datums, st->nkeys),
+						 upsert ? image : NULL);
 	webflow_wake_on_commit();
 }
 

@@ -9,10 +9,11 @@
  * expressions as its owner.  Two kinds of switch exist:
  *
  *	- up, to the owner of the extension's tables, around fixed statements
- *	  on those tables that name every object with its schema (the outbox
- *	  insert of the publish trigger, the schema cache, the item map, the
+ *	  on those tables that name every object with its schema (the binding
+ *	  lookup of the publish trigger, the schema cache, the item map, the
  *	  bodies of bind/unbind/sync/retry); no code a non-superuser controls
- *	  is reached from them: row images are jsonb computed before the switch;
+ *	  is reached from them (the trigger's outbox rows are written without
+ *	  SQL, outbox_write.c, and need no switch);
  *	- down, to the owner of a user's table, to read its rows as row images
  *	  (sync() and bind()), so that casts, views and policies the owner wrote
  *	  run with the owner's rights and nobody else's.
