@@ -449,10 +449,13 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- (a dropped column is reported with its table's objid and its number
+    -- in objsubid: only the table itself going takes its binding)
     DELETE FROM @extschema@.outbox o USING @extschema@.bindings b, pg_event_trigger_dropped_objects() d
-    WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid;
+    WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid
+      AND d.objsubid = 0;
     DELETE FROM @extschema@.bindings b USING pg_event_trigger_dropped_objects() d
-    WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid;
+    WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid AND d.objsubid = 0;
 END
 $$;
 

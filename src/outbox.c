@@ -85,6 +85,7 @@ static MemoryContext trigger_context = NULL;
 static void invalidate_states(Datum arg, Oid relid);
 static TriggerState *get_state(TriggerData *trigdata);
 static void build_state(TriggerState *st, TriggerData *trigdata);
+static AttrNumber flag_attnum(Relation rel, Jsonb *options, const char *option);
 static void parse_options(TriggerState *st, Relation rel, Jsonb *options);
 static void check_options(Jsonb *options);
 static AttrNumber column_attnum(Relation rel, const char *column, const char *what);
@@ -129,6 +130,23 @@ column_attnum(Relation rel, const char *column, const char *what)
 				 errhint("Check the binding options of webflow.publish_trigger on %s.",
 						 RelationGetRelationName(rel))));
 	return attnum;
+}
+
+/*
+ * flag_attnum is the column a "draft" or "archived" option names (0 when
+ * the option is a constant, or absent): item_payload reads it even when
+ * "exclude" or a null "fields" entry leaves it out of the item.
+ */
+static AttrNumber
+flag_attnum(Relation rel, Jsonb *options, const char *option)
+{
+	JsonbValue *v = webflow_jsonb_get(options, option);
+	AttrNumber	attnum;
+
+	if (v == NULL || v->type != jbvString)
+		return 0;
+	attnum = get_attnum(RelationGetRelid(rel), webflow_jsonb_string(v));
+	return attnum > 0 ? attnum : 0;
 }
 
 /*
@@ -233,6 +251,9 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 			}
 		}
 	}
+	/* the draft and archived columns reach the item even when excluded */
+	skip = bms_del_member(skip, flag_attnum(rel, options, "draft"));
+	skip = bms_del_member(skip, flag_attnum(rel, options, "archived"));
 	for (i = 0; i < desc->natts; i++)
 	{
 		if (TupleDescAttr(desc, i)->attisdropped || bms_is_member(i + 1, skip))
