@@ -86,6 +86,7 @@ static void invalidate_states(Datum arg, Oid relid);
 static TriggerState *get_state(TriggerData *trigdata);
 static void build_state(TriggerState *st, TriggerData *trigdata);
 static AttrNumber flag_attnum(Relation rel, Jsonb *options, const char *option);
+static Bitmapset *columns_compared(Relation rel, Jsonb *options);
 static void parse_options(TriggerState *st, Relation rel, Jsonb *options);
 static void check_options(Jsonb *options);
 static AttrNumber column_attnum(Relation rel, const char *column, const char *what);
@@ -150,6 +151,62 @@ flag_attnum(Relation rel, Jsonb *options, const char *option)
 }
 
 /*
+ * columns_compared is the set of columns whose change is a change of the
+ * item: all but those excluded or mapped to null (the key columns are
+ * added by the caller).
+ */
+static Bitmapset *
+columns_compared(Relation rel, Jsonb *options)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	JsonbValue *exclude = webflow_jsonb_get(options, "exclude");
+	JsonbValue *fields = webflow_jsonb_get(options, "fields");
+	Bitmapset  *skip = NULL;
+	Bitmapset  *compare = NULL;
+	int			i;
+
+	/* columns that do not reach the item do not count as changes */
+	for (i = 0; exclude != NULL && i < webflow_jsonb_array_size(exclude); i++)
+	{
+		char	   *col = webflow_jsonb_string(webflow_jsonb_array_element(exclude, i));
+		AttrNumber	attnum = col ? get_attnum(RelationGetRelid(rel), col) : InvalidAttrNumber;
+
+		if (attnum > 0)
+			skip = bms_add_member(skip, attnum);
+	}
+	if (fields != NULL && webflow_jsonb_is_object(fields))
+	{
+		JsonbIterator *it = JsonbIteratorInit(fields->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *col = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				col = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE && v.type == jbvNull)
+			{
+				AttrNumber	attnum = get_attnum(RelationGetRelid(rel), col);
+
+				if (attnum > 0)
+					skip = bms_add_member(skip, attnum);
+			}
+		}
+	}
+	/* the draft and archived columns reach the item even when excluded */
+	skip = bms_del_member(skip, flag_attnum(rel, options, "draft"));
+	skip = bms_del_member(skip, flag_attnum(rel, options, "archived"));
+	for (i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped || bms_is_member(i + 1, skip))
+			continue;
+		compare = bms_add_member(compare, i + 1);
+	}
+	return compare;
+}
+
+/*
  * parse_options reads the options that matter to the trigger: the key
  * columns and the columns left out of the item.
  */
@@ -158,9 +215,6 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	JsonbValue *key = webflow_jsonb_get(options, "key");
-	JsonbValue *exclude = webflow_jsonb_get(options, "exclude");
-	JsonbValue *fields = webflow_jsonb_get(options, "fields");
-	Bitmapset  *skip = NULL;
 	Datum	   *names;
 	int			i;
 
@@ -222,44 +276,7 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 	st->key_names = PointerGetDatum(construct_array(names, st->nkeys, TEXTOID,
 													-1, false, TYPALIGN_INT));
 
-	/* columns that do not reach the item do not count as changes */
-	for (i = 0; exclude != NULL && i < webflow_jsonb_array_size(exclude); i++)
-	{
-		char	   *col = webflow_jsonb_string(webflow_jsonb_array_element(exclude, i));
-		AttrNumber	attnum = col ? get_attnum(RelationGetRelid(rel), col) : InvalidAttrNumber;
-
-		if (attnum > 0)
-			skip = bms_add_member(skip, attnum);
-	}
-	if (fields != NULL && webflow_jsonb_is_object(fields))
-	{
-		JsonbIterator *it = JsonbIteratorInit(fields->val.binary.data);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-		char	   *col = NULL;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			if (tok == WJB_KEY)
-				col = pnstrdup(v.val.string.val, v.val.string.len);
-			else if (tok == WJB_VALUE && v.type == jbvNull)
-			{
-				AttrNumber	attnum = get_attnum(RelationGetRelid(rel), col);
-
-				if (attnum > 0)
-					skip = bms_add_member(skip, attnum);
-			}
-		}
-	}
-	/* the draft and archived columns reach the item even when excluded */
-	skip = bms_del_member(skip, flag_attnum(rel, options, "draft"));
-	skip = bms_del_member(skip, flag_attnum(rel, options, "archived"));
-	for (i = 0; i < desc->natts; i++)
-	{
-		if (TupleDescAttr(desc, i)->attisdropped || bms_is_member(i + 1, skip))
-			continue;
-		st->compare = bms_add_member(st->compare, i + 1);
-	}
+	st->compare = columns_compared(rel, options);
 	for (i = 0; i < st->nkeys; i++)
 	{
 		st->compare = bms_add_member(st->compare, st->key_attnums[i]);
