@@ -54,21 +54,8 @@ static bool forced_default = false;
 
 static void validate_server_option(DefElem *def);
 static void validate_mapping_option(DefElem *def, bool *has_token);
-static const char *token_problem(const char *token);
 static void apply_server(ForeignServer *server, WebflowConnection *conn);
 static void apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn);
-
-/* token_problem says why a token cannot be sent (NULL: it can). */
-static const char *
-token_problem(const char *token)
-{
-	if (token[0] == '\0')
-		return "the token is empty";
-	for (const char *p = token; *p; p++)
-		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
-			return "the token contains a character that cannot be sent in an HTTP header";
-	return NULL;
-}
 
 /* validate_server_option checks one option of CREATE/ALTER SERVER. */
 static void
@@ -103,7 +90,7 @@ validate_mapping_option(DefElem *def, bool *has_token)
 
 	if (strcmp(def->defname, "token") == 0)
 	{
-		const char *problem = token_problem(value);
+		const char *problem = webflow_token_problem(value);
 
 		/* (never the value itself: it is a secret) */
 		if (problem != NULL)
@@ -245,7 +232,7 @@ apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn)
 			conn->problem = problem;
 		}
 	}
-	if (conn->token != NULL && (conn->problem = token_problem(conn->token)) != NULL)
+	if (conn->token != NULL && (conn->problem = webflow_token_problem(conn->token)) != NULL)
 		conn->token = NULL;
 }
 

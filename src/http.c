@@ -279,14 +279,11 @@ checked_token(const WebflowConnection *conn)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s", conn->problem),
 				 errhint("A superuser names a file holding the token in webflow.token_file (ALTER SYSTEM SET webflow.token_file = '/path'; SELECT pg_reload_conf();), or sets webflow.token in postgresql.conf.")));
-	for (const char *p = conn->token; *p; p++)
-	{
-		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the API token contains a character that cannot be sent in an HTTP header"),
-					 errhint("Set webflow.token (or the contents of webflow.token_file) to the token exactly as Webflow shows it.")));
-	}
+	if (webflow_token_problem(conn->token) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the API token contains a character that cannot be sent in an HTTP header"),
+				 errhint("Set webflow.token (or the contents of webflow.token_file) to the token exactly as Webflow shows it.")));
 	return conn->token;
 }
 

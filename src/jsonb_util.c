@@ -214,11 +214,12 @@ webflow_jsonb_put_key(JsonbParseState **st, const char *key)
 }
 
 /*
- * push_member pushes a value into the object or array being built: under
- * key in an object, as the next element when key is NULL.
+ * webflow_jsonb_put_value pushes a value (a scalar, or a jbvBinary
+ * container, which is copied in) into the object or array being built:
+ * under key in an object, as the next element when key is NULL.
  */
-static void
-push_member(JsonbParseState **st, const char *key, JsonbValue *v)
+void
+webflow_jsonb_put_value(JsonbParseState **st, const char *key, JsonbValue *v)
 {
 	if (key != NULL)
 	{
@@ -243,7 +244,7 @@ webflow_jsonb_put_string(JsonbParseState **st, const char *key, const char *valu
 		v.val.string.val = (char *) value;
 		v.val.string.len = strlen(value);
 	}
-	push_member(st, key, &v);
+	webflow_jsonb_put_value(st, key, &v);
 }
 
 /* webflow_jsonb_put_int adds a number member (JSON null when isnull). */
@@ -259,7 +260,7 @@ webflow_jsonb_put_int(JsonbParseState **st, const char *key, int64 value, bool i
 		v.type = jbvNumeric;
 		v.val.numeric = int64_to_numeric(value);
 	}
-	push_member(st, key, &v);
+	webflow_jsonb_put_value(st, key, &v);
 }
 
 /* webflow_jsonb_put_bool adds a boolean member. */
@@ -270,17 +271,7 @@ webflow_jsonb_put_bool(JsonbParseState **st, const char *key, bool value)
 
 	v.type = jbvBool;
 	v.val.boolean = value;
-	push_member(st, key, &v);
-}
-
-/*
- * webflow_jsonb_put_value adds a member that is a JsonbValue (a scalar or
- * a jbvBinary container, which is copied in).
- */
-void
-webflow_jsonb_put_value(JsonbParseState **st, const char *key, JsonbValue *value)
-{
-	push_member(st, key, value);
+	webflow_jsonb_put_value(st, key, &v);
 }
 
 /*

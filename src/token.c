@@ -106,3 +106,15 @@ webflow_api_token(char **problem)
 	*problem = pstrdup("webflow.token is not set");
 	return NULL;
 }
+
+/* webflow_token_problem says why a token cannot be sent (NULL: it can). */
+const char *
+webflow_token_problem(const char *token)
+{
+	if (token[0] == '\0')
+		return "the token is empty";
+	for (const char *p = token; *p; p++)
+		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
+			return "the token contains a character that cannot be sent in an HTTP header";
+	return NULL;
+}

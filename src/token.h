@@ -13,5 +13,6 @@
 
 extern const char *webflow_api_token(char **problem);
 extern const char *webflow_read_token_file(const char *path, char **problem);
+extern const char *webflow_token_problem(const char *token);
 
 #endif							/* WEBFLOW_TOKEN_H */
