@@ -281,7 +281,8 @@ webflow_jsonb_put_bool(JsonbParseState **st, const char *key, bool value)
 void
 webflow_jsonb_put_time(JsonbParseState **st, const char *key, TimestampTz t)
 {
-	webflow_jsonb_put_string(st, key, t != 0 ? timestamptz_to_str(t) : NULL);
+	/* (timestamptz_to_str writes into one static buffer: copy it) */
+	webflow_jsonb_put_string(st, key, t != 0 ? pstrdup(timestamptz_to_str(t)) : NULL);
 }
 
 /* webflow_jsonb_finish ends the outermost object or array and makes it jsonb. */
