@@ -148,6 +148,7 @@ DECLARE
     trigger_name name;
     other record;
     table_owner oid;
+    conn_name text;
 BEGIN
     IF source IS NULL OR collection_id IS NULL OR options IS NULL THEN
         RAISE EXCEPTION 'source, collection_id and options must not be NULL'
@@ -186,10 +187,10 @@ BEGIN
     END IF;
     FOR opt IN SELECT jsonb_object_keys(options) LOOP
         IF opt NOT IN ('fields', 'exclude', 'draft', 'archived', 'locale',
-                       'key', 'on_delete', 'live') THEN
+                       'key', 'on_delete', 'live', 'connection') THEN
             RAISE EXCEPTION 'unknown binding option "%"', opt
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Options are fields, exclude, draft, archived, locale (as for webflow.item_payload), key, on_delete and live.';
+                      DETAIL = 'Options are fields, exclude, draft, archived, locale (as for webflow.item_payload), key, on_delete, live and connection.';
         END IF;
     END LOOP;
     IF options ? 'on_delete' AND (jsonb_typeof(options->'on_delete') <> 'string' OR
@@ -213,6 +214,14 @@ BEGIN
         RAISE EXCEPTION 'option "live" must be true or false'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- (bind() checked, as the caller, that the caller may use the
+    -- connection; the binding keeps it apart from the trigger's options)
+    IF options ? 'connection' AND jsonb_typeof(options->'connection') NOT IN ('string', 'null') THEN
+        RAISE EXCEPTION 'option "connection" must be the name of a webflow connection'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    conn_name := nullif(options->>'connection', '');
+    options := options - 'connection';
     key_cols := @extschema@._binding_key_columns(source, options);
     -- a collection belongs to one role: rows of the tables bound to it share
     -- the item map by key, so another role's rows could replace or delete
@@ -248,10 +257,12 @@ BEGIN
             USING HINT = 'The field mapping is checked when the first row is sent.';
     END;
 
-    INSERT INTO @extschema@.bindings AS b (source, collection_id, options, key_columns)
-    VALUES (source, collection_id, options, key_cols)
+    INSERT INTO @extschema@.bindings AS b (source, collection_id, options, key_columns,
+                                           connection, bound_by)
+    VALUES (source, collection_id, options, key_cols, conn_name, caller::regrole)
     ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
-    DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns
+    DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns,
+                  connection = EXCLUDED.connection, bound_by = EXCLUDED.bound_by
     RETURNING b.id INTO binding;
 
     -- a typo in the field mapping fails now, not at 3 a.m.
@@ -507,6 +518,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'binding % does not exist', binding_id USING ERRCODE = 'undefined_object';
     END IF;
+    -- Webflow is read over the binding's connection (for the extension
+    -- owner's requests only: the table owner's code never gets it)
+    PERFORM @extschema@._use_binding_connection(b.id);
     RETURN QUERY
     WITH r AS MATERIALIZED (
         SELECT s.row_key AS k, @extschema@._binding_payload(b.id, s.row_image) AS p
@@ -553,6 +567,7 @@ BEGIN
         WHERE w3.fd->>'name' = w.fd->>'name'
         ORDER BY x.k LIMIT 1) dup ON true
     WHERE NOT EXISTS (SELECT 1 FROM matched x WHERE x.id = w.id);
+    PERFORM @extschema@._use_binding_connection(NULL);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._differences(integer) IS
@@ -704,3 +719,66 @@ REVOKE EXECUTE ON FUNCTION @extschema@._connection_validator(text[], oid) FROM P
 CREATE FOREIGN DATA WRAPPER webflow VALIDATOR @extschema@._connection_validator;
 COMMENT ON FOREIGN DATA WRAPPER webflow IS
 'Named Webflow connections: servers (api_url) and user mappings (token or token_file), chosen with SET webflow.connection';
+
+-- A binding publishes over the connection bind()'s "connection" option
+-- names (NULL: the default one), with the token of the user mapping of
+-- the role that bound the table (bound_by), looked up at every pass.
+ALTER TABLE @extschema@.bindings
+    ADD COLUMN connection text CHECK (connection <> ''),
+    ADD COLUMN bound_by regrole;
+COMMENT ON COLUMN @extschema@.bindings.connection IS
+'The webflow connection (foreign server) the binding publishes over; NULL for the default connection';
+COMMENT ON COLUMN @extschema@.bindings.bound_by IS
+'The role that bound the table: its user mapping (or PUBLIC''s) gives the connection''s token';
+
+-- _use_binding_connection pins a binding's connection for the extension
+-- owner's requests in verify() and sync() (connection.c, binding.c).
+CREATE FUNCTION @extschema@._use_binding_connection(binding_id integer)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'webflow_use_binding_connection';
+COMMENT ON FUNCTION @extschema@._use_binding_connection(integer) IS
+'Private: makes the extension owner''s requests go over a binding''s connection until NULL or the end of the transaction';
+REVOKE EXECUTE ON FUNCTION @extschema@._use_binding_connection(integer) FROM PUBLIC;
+
+-- Each connection's request budget (per token), open to every role as
+-- worker_status() is: no token, only figures and pauses.
+CREATE FUNCTION @extschema@.connections()
+RETURNS TABLE (connection text, rate_limit integer, requests bigint,
+               requests_last_minute integer, server_rate_limit integer,
+               server_remaining integer, paused_until timestamptz,
+               paused_because text, last_used timestamptz)
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'webflow_connections';
+COMMENT ON FUNCTION @extschema@.connections() IS
+'The request budget of each connection in use (shared by the worker and every drain()): rate limit, requests, requests in the last minute, Webflow''s own figures, and whether and why it is paused';
+
+CREATE OR REPLACE VIEW @extschema@.status AS
+SELECT b.id AS binding_id,
+       b.source,
+       b.collection_id,
+       coalesce(o.pending, 0) AS pending,
+       coalesce(o.sending, 0) AS sending,
+       coalesce(o.failed, 0) AS failed,
+       o.oldest_pending_age,
+       b.last_success,
+       b.last_error,
+       b.last_error_at,
+       c.paused_because,
+       coalesce(b.connection, '') AS connection,
+       c.rate_limit,
+       c.requests_last_minute,
+       c.paused_until
+FROM @extschema@.bindings b
+LEFT JOIN (SELECT binding_id,
+                  count(*) FILTER (WHERE state = 'pending') AS pending,
+                  count(*) FILTER (WHERE state = 'sending') AS sending,
+                  count(*) FILTER (WHERE state = 'failed') AS failed,
+                  now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age
+           FROM @extschema@.outbox GROUP BY binding_id) o ON o.binding_id = b.id
+LEFT JOIN LATERAL (SELECT x.paused_because, x.rate_limit, x.requests_last_minute, x.paused_until
+                   FROM @extschema@.connections() x
+                   WHERE x.connection = coalesce(b.connection, '')
+                   ORDER BY x.last_used DESC LIMIT 1) c ON true;
+COMMENT ON VIEW @extschema@.status IS
+'Per binding: changes pending, sending and failed, the age of the oldest pending one, last success, last error, and its connection''s budget: whether and why sending is paused, the rate limit and the requests of the last minute';

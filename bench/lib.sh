@@ -26,6 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 TOKEN=test-token                          # the fake's all-scopes token (test/fixture.json)
 JOBS=580e63fc8c9a982ac9b8b745             # the fixture's Jobs collection: empty
+POSITIONS=580e63fc8c9a982ac9b8b749        # the Positions collection of the second site (careers-token)
 BIND_OPTIONS='{"exclude": ["created_at"]}'
 
 die() { echo "$BENCH: $*" >&2; exit 1; }

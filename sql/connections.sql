@@ -9,6 +9,9 @@ CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'http://api.e
 CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'https://user:pw@api.webflow.com/v2');
 CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'https://api.webflow.com/v2?x=1');
 ALTER FOREIGN DATA WRAPPER webflow OPTIONS (api_url 'https://api.webflow.com/v2');
+CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (rate_limit '0');
+CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (rate_limit '60 per minute');
+CREATE SERVER wf_bad FOREIGN DATA WRAPPER webflow OPTIONS (rate_limit '100001');
 
 -- a connection to the local fake (its URL differs per run: not shown)
 DO $$
@@ -84,7 +87,56 @@ SELECT webflow.unbind('conn_jobs');
 RESET webflow.connection;
 DROP TABLE conn_jobs;
 
+-- a binding publishes over the connection bind() names, with the token
+-- of the mapping of the role that bound the table: here a site token of
+-- the fake's second site (its Positions collection), which the default
+-- token may not reach
+DO $$
+BEGIN
+    EXECUTE format('CREATE SERVER magrathea FOREIGN DATA WRAPPER webflow OPTIONS (api_url %L, rate_limit %L)',
+                   current_setting('webflow_test.fake_url'), '120');
+END
+$$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER magrathea OPTIONS (token 'careers-token');
+CREATE TABLE positions (id int PRIMARY KEY, name text NOT NULL, department text);
+INSERT INTO positions VALUES (1, 'Deep Thought Operator', 'Compute');
+SELECT webflow.bind('positions', '580e63fc8c9a982ac9b8b749', '{"connection": "magrathea", "live": false}');
+SELECT connection, bound_by = current_user::regrole AS bound_by_me, options
+FROM webflow.bindings WHERE source = 'positions'::regclass;
+SELECT webflow.sync('positions');
+SELECT webflow.drain();
+SET webflow.connection = 'magrathea';
+SELECT i->'fieldData'->>'name' AS name, i->'fieldData'->>'department' AS department
+FROM webflow.list_items('580e63fc8c9a982ac9b8b749') i;
+RESET webflow.connection;
+SELECT difference, row_key FROM webflow.verify('positions');
+SELECT connection, rate_limit, requests > 0 AS used, paused_because
+FROM webflow.connections() WHERE connection = 'magrathea';
+SELECT source, connection, pending, failed, rate_limit, paused_because
+FROM webflow.status WHERE source = 'positions'::regclass;
+-- the default token cannot reach that site: Webflow answers 403
+SELECT wftest.error_of($$SELECT count(*) FROM webflow.list_items('580e63fc8c9a982ac9b8b749')$$);
+-- bind() refuses a connection the caller may not use, before anything changes
+CREATE TABLE conn_theirs (id int PRIMARY KEY, name text NOT NULL);
+ALTER TABLE conn_theirs OWNER TO wf_conn_user;
+GRANT EXECUTE ON FUNCTION webflow.bind(regclass, text, jsonb) TO wf_conn_user;
+SET ROLE wf_conn_user;
+SELECT wftest.error_of($$SELECT webflow.bind('conn_theirs', '580e63fc8c9a982ac9b8b749', '{"connection": "magrathea"}')$$);
+RESET ROLE;
+GRANT USAGE ON FOREIGN SERVER magrathea TO wf_conn_user;
+SET ROLE wf_conn_user;
+SELECT wftest.error_of($$SELECT webflow.bind('conn_theirs', '580e63fc8c9a982ac9b8b749', '{"connection": "magrathea"}')$$);
+SELECT wftest.error_of($$SELECT webflow.bind('conn_theirs', '580e63fc8c9a982ac9b8b749', '{"connection": "nosuch"}')$$);
+SELECT wftest.error_of($$SELECT webflow.bind('conn_theirs', '580e63fc8c9a982ac9b8b749', '{"connection": 7}')$$);
+RESET ROLE;
+SELECT count(*) AS their_bindings FROM webflow.bindings WHERE source = 'conn_theirs'::regclass;
+DELETE FROM positions;
+SELECT webflow.unbind('positions');
+DROP TABLE positions, conn_theirs;
+REVOKE EXECUTE ON FUNCTION webflow.bind(regclass, text, jsonb) FROM wf_conn_user;
+
 SET client_min_messages = warning;
+DROP SERVER magrathea CASCADE;
 DROP SERVER wf_mine CASCADE;
 REVOKE USAGE ON FOREIGN DATA WRAPPER webflow FROM wf_conn_owner;
 DROP ROLE wf_conn_owner;

@@ -116,7 +116,7 @@ lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
 	if (webflow_jsonb_array_size(items) < 0)
 	{
 		/* an answer that does not parse tells nothing: not "not found" */
-		webflow_outage_observe(false);
+		webflow_outage_observe(ss->conn, false);
 		*cls = REQ_RETRY;
 		return NULL;
 	}
@@ -126,7 +126,7 @@ lookup_slug(SendState *ss, Binding *b, const char *slug, RequestClass *cls)
 	if (!webflow_jsonb_is_object(first))
 	{
 		/* an answer of the wrong shape tells nothing either */
-		webflow_outage_observe(false);
+		webflow_outage_observe(ss->conn, false);
 		*cls = REQ_RETRY;
 		return NULL;
 	}
@@ -653,7 +653,7 @@ lookup_name(SendState *ss, Change *c, const char *name, RequestClass *cls, char 
 	n = webflow_jsonb_array_size(items);
 	if (n < 0)
 	{
-		webflow_outage_observe(false);
+		webflow_outage_observe(ss->conn, false);
 		*cls = REQ_RETRY;
 		return NULL;
 	}
@@ -796,7 +796,7 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			if (count < 0)
 			{
 				/* a page that does not parse is no end of the collection */
-				webflow_outage_observe(false);
+				webflow_outage_observe(ss->conn, false);
 				break;
 			}
 			owners = page_owners(ss, b, items, count);

@@ -29,6 +29,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "connection.h"
 #include "jsonb_util.h"
 #include "payload.h"
 #include "publish.h"
@@ -47,6 +48,8 @@ typedef struct BindingEntry
 
 static Jsonb *binding_payload_options(Jsonb *options, const char *collection,
 									  ArrayType *keys);
+static void binding_connection(Binding *b, const char *name, Datum bound_by,
+							   bool no_role);
 
 /* webflow_binding_table makes an empty table of bindings, by id. */
 HTAB *
@@ -128,6 +131,30 @@ binding_payload_options(Jsonb *options, const char *collection, ArrayType *keys)
 	return webflow_jsonb_finish(&st, false);
 }
 
+/*
+ * binding_connection looks up the binding's connection as the role that
+ * bound the table would use it (the default connection when it names
+ * none); a connection that role may no longer use leaves conn_refusal
+ * set, and the binding's changes wait.
+ */
+static void
+binding_connection(Binding *b, const char *name, Datum bound_by, bool no_role)
+{
+	ConnectionRefusal why;
+
+	if (name != NULL && name[0] != '\0' && no_role)
+		b->conn_refusal = psprintf("the binding of connection \"%s\" names no role", name);
+	else if (!webflow_connection_lookup(name, no_role ? InvalidOid : DatumGetObjectId(bound_by),
+										&b->conn, &why))
+		b->conn_refusal = why.hint ? psprintf("%s (%s)", why.message, why.hint) : why.message;
+	if (b->conn_refusal != NULL)
+	{
+		/* (a key of its own: the refusal does not pause the connection) */
+		b->conn.name = name;
+		b->conn.token = NULL;
+	}
+}
+
 /* webflow_load_binding returns a binding of the pass, reading it on first use. */
 Binding *
 webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
@@ -150,8 +177,11 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 	args[0] = Int32GetDatum(id);
 	if (SPI_execute_with_args("SELECT collection_id, options, key_columns, "
 							  "(SELECT c.relowner FROM pg_catalog.pg_class c"
-							  "  WHERE c.oid OPERATOR(pg_catalog.=) source) "
-							  "FROM webflow.bindings WHERE id OPERATOR(pg_catalog.=) $1",
+							  "  WHERE c.oid OPERATOR(pg_catalog.=) source), "
+							  /* (the 1.0 SQL, which this library also runs, has neither) */
+							  "pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'connection', "
+							  "(pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'bound_by')::pg_catalog.regrole "
+							  "FROM webflow.bindings b WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		return NULL;			/* unbound since: its rows are dropped */
@@ -175,6 +205,9 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 	v = webflow_jsonb_get(options, "live");
 	b->live = !(v != NULL && v->type == jbvBool && !v->val.boolean);
 	b->payload_options = binding_payload_options(options, b->collection_id, keys);
+	binding_connection(b, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
+					   SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull),
+					   isnull);
 	MemoryContextSwitchTo(old);
 	entry->binding = b;
 	return b;
@@ -308,4 +341,41 @@ webflow_delete_action(Binding *b)
 	if (strcmp(b->on_delete, "unpublish_only") == 0)
 		return ACTION_UNPUBLISH;
 	return ACTION_UNPUBLISH_DELETE;
+}
+
+PG_FUNCTION_INFO_V1(webflow_use_binding_connection);
+
+/*
+ * webflow._use_binding_connection(binding_id) makes the requests the
+ * current user (the extension owner, in verify() and sync()) sends next
+ * go over the binding's connection, with the token of the mapping of the
+ * role that bound the table; NULL goes back to the usual connection.  The
+ * end of the transaction drops the pin; code running as another user
+ * never sees it (see webflow_connection_pin).
+ */
+Datum
+webflow_use_binding_connection(PG_FUNCTION_ARGS)
+{
+	Binding    *b;
+
+	if (PG_ARGISNULL(0))
+	{
+		webflow_connection_pin(NULL);
+		PG_RETURN_VOID();
+	}
+	SPI_connect();
+	b = webflow_load_binding(webflow_binding_table(TopTransactionContext),
+							 PG_GETARG_INT32(0), TopTransactionContext);
+	SPI_finish();
+	if (b == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("binding %d does not exist", PG_GETARG_INT32(0))));
+	if (b->conn_refusal != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the connection of binding %d cannot be used: %s",
+						b->id, b->conn_refusal)));
+	webflow_connection_pin(&b->conn);
+	PG_RETURN_VOID();
 }

@@ -33,6 +33,8 @@
 #include "utils/lsyscache.h"
 
 #include "compat.h"
+#include "connection.h"
+#include "jsonb_util.h"
 #include "ratelimit.h"
 #include "run_as.h"
 #include "shmem.h"
@@ -43,14 +45,37 @@ PG_FUNCTION_INFO_V1(webflow_sync);
 PG_FUNCTION_INFO_V1(webflow_retry);
 PG_FUNCTION_INFO_V1(webflow_verify);
 
-static Datum call_body(FunctionCallInfo fcinfo, const char *body);
+static Datum call_body(FunctionCallInfo fcinfo, const char *body,
+					   const WebflowConnection *conn);
+static Datum invoke_pinned(FunctionCallInfo call, const WebflowConnection *conn);
+static void bind_connection(FunctionCallInfo fcinfo, WebflowConnection *conn);
+
+/* invoke_pinned calls a function with its requests pinned to conn. */
+static Datum
+invoke_pinned(FunctionCallInfo call, const WebflowConnection *conn)
+{
+	WebflowPin	was = webflow_connection_pin(conn);
+	volatile Datum result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(call);
+	}
+	PG_FINALLY();
+	{
+		webflow_connection_unpin(was);
+	}
+	PG_END_TRY();
+	return result;
+}
 
 /*
  * call_body calls webflow.<body>(the arguments of fcinfo, the caller's oid)
- * as the extension owner and returns its result.
+ * as the extension owner and returns its result; with conn, the body's
+ * requests go over that connection (pinned for the extension owner only).
  */
 static Datum
-call_body(FunctionCallInfo fcinfo, const char *body)
+call_body(FunctionCallInfo fcinfo, const char *body, const WebflowConnection *conn)
 {
 	Oid			caller = GetUserId();
 	Oid		   *argtypes;
@@ -80,19 +105,43 @@ call_body(FunctionCallInfo fcinfo, const char *body)
 	call->args[nargs].isnull = false;
 
 	webflow_run_as_begin(&ra, webflow_extension_owner());
-	result = FunctionCallInvoke(call);
+	result = conn ? invoke_pinned(call, conn) : FunctionCallInvoke(call);
 	webflow_run_as_end(&ra);
 	fcinfo->isnull = call->isnull;
 	return result;
 }
 
-/* webflow.bind(source, collection_id, options): see webflow._bind. */
+/*
+ * bind_connection resolves the connection bind()'s options name ("" when
+ * none), as the caller: a caller without USAGE on the server or without a
+ * user mapping is refused here (42501, 28000), before anything changes.
+ */
+static void
+bind_connection(FunctionCallInfo fcinfo, WebflowConnection *conn)
+{
+	JsonbValue *v = NULL;
+	char	   *name = NULL;
+
+	if (!PG_ARGISNULL(2))
+		v = webflow_jsonb_get(PG_GETARG_JSONB_P(2), "connection");
+	if (v != NULL && v->type == jbvString)
+		name = pnstrdup(v->val.string.val, v->val.string.len);
+	webflow_connection_resolve(name, GetUserId(), conn);
+}
+
+/*
+ * webflow.bind(source, collection_id, options): see webflow._bind; the
+ * collection's schema is read over the binding's connection.
+ */
 Datum
 webflow_bind(PG_FUNCTION_ARGS)
 {
+	WebflowConnection conn;
+
 	if (!PG_ARGISNULL(0))
 		webflow_check_table_owner(PG_GETARG_OID(0), "bind");
-	return call_body(fcinfo, "_bind");
+	bind_connection(fcinfo, &conn);
+	return call_body(fcinfo, "_bind", &conn);
 }
 
 /* webflow.unbind(source, collection_id): see webflow._unbind. */
@@ -101,7 +150,7 @@ webflow_unbind(PG_FUNCTION_ARGS)
 {
 	if (!PG_ARGISNULL(0))
 		webflow_check_table_owner(PG_GETARG_OID(0), "unbind");
-	return call_body(fcinfo, "_unbind");
+	return call_body(fcinfo, "_unbind", NULL);
 }
 
 /* webflow.sync(source): see webflow._sync. */
@@ -110,7 +159,7 @@ webflow_sync(PG_FUNCTION_ARGS)
 {
 	if (!PG_ARGISNULL(0))
 		webflow_check_table_owner(PG_GETARG_OID(0), "sync");
-	return call_body(fcinfo, "_sync");
+	return call_body(fcinfo, "_sync", NULL);
 }
 
 /* webflow.verify(source): see webflow._verify (a set, materialized). */
@@ -119,7 +168,7 @@ webflow_verify(PG_FUNCTION_ARGS)
 {
 	if (!PG_ARGISNULL(0))
 		webflow_check_table_owner(PG_GETARG_OID(0), "verify");
-	return call_body(fcinfo, "_verify");
+	return call_body(fcinfo, "_verify", NULL);
 }
 
 /*
@@ -131,7 +180,7 @@ webflow_verify(PG_FUNCTION_ARGS)
 Datum
 webflow_retry(PG_FUNCTION_ARGS)
 {
-	Datum		result = call_body(fcinfo, "_retry");
+	Datum		result = call_body(fcinfo, "_retry", NULL);
 
 	if (webflow_shmem_available() && superuser())
 		webflow_auth_resume();

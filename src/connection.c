@@ -19,19 +19,27 @@
  *
  * The validator of the wrapper refuses unknown options and bad values:
  * a server's api_url is checked as webflow.api_url is (https, or http
- * for loopback only), and only a superuser may name a token_file (the
- * server reads it).
+ * for loopback only), its rate_limit (requests per minute, default
+ * webflow.rate_limit) is a number in webflow.rate_limit's range, and only
+ * a superuser may name a token_file (the server reads it).
+ *
+ * The publish pipeline sends each binding's changes over the binding's
+ * connection, with the token of the mapping of the role that bound the
+ * table (looked up at every pass, so a changed mapping counts at once),
+ * pinned for the request with webflow_connection_pin.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/reloptions.h"
+#include "access/xact.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
+#include "common/hashfn.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -52,10 +60,19 @@ static bool default_only = false;
 /* Set while the extension reads what every role trusts (a schema). */
 static bool forced_default = false;
 
+/* Pinned by the publish pipeline: the connection of a binding's request. */
+static WebflowPin pinned = {NULL, InvalidOid};
+static bool xact_callback_registered = false;
+
 static void validate_server_option(DefElem *def);
 static void validate_mapping_option(DefElem *def, bool *has_token);
 static void apply_server(ForeignServer *server, WebflowConnection *conn);
-static void apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn);
+static void drop_pin_at_end(XactEvent event, void *arg);
+static bool refuse(ConnectionRefusal *why, int sqlstate, char *message,
+				   char *detail, char *hint);
+static bool mapping_usable(ForeignServer *server, Oid role, ConnectionRefusal *why);
+static bool apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn,
+						  ConnectionRefusal *why);
 
 /* validate_server_option checks one option of CREATE/ALTER SERVER. */
 static void
@@ -75,11 +92,25 @@ validate_server_option(DefElem *def)
 					 errdetail("%s", problem),
 					 hint ? errhint("%s", hint) : 0));
 	}
+	else if (strcmp(def->defname, "rate_limit") == 0)
+	{
+		char	   *end;
+		long		n;
+
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || n < 1 || n > WEBFLOW_MAX_RATE_LIMIT)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid rate_limit for a webflow server: \"%s\"", value),
+					 errdetail("It is a number of requests per minute, from 1 to %d.", WEBFLOW_MAX_RATE_LIMIT),
+					 errhint("Webflow allows 60 (Starter, Basic) or 120 (CMS, Business) requests per minute and token.")));
+	}
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("invalid option \"%s\" for a webflow server", def->defname),
-				 errhint("A webflow server takes api_url; the token goes into a user mapping.")));
+				 errhint("A webflow server takes api_url and rate_limit; the token goes into a user mapping.")));
 }
 
 /* validate_mapping_option checks one option of CREATE/ALTER USER MAPPING. */
@@ -163,7 +194,7 @@ webflow_connection_validator(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* apply_server takes a server's api_url (default: the setting). */
+/* apply_server takes a server's api_url and rate_limit (default: the settings). */
 static void
 apply_server(ForeignServer *server, WebflowConnection *conn)
 {
@@ -175,38 +206,73 @@ apply_server(ForeignServer *server, WebflowConnection *conn)
 
 		if (strcmp(def->defname, "api_url") == 0)
 			conn->api_url = defGetString(def);
+		else if (strcmp(def->defname, "rate_limit") == 0)
+			conn->rate_limit = pg_strtoint32(defGetString(def));
 	}
 }
 
 /*
- * apply_mapping takes the token of role's user mapping for the server (or
- * PUBLIC's), refusing a role that may not use the server or has no
- * mapping.
+ * refuse fills *why with the error a connection cannot be used with, and
+ * returns false (for the callers' one-line returns).
  */
-static void
-apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn)
+static bool
+refuse(ConnectionRefusal *why, int sqlstate, char *message, char *detail, char *hint)
 {
-	UserMapping *um;
-	ListCell   *lc;
+	why->sqlstate = sqlstate;
+	why->message = message;
+	why->detail = detail;
+	why->hint = hint;
+	return false;
+}
 
+/*
+ * mapping_usable checks that role may use the server and has a user
+ * mapping for it (its own or PUBLIC's); else *why says what is missing.
+ */
+static bool
+mapping_usable(ForeignServer *server, Oid role, ConnectionRefusal *why)
+{
+	const char *rolename;
+
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(role)))
+		return refuse(why, ERRCODE_UNDEFINED_OBJECT,
+					  psprintf("the role (OID %u) that uses webflow connection \"%s\" no longer exists",
+							   role, server->servername),
+					  NULL,
+					  pstrdup("Bind the table again as an existing role."));
+	rolename = quote_identifier(GetUserNameFromId(role, false));
 	if (webflow_server_aclcheck(server->serverid, role, ACL_USAGE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for webflow connection \"%s\"", server->servername),
-				 errhint("A superuser or the server's owner can GRANT USAGE ON FOREIGN SERVER %s TO %s.",
-						 quote_identifier(server->servername),
-						 quote_identifier(GetUserNameFromId(role, false)))));
+		return refuse(why, ERRCODE_INSUFFICIENT_PRIVILEGE,
+					  psprintf("permission denied for webflow connection \"%s\"", server->servername),
+					  NULL,
+					  psprintf("A superuser or the server's owner can GRANT USAGE ON FOREIGN SERVER %s TO %s.",
+							   quote_identifier(server->servername), rolename));
 	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(role),
 							   ObjectIdGetDatum(server->serverid)) &&
 		!SearchSysCacheExists2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(InvalidOid),
 							   ObjectIdGetDatum(server->serverid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("no token for role \"%s\" on webflow connection \"%s\"",
-						GetUserNameFromId(role, false), server->servername),
-				 errhint("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (token '...'), or one FOR PUBLIC.",
-						 quote_identifier(GetUserNameFromId(role, false)),
-						 quote_identifier(server->servername))));
+		return refuse(why, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+					  psprintf("no token for role \"%s\" on webflow connection \"%s\"",
+							   GetUserNameFromId(role, false), server->servername),
+					  NULL,
+					  psprintf("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (token '...'), or one FOR PUBLIC.",
+							   rolename, quote_identifier(server->servername)));
+	return true;
+}
+
+/*
+ * apply_mapping takes the token of role's user mapping for the server (or
+ * PUBLIC's); false, with *why, when the mapping may not be used.
+ */
+static bool
+apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn,
+			  ConnectionRefusal *why)
+{
+	UserMapping *um;
+	ListCell   *lc;
+
+	if (!mapping_usable(server, role, why))
+		return false;
 	um = GetUserMapping(role, server->serverid);
 	foreach(lc, um->options)
 	{
@@ -223,62 +289,159 @@ apply_mapping(ForeignServer *server, Oid role, WebflowConnection *conn)
 			 * token goes (api_url).
 			 */
 			if (!superuser_arg(server->owner))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("webflow connection \"%s\" may not use a token_file", server->servername),
-						 errdetail("Its owner is not a superuser, and a server's owner decides where its tokens are sent."),
-						 errhint("Give the user mapping a token instead, or let a superuser own the server.")));
+				return refuse(why, ERRCODE_INSUFFICIENT_PRIVILEGE,
+							  psprintf("webflow connection \"%s\" may not use a token_file", server->servername),
+							  pstrdup("Its owner is not a superuser, and a server's owner decides where its tokens are sent."),
+							  pstrdup("Give the user mapping a token instead, or let a superuser own the server."));
 			conn->token = webflow_read_token_file(defGetString(def), &problem);
+			/* (the file's cached token is replaced when another file is read) */
+			if (conn->token != NULL)
+				conn->token = pstrdup(conn->token);
 			conn->problem = problem;
 		}
 	}
 	if (conn->token != NULL && (conn->problem = webflow_token_problem(conn->token)) != NULL)
 		conn->token = NULL;
+	return true;
 }
 
 /*
- * webflow_connection_resolve fills *conn for the connection of that name
- * ("" or NULL: the default one) as role would use it.  A missing server,
- * a role without USAGE on it or without a user mapping is an error; a
- * missing token is left to the caller (conn->token NULL, conn->problem).
+ * webflow_connection_lookup fills *conn for the connection of that name
+ * ("" or NULL: the default one) as role would use it, and returns true;
+ * or false, with *why, when there is no such connection or role may not
+ * use it (no USAGE on the server, no user mapping).  It raises no error of
+ * its own, so that the publish pipeline can make the rows of a binding
+ * wait.  A missing token is left to the caller (conn->token NULL,
+ * conn->problem).
  */
-void
-webflow_connection_resolve(const char *name, Oid role, WebflowConnection *conn)
+bool
+webflow_connection_lookup(const char *name, Oid role, WebflowConnection *conn,
+						  ConnectionRefusal *why)
 {
 	ForeignServer *server;
 	char	   *problem = NULL;
 
 	memset(conn, 0, sizeof(*conn));
+	memset(why, 0, sizeof(*why));
 	conn->name = name ? name : "";
 	conn->api_url = webflow_api_url ? webflow_api_url : WEBFLOW_DEFAULT_API_URL;
+	conn->rate_limit = webflow_rate_limit;
 	if (name == NULL || name[0] == '\0')
 	{
 		conn->token = webflow_api_token(&problem);
 		conn->problem = problem;
-		return;
+		if (conn->token != NULL)
+			conn->token = pstrdup(conn->token);
+		return true;
 	}
 	server = GetForeignServerByName(name, true);
 	if (server == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("webflow connection \"%s\" does not exist", name),
-				 errhint("A connection is a foreign server: CREATE SERVER %s FOREIGN DATA WRAPPER webflow; or RESET webflow.connection for the default one.",
-						 quote_identifier(name))));
+		return refuse(why, ERRCODE_UNDEFINED_OBJECT,
+					  psprintf("webflow connection \"%s\" does not exist", name),
+					  NULL,
+					  psprintf("A connection is a foreign server: CREATE SERVER %s FOREIGN DATA WRAPPER webflow; or RESET webflow.connection for the default one.",
+							   quote_identifier(name)));
 	if (strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, "webflow") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("foreign server \"%s\" is not a webflow connection", name),
-				 errdetail("Its foreign-data wrapper is not webflow.")));
+		return refuse(why, ERRCODE_WRONG_OBJECT_TYPE,
+					  psprintf("foreign server \"%s\" is not a webflow connection", name),
+					  pstrdup("Its foreign-data wrapper is not webflow."), NULL);
 	apply_server(server, conn);
-	apply_mapping(server, role, conn);
+	if (!apply_mapping(server, role, conn, why))
+		return false;
 	if (conn->token == NULL && conn->problem == NULL)
 		conn->problem = "the user mapping has no token";
+	return true;
+}
+
+/*
+ * webflow_connection_resolve is webflow_connection_lookup that raises the
+ * error when the connection cannot be used.
+ */
+void
+webflow_connection_resolve(const char *name, Oid role, WebflowConnection *conn)
+{
+	ConnectionRefusal why;
+
+	if (!webflow_connection_lookup(name, role, conn, &why))
+		ereport(ERROR,
+				(errcode(why.sqlstate),
+				 errmsg("%s", why.message),
+				 why.detail ? errdetail("%s", why.detail) : 0,
+				 why.hint ? errhint("%s", why.hint) : 0));
+}
+
+/*
+ * webflow_connection_key identifies a connection's rate budget: Webflow
+ * limits requests per token, so connections that send the same token to
+ * the same API share one budget.  Never 0 (a free budget's key).
+ */
+uint64
+webflow_connection_key(const WebflowConnection *conn)
+{
+	const char *url = conn->api_url ? conn->api_url : "";
+	const char *name = conn->name ? conn->name : "";
+	uint64		key;
+
+	/* (no token: a budget per connection name, to hold its pause) */
+	if (conn->token == NULL)
+		key = hash_bytes_extended((const unsigned char *) name, strlen(name), 2);
+	else
+		key = hash_bytes_extended((const unsigned char *) conn->token, strlen(conn->token), 0);
+	key ^= hash_bytes_extended((const unsigned char *) url, strlen(url), 1) << 1;
+	return key == 0 ? 1 : key;
+}
+
+/*
+ * webflow_connection_pin makes the requests of this process use conn while
+ * the current user is the one it is now (NULL: stop), and returns the
+ * previous pin for webflow_connection_unpin.  The publish pipeline pins
+ * the connection of the binding whose request it sends, bind(), verify()
+ * and sync() the binding's connection while they work as the extension
+ * owner; code that runs as another user (a table owner's casts and type
+ * I/O while its rows are read) does not get the pinned connection.
+ * Callers unpin in PG_FINALLY where an error may pass; the end of the
+ * transaction drops a pin made from SQL.
+ */
+WebflowPin
+webflow_connection_pin(const WebflowConnection *conn)
+{
+	WebflowPin	was = pinned;
+
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(drop_pin_at_end, NULL);
+		xact_callback_registered = true;
+	}
+	pinned.conn = conn;
+	pinned.user = conn ? GetUserId() : InvalidOid;
+	return was;
+}
+
+/* webflow_connection_unpin puts back the pin webflow_connection_pin returned. */
+void
+webflow_connection_unpin(WebflowPin was)
+{
+	pinned = was;
+}
+
+/* drop_pin_at_end drops a pin left at the end of a transaction. */
+static void
+drop_pin_at_end(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		pinned.conn = NULL;
+		pinned.user = InvalidOid;
+	}
 }
 
 /*
  * webflow_connection_current fills *conn for the connection the current
  * request uses: the session's webflow.connection as the current user.
- * The default connection instead
+ * The connection the publish pipeline pinned, if any (see
+ * webflow_connection_pin).  The default connection instead
  *	- in the extension's background workers, and while the extension asks
  *	  for it (schema reads, whose answers every role's publishing trusts);
  *	- inside a security-restricted operation, where the extension works as
@@ -291,7 +454,9 @@ webflow_connection_resolve(const char *name, Oid role, WebflowConnection *conn)
 void
 webflow_connection_current(WebflowConnection *conn)
 {
-	if (default_only || forced_default || InSecurityRestrictedOperation() ||
+	if (pinned.conn != NULL && pinned.user == GetUserId())
+		*conn = *pinned.conn;
+	else if (default_only || forced_default || InSecurityRestrictedOperation() ||
 		GetUserId() != GetOuterUserId())
 		webflow_connection_resolve("", GetUserId(), conn);
 	else

@@ -18,10 +18,33 @@ typedef struct WebflowConnection
 	const char *api_url;		/* base URL of the API */
 	const char *token;			/* NULL when there is none (see problem) */
 	const char *problem;		/* why there is no token */
+	int			rate_limit;		/* requests per minute */
 } WebflowConnection;
 
+/* A connection pinned for the requests a user makes (connection.c). */
+typedef struct WebflowPin
+{
+	const WebflowConnection *conn;
+	Oid			user;
+} WebflowPin;
+
+/* Why a role may not use a connection: an error to raise or to report. */
+typedef struct ConnectionRefusal
+{
+	int			sqlstate;
+	char	   *message;
+	char	   *detail;
+	char	   *hint;
+} ConnectionRefusal;
+
+extern bool webflow_connection_lookup(const char *name, Oid role,
+									  WebflowConnection *conn,
+									  ConnectionRefusal *why);
 extern void webflow_connection_resolve(const char *name, Oid role,
 									   WebflowConnection *conn);
+extern uint64 webflow_connection_key(const WebflowConnection *conn);
+extern WebflowPin webflow_connection_pin(const WebflowConnection *conn);
+extern void webflow_connection_unpin(WebflowPin was);
 extern void webflow_connection_current(WebflowConnection *conn);
 extern void webflow_connection_default_only(void);
 extern bool webflow_connection_force_default(bool force);

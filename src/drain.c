@@ -69,7 +69,10 @@
 static void drain_lock_tag(LOCKTAG *tag);
 static bool take_lock(void);
 static void refresh_snapshot(void);
+static void make_resumed_due(void);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows);
+static List *claim_rows(int max_rows, const char *connection, HTAB *bindings,
+						MemoryContext cxt, int *nrows);
 static void check_schema(Binding *b, PassOptions *opts, MemoryContext cxt);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
 static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
@@ -133,16 +136,106 @@ box_id(int64 id)
 }
 
 /*
- * claim marks up to max_rows due rows "sending", with every other pending
- * row of their row keys, and returns the newest state per row key as a
- * list of Change.  *nrows is the number of rows claimed.
+ * The claim of due rows: the oldest due rows ($1 of them), every other
+ * pending row of their row keys, marked "sending"; %s is empty, or a
+ * condition that keeps only the rows of one connection's bindings ($2).
+ */
+#define CLAIM_SQL \
+	"WITH due AS (" \
+	"  SELECT id, binding_id, row_key FROM webflow.outbox" \
+	"  WHERE state OPERATOR(pg_catalog.=) 'pending'" \
+	"    AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
+	"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" same_key AS (" \
+	"  SELECT o.id FROM webflow.outbox o" \
+	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
+	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
+	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
+	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"  FOR UPDATE OF o SKIP LOCKED)," \
+	" claimed AS (" \
+	"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
+	"  WHERE o.id IN (SELECT id FROM due UNION SELECT id FROM same_key)" \
+	"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image," \
+	"    o.attempts, o.maybe_sent)" \
+	" SELECT * FROM claimed ORDER BY binding_id, row_key, id"
+
+/* The rows of one connection's bindings (and, for the default one, orphans). */
+#define CLAIM_CONNECTION_SQL \
+	" AND COALESCE((SELECT b.connection FROM webflow.bindings b" \
+	"   WHERE b.id OPERATOR(pg_catalog.=) binding_id), '') OPERATOR(pg_catalog.=) $2"
+
+/*
+ * make_resumed_due makes the changes that wait for a pause lifted since
+ * (a reload, a superuser's retry()) due now.
+ */
+static void
+make_resumed_due(void)
+{
+	TimestampTz horizon = webflow_take_resume_horizon();
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+
+	if (horizon == 0)
+		return;
+	args[0] = TimestampTzGetDatum(horizon + USECS_PER_SEC);
+	if (SPI_execute_with_args("UPDATE webflow.outbox SET next_attempt_at = pg_catalog.now()"
+							  " WHERE state OPERATOR(pg_catalog.=) 'pending'"
+							  "   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+							  "   AND next_attempt_at OPERATOR(pg_catalog.<=) $1",
+							  1, argtypes, args, NULL, false, 0) < 0)
+		elog(ERROR, "could not make the rows of a lifted pause due");
+}
+
+/*
+ * claim marks due rows "sending", with every other pending row of their
+ * row keys, and returns the newest state per row key as a list of Change.
+ * When the bindings use several connections, each connection gets its
+ * share of up to max_rows rows, so that one connection's backlog never
+ * keeps another's rows out of a pass.  *nrows is the number of rows
+ * claimed.
  */
 static List *
 claim(int max_rows, MemoryContext cxt, int *nrows)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1];
-	HTAB	   *bindings;
+	HTAB	   *bindings = webflow_binding_table(cxt);
+	List	   *names = NIL;
+	List	   *result = NIL;
+	ListCell   *lc;
+	uint64		i;
+
+	*nrows = 0;
+	/* (the 1.0 SQL, which this library also runs, has no connection column) */
+	if (SPI_execute("SELECT DISTINCT COALESCE(pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'connection', '')"
+					" FROM webflow.bindings b ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the connections of the bindings");
+	for (i = 0; i < SPI_processed; i++)
+		names = lappend(names, MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 1)));
+	if (list_length(names) <= 1)
+		return claim_rows(max_rows, NULL, bindings, cxt, nrows);
+	foreach(lc, names)
+	{
+		List	   *rows = claim_rows(max_rows, lfirst(lc), bindings, cxt, nrows);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		/* (the pass's list outlives this step's SPI memory) */
+		result = list_concat(result, rows);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/*
+ * claim_rows claims up to max_rows due rows (of the bindings of connection
+ * when not NULL), adds their number to *nrows and returns their changes.
+ */
+static List *
+claim_rows(int max_rows, const char *connection, HTAB *bindings,
+		   MemoryContext cxt, int *nrows)
+{
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		args[2];
 	List	   *result = NIL;
 	Change	   *c = NULL;
 	SPITupleTable *rows;
@@ -151,36 +244,17 @@ claim(int max_rows, MemoryContext cxt, int *nrows)
 	int			ret;
 
 	args[0] = Int32GetDatum(max_rows);
-	ret = SPI_execute_with_args(
-								"WITH due AS ("
-								"  SELECT id, binding_id, row_key FROM webflow.outbox"
-								"  WHERE state OPERATOR(pg_catalog.=) 'pending'"
-								"    AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-								"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),"
-								" same_key AS ("
-								"  SELECT o.id FROM webflow.outbox o"
-								"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k"
-								"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id"
-								"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key"
-								"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'"
-								"  FOR UPDATE OF o SKIP LOCKED),"
-								" claimed AS ("
-								"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()"
-								"  WHERE o.id IN (SELECT id FROM due UNION SELECT id FROM same_key)"
-								"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image,"
-								"    o.attempts, o.maybe_sent)"
-								" SELECT * FROM claimed ORDER BY binding_id, row_key, id",
-								1, argtypes, args, NULL, false, 0);
+	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
+	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, connection ? CLAIM_CONNECTION_SQL : ""),
+								connection ? 2 : 1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not claim outbox rows: %s", SPI_result_code_string(ret));
-	*nrows = (int) SPI_processed;
+	*nrows += (int) SPI_processed;
 	if (SPI_processed == 0)
 		return NIL;
 	/* load_binding runs queries of its own: keep hold of this result */
 	rows = SPI_tuptable;
 	nrows_claimed = SPI_processed;
-
-	bindings = webflow_binding_table(cxt);
 
 	/* rows come sorted by row key, then age: the last of a key wins */
 	for (i = 0; i < nrows_claimed; i++)
@@ -307,11 +381,25 @@ from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
 	return edata;
 }
 
-/* schema_step reads a collection's schema, fetching it when not cached. */
+/*
+ * schema_step reads a collection's schema, fetching it when not cached
+ * over the binding's connection.
+ */
 static void
 schema_step(void *arg)
 {
-	(void) webflow_schema_get(((Binding *) arg)->collection_id);
+	Binding    *b = arg;
+	WebflowPin	was = webflow_connection_pin(&b->conn);
+
+	PG_TRY();
+	{
+		(void) webflow_schema_get(b->collection_id);
+	}
+	PG_FINALLY();
+	{
+		webflow_connection_unpin(was);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -408,13 +496,19 @@ static void
 check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
 {
 	ErrorData  *edata;
-	char	   *why = NULL;
 
 	b->schema_checked = true;
 	b->schema_outcome = OUTCOME_PENDING;
+	if (b->conn_refusal != NULL)
+	{
+		/* (the binding's role lost its grant or mapping: not the rows' fault) */
+		b->schema_outcome = OUTCOME_DEFER;
+		b->schema_error = b->conn_refusal;
+		return;
+	}
 	if (webflow_schema_cached(b->collection_id) != NULL)
 		return;
-	if (!webflow_rate_acquire(opts->max_wait_ms, &why))
+	if (!webflow_budget_ready(&b->conn, opts->max_wait_ms))
 	{
 		b->schema_outcome = OUTCOME_DEFER;
 		return;
@@ -422,7 +516,7 @@ check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
 	edata = try_step(schema_step, b, cxt);
 	if (edata == NULL)
 	{
-		webflow_outage_observe(true);
+		webflow_outage_observe(&b->conn, true);
 		return;
 	}
 	b->schema_error = MemoryContextStrdup(cxt, edata->detail ?
@@ -433,13 +527,16 @@ check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
 	else if (edata->sqlerrcode == ERRCODE_WEBFLOW_AUTH ||
 			 edata->sqlerrcode == ERRCODE_WEBFLOW_FORBIDDEN)
 	{
-		webflow_auth_pause(psprintf("Webflow rejected the token reading collection %s (%s); the queue tries again on its own (with backoff), at once when webflow.token (or webflow.token_file) is reloaded or on webflow.retry()",
-									b->collection_id, edata->message));
+		webflow_auth_pause(&b->conn,
+						   psprintf("Webflow rejected the token%s%s%s reading collection %s (%s); the queue tries again on its own (with backoff), at once when %s is reloaded or on webflow.retry()",
+									b->conn.name[0] ? " of connection \"" : "", b->conn.name,
+									b->conn.name[0] ? "\"" : "", b->collection_id, edata->message,
+									b->conn.name[0] ? "its user mapping" : "webflow.token (or webflow.token_file)"));
 		b->schema_outcome = OUTCOME_DEFER;
 	}
 	else
 	{
-		webflow_outage_observe(false);
+		webflow_outage_observe(&b->conn, false);
 		b->schema_outcome = OUTCOME_WAIT;
 	}
 }
@@ -567,6 +664,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 		return -1;
 	}
 	refresh_snapshot();
+	make_resumed_due();
 	/* rows a dead process left "sending" may have reached Webflow */
 	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
 					" claimed_at = NULL WHERE state = 'sending'", false, 0) < 0)

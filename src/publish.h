@@ -16,6 +16,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
+#include "connection.h"
 #include "payload.h"
 
 /* A table bound to a collection, as a pass sees it. */
@@ -33,6 +34,8 @@ typedef struct Binding
 	bool		schema_checked; /* this pass made sure of the schema */
 	int			schema_outcome; /* ChangeOutcome: OUTCOME_PENDING when known */
 	char	   *schema_error;	/* why the schema is not known now */
+	WebflowConnection conn;		/* where its requests go, with whose token */
+	char	   *conn_refusal;	/* why that connection cannot be used now */
 } Binding;
 
 /* What a change needs sent. */

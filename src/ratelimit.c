@@ -1,18 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * ratelimit.c
- *		The request budget shared by the background worker and every
- *		session that drains the outbox.
+ *		The request budget of each connection, shared by the background
+ *		worker and every session that drains the outbox.
  *
- * Requests are spaced evenly: webflow.rate_limit per minute means one
- * request every 60/rate_limit seconds, with no burst beyond one request
- * after an idle spell.  That keeps any one-minute window, fixed or
- * rolling, within the limit.  On top of that:
- *	- a 429 stops all sending until its Retry-After (60 s when absent);
+ * Webflow limits requests per token, so a budget belongs to a token (and
+ * API URL): connections that send the same token share one, and a changed
+ * token starts afresh.  Shared memory holds webflow.max_connections
+ * budgets; when they are all in use, the least recently used one is
+ * taken over.
+ *
+ * Requests are spaced evenly: a rate_limit of R per minute (the server's
+ * option, default webflow.rate_limit) means one request every 60/R
+ * seconds, with no burst beyond one request after an idle spell.  That
+ * keeps any one-minute window, fixed or rolling, within the limit.  On top
+ * of that, for that budget only:
+ *	- a 429 stops sending until its Retry-After (60 s when absent);
  *	- X-RateLimit-Remaining: 0 holds the next request back by the server's
  *	  own spacing (60 s / X-RateLimit-Limit);
- *	- a 401 or 403 pauses the queue until webflow.token or webflow.api_url
- *	  changes, so that attempts are not burnt on a bad token.
+ *	- a 401 or 403 pauses the budget until the token changes, a reload, a
+ *	  superuser's webflow.retry(), or a probe (backing off up to 10 min),
+ *	  so that attempts are not burnt on a bad token.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,7 +28,6 @@
 
 #include <math.h>
 
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
@@ -29,11 +36,10 @@
 #include "compat.h"
 #include "ratelimit.h"
 #include "shmem.h"
-#include "token.h"
 #include "webflow.h"
 
-/* Longest wait between two probes of a queue paused by a 401/403. */
-#define AUTH_PROBE_MAX_S 600.0
+/* Longest wait between two probes of a budget paused by a 401/403. */
+#define AUTH_PROBE_MAX_S ((double) WEBFLOW_LONGEST_PAUSE_S)
 /* Shortest wait before the first probe. */
 #define AUTH_PROBE_MIN_S 10
 /* Longest wait a 429's Retry-After can impose. */
@@ -44,6 +50,8 @@
 static uint32 wait_event_rate = 0;
 
 static void sleep_until(TimestampTz until);
+static WebflowBudget *budget_of(WebflowShared *s, const WebflowConnection *conn);
+static WebflowBudget *budget_named(WebflowShared *s, const char *name);
 
 /* sleep_until waits, interruptibly, until the given time. */
 static void
@@ -65,32 +73,96 @@ sleep_until(TimestampTz until)
 }
 
 /*
- * webflow_rate_acquire waits for this process's turn to send one request.
- * It returns false, with the reason, when sending is paused for longer
- * than max_wait_ms (a negative max_wait_ms waits as long as it takes).
+ * budget_of returns the budget of a connection's token, taking a free or
+ * the least recently used slot for a token not seen yet.  The caller
+ * holds s->mutex.
+ */
+static WebflowBudget *
+budget_of(WebflowShared *s, const WebflowConnection *conn)
+{
+	uint64		key = webflow_connection_key(conn);
+	WebflowBudget *victim = NULL;
+	int			i;
+
+	for (i = 0; i < s->nbudgets; i++)
+	{
+		WebflowBudget *b = &s->budgets[i];
+
+		if (b->key == key)
+		{
+			strlcpy(b->name, conn->name ? conn->name : "", sizeof(b->name));
+			b->rate_limit = conn->rate_limit > 0 ? conn->rate_limit : webflow_rate_limit;
+			return b;
+		}
+		if (victim == NULL || b->key == 0 ||
+			(victim->key != 0 && b->last_used < victim->last_used))
+			victim = b;
+	}
+	memset(victim, 0, sizeof(*victim));
+	victim->key = key;
+	victim->server_limit = -1;
+	victim->server_remaining = -1;
+	strlcpy(victim->name, conn->name ? conn->name : "", sizeof(victim->name));
+	victim->rate_limit = conn->rate_limit > 0 ? conn->rate_limit : webflow_rate_limit;
+	victim->last_used = GetCurrentTimestamp();
+	return victim;
+}
+
+/*
+ * budget_named returns the most recently used budget of the connection of
+ * that name, or NULL: for status reports, whatever token this process
+ * would send.  The caller holds s->mutex.
+ */
+static WebflowBudget *
+budget_named(WebflowShared *s, const char *name)
+{
+	WebflowBudget *found = NULL;
+	int			i;
+
+	for (i = 0; i < s->nbudgets; i++)
+	{
+		WebflowBudget *b = &s->budgets[i];
+
+		if (b->key != 0 && strcmp(b->name, name) == 0 &&
+			(found == NULL || b->last_used > found->last_used))
+			found = b;
+	}
+	return found;
+}
+
+/*
+ * webflow_rate_acquire waits for this process's turn to send one request
+ * over conn.  It returns false, with the reason, when the connection is
+ * paused for longer than max_wait_ms (a negative max_wait_ms waits as long
+ * as it takes); *resume_at then tells when it may send again.
  */
 bool
-webflow_rate_acquire(int max_wait_ms, char **why)
+webflow_rate_acquire(const WebflowConnection *conn, int max_wait_ms, char **why,
+					 TimestampTz *resume_at)
 {
 	WebflowShared *s = webflow_shared();
-	int64		interval = (int64) (60.0 * USECS_PER_SEC / Max(webflow_rate_limit, 1));
 
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz slot;
 		TimestampTz paused_until;
+		WebflowBudget *b;
+		int64		interval;
 
 		SpinLockAcquire(&s->mutex);
-		paused_until = s->paused_until;
+		b = budget_of(s, conn);
+		paused_until = b->paused_until;
 		if (paused_until > now)
 		{
 			char		reason[WEBFLOW_REASON_LEN];
 
-			strlcpy(reason, s->rate_reason, sizeof(reason));
+			strlcpy(reason, b->rate_reason, sizeof(reason));
 			SpinLockRelease(&s->mutex);
 			if (why != NULL)
 				*why = pstrdup(reason);
+			if (resume_at != NULL)
+				*resume_at = paused_until;
 			if (max_wait_ms >= 0 && paused_until - now > (int64) max_wait_ms * 1000)
 				return false;
 			/* (a second at a time: a reload or retry() may lift the pause) */
@@ -98,8 +170,17 @@ webflow_rate_acquire(int max_wait_ms, char **why)
 			continue;
 		}
 		/* an idle limiter allows one request at once, not a burst */
-		slot = Max(s->next_slot, now);
-		s->next_slot = slot + interval;
+		interval = (int64) (60.0 * USECS_PER_SEC / Max(b->rate_limit, 1));
+		slot = Max(b->next_slot, now);
+		b->next_slot = slot + interval;
+		b->last_used = slot;
+		b->requests++;
+		if (slot - b->minute_start >= 60 * USECS_PER_SEC)
+		{
+			b->minute_start = slot;
+			b->minute_requests = 0;
+		}
+		b->minute_requests++;
 		SpinLockRelease(&s->mutex);
 
 		sleep_until(slot);
@@ -108,37 +189,58 @@ webflow_rate_acquire(int max_wait_ms, char **why)
 }
 
 /*
+ * webflow_rate_next_slot tells when conn may send its next request (for
+ * choosing which connection's request goes next): the end of its pause,
+ * or its next slot.
+ */
+TimestampTz
+webflow_rate_next_slot(const WebflowConnection *conn)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowBudget *b;
+	TimestampTz at;
+
+	SpinLockAcquire(&s->mutex);
+	b = budget_of(s, conn);
+	at = Max(b->next_slot, b->paused_until);
+	SpinLockRelease(&s->mutex);
+	return at;
+}
+
+/*
  * webflow_rate_observe takes note of a response's rate-limit headers and
- * of 429s, for every process.
+ * of 429s, for every process using conn's budget.
  */
 void
-webflow_rate_observe(WebflowHttpResult *result)
+webflow_rate_observe(const WebflowConnection *conn, WebflowHttpResult *result)
 {
 	WebflowShared *s = webflow_shared();
 	TimestampTz now = GetCurrentTimestamp();
+	WebflowBudget *b;
 
 	if (result->outcome != WEBFLOW_HTTP_RESPONSE)
 		return;
 	SpinLockAcquire(&s->mutex);
+	b = budget_of(s, conn);
 	/* a request that went through means the token works again */
 	if (result->status >= 200 && result->status < 300)
 	{
-		s->auth_paused = false;
-		s->auth_probes = 0;
+		b->auth_paused = false;
+		b->auth_probes = 0;
 	}
 	if (result->ratelimit_limit >= 0)
-		s->server_limit = result->ratelimit_limit;
+		b->server_limit = result->ratelimit_limit;
 	if (result->ratelimit_remaining >= 0)
-		s->server_remaining = result->ratelimit_remaining;
+		b->server_remaining = result->ratelimit_remaining;
 	if (result->status == 429)
 	{
 		/* (Webflow's limit is per minute: a longer wait is capped) */
 		int			wait_s = result->retry_after_s >= 0 ?
 			Min(result->retry_after_s, RETRY_AFTER_MAX_S) : 60;
 
-		s->paused_until = Max(s->paused_until,
+		b->paused_until = Max(b->paused_until,
 							  now + (int64) wait_s * USECS_PER_SEC);
-		snprintf(s->rate_reason, sizeof(s->rate_reason),
+		snprintf(b->rate_reason, sizeof(b->rate_reason),
 				 "Webflow answered 429 Too Many Requests; sending resumes after %d s%s",
 				 wait_s, result->retry_after_s >= 0 ? " (Retry-After)" : " (no Retry-After, default)");
 	}
@@ -146,10 +248,10 @@ webflow_rate_observe(WebflowHttpResult *result)
 	{
 		TimestampTz until = now + (int64) (60.0 * USECS_PER_SEC / result->ratelimit_limit);
 
-		if (until > s->paused_until)
+		if (until > b->paused_until)
 		{
-			s->paused_until = until;
-			snprintf(s->rate_reason, sizeof(s->rate_reason),
+			b->paused_until = until;
+			snprintf(b->rate_reason, sizeof(b->rate_reason),
 					 "X-RateLimit-Remaining is 0 (limit %d per minute)",
 					 result->ratelimit_limit);
 		}
@@ -158,132 +260,221 @@ webflow_rate_observe(WebflowHttpResult *result)
 }
 
 /*
- * webflow_config_hash hashes the settings a rejected token pause waits on:
- * the token (from webflow.token or webflow.token_file) and webflow.api_url.
+ * webflow_auth_pause pauses conn's budget until its token changes, or its
+ * next probe: 10 s (or naptime), doubled per refused probe, at most
+ * 10 min.
  */
-uint64
-webflow_config_hash(void)
-{
-	char	   *problem;
-	const char *token = webflow_api_token(&problem);
-	const char *url = webflow_api_url ? webflow_api_url : "";
-
-	if (token == NULL)
-		token = "";
-
-	return hash_bytes_extended((const unsigned char *) token, strlen(token), 0) ^
-		(hash_bytes_extended((const unsigned char *) url, strlen(url), 1) << 1);
-}
-
-/* webflow_auth_pause pauses the queue until the token or URL changes. */
 void
-webflow_auth_pause(const char *reason)
+webflow_auth_pause(const WebflowConnection *conn, const char *reason)
 {
 	WebflowShared *s = webflow_shared();
-	uint64		hash = webflow_config_hash();
 	TimestampTz now = GetCurrentTimestamp();
+	WebflowBudget *b;
 
 	SpinLockAcquire(&s->mutex);
-	if (!s->auth_paused)
-		s->auth_probes = 0;
-	s->auth_paused = true;
-	s->auth_config_hash = hash;
-	strlcpy(s->auth_reason, reason, sizeof(s->auth_reason));
-	/* the next probe: 10 s (or naptime), doubled per refused probe, at most 10 min */
-	s->auth_probe_at = now + (int64) (Min(AUTH_PROBE_MAX_S,
+	b = budget_of(s, conn);
+	if (!b->auth_paused)
+		b->auth_probes = 0;
+	b->auth_paused = true;
+	strlcpy(b->auth_reason, reason, sizeof(b->auth_reason));
+	b->auth_probe_at = now + (int64) (Min(AUTH_PROBE_MAX_S,
 										  Max(webflow_naptime_s, AUTH_PROBE_MIN_S) *
-										  pow(2.0, Min(s->auth_probes, 20))) * USECS_PER_SEC);
-	s->auth_probes++;
+										  pow(2.0, Min(b->auth_probes, 20))) * USECS_PER_SEC);
+	b->auth_probes++;
 	SpinLockRelease(&s->mutex);
 }
 
 /*
- * webflow_auth_resume lifts a pause after a 401/403 or a 429 (a reload of
- * the settings, a superuser's webflow.retry()): the next request tells
+ * webflow_auth_resume lifts every pause after a 401/403 or a 429 (a reload
+ * of the settings, a superuser's webflow.retry()): the next request tells
  * whether the token works, and whether Webflow still wants us to wait.
  */
 void
 webflow_auth_resume(void)
 {
 	WebflowShared *s = webflow_shared();
+	int			i;
 
 	SpinLockAcquire(&s->mutex);
-	s->auth_paused = false;
-	s->auth_probes = 0;
-	s->paused_until = 0;
-	SpinLockRelease(&s->mutex);
-}
+	for (i = 0; i < s->nbudgets; i++)
+	{
+		WebflowBudget *b = &s->budgets[i];
 
-/* webflow_outage_observe counts failed requests in a row (reset by one that worked). */
-void
-webflow_outage_observe(bool ok)
-{
-	WebflowShared *s = webflow_shared();
-
-	SpinLockAcquire(&s->mutex);
-	s->outage_streak = ok ? 0 : Min(s->outage_streak + 1, 30);
+		/* (its changes wait until the end of the pause: see record.c) */
+		s->resume_horizon = Max(s->resume_horizon, Max(b->paused_until, b->auth_paused ?
+													   b->auth_probe_at : 0));
+		s->budgets[i].auth_paused = false;
+		s->budgets[i].auth_probes = 0;
+		s->budgets[i].paused_until = 0;
+	}
 	SpinLockRelease(&s->mutex);
 }
 
 /*
- * webflow_outage_delay is how long changes wait after a read failed
- * without their fault: exponential in the failures in a row, at most a
- * minute.
+ * webflow_take_resume_horizon returns, and forgets, the latest end of the
+ * pauses lifted since the last call (0: none): the changes that wait
+ * until no later than that are due now.
+ */
+TimestampTz
+webflow_take_resume_horizon(void)
+{
+	WebflowShared *s = webflow_shared();
+	TimestampTz horizon;
+
+	SpinLockAcquire(&s->mutex);
+	horizon = s->resume_horizon;
+	s->resume_horizon = 0;
+	SpinLockRelease(&s->mutex);
+	return horizon;
+}
+
+/*
+ * webflow_auth_paused says whether conn's budget is paused for a refused
+ * token, and until when (*until); once the probe time has come, a pass may
+ * send again: its first request tells whether the token works now.
+ */
+bool
+webflow_auth_paused(const WebflowConnection *conn, char **reason, TimestampTz *until)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowBudget *b;
+	bool		paused;
+	char		why[WEBFLOW_REASON_LEN];
+	TimestampTz probe_at;
+
+	SpinLockAcquire(&s->mutex);
+	b = budget_of(s, conn);
+	probe_at = b->auth_probe_at;
+	paused = b->auth_paused && GetCurrentTimestamp() < probe_at;
+	strlcpy(why, b->auth_reason, sizeof(why));
+	SpinLockRelease(&s->mutex);
+	if (paused && reason != NULL)
+		*reason = pstrdup(why);
+	if (paused && until != NULL)
+		*until = probe_at;
+	return paused;
+}
+
+/* webflow_outage_observe counts conn's failed requests in a row (reset by one that worked). */
+void
+webflow_outage_observe(const WebflowConnection *conn, bool ok)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowBudget *b;
+
+	SpinLockAcquire(&s->mutex);
+	b = budget_of(s, conn);
+	b->outage_streak = ok ? 0 : Min(b->outage_streak + 1, 30);
+	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * webflow_outage_delay is how long changes wait after a read over conn
+ * failed without their fault: exponential in the failures in a row, at
+ * most a minute.
  */
 double
-webflow_outage_delay(void)
+webflow_outage_delay(const WebflowConnection *conn)
 {
 	WebflowShared *s = webflow_shared();
 	int			streak;
 
 	SpinLockAcquire(&s->mutex);
-	streak = s->outage_streak;
+	streak = budget_of(s, conn)->outage_streak;
 	SpinLockRelease(&s->mutex);
 	return Min(OUTAGE_DELAY_MAX_S, pow(2.0, Max(streak, 1)));
 }
 
 /*
- * webflow_auth_pause_reason returns why the queue is paused for a refused
- * token, whatever this process's settings, or NULL: for status reports.
+ * webflow_budget_ready waits for conn's turn to send one request and
+ * returns true; or false when conn is paused (its token refused or
+ * missing, or a 429's wait beyond max_wait_ms).
  */
-char *
-webflow_auth_pause_reason(void)
+bool
+webflow_budget_ready(const WebflowConnection *conn, int max_wait_ms)
 {
-	WebflowShared *s = webflow_shared();
-	bool		paused;
-	char		why[WEBFLOW_REASON_LEN];
-
-	SpinLockAcquire(&s->mutex);
-	paused = s->auth_paused;
-	strlcpy(why, s->auth_reason, sizeof(why));
-	SpinLockRelease(&s->mutex);
-	return paused ? pstrdup(why) : NULL;
+	if (conn->token == NULL)
+		webflow_auth_pause(conn, conn->name[0] == '\0' ?
+						   psprintf("%s; the queue resumes when the token is set (on a reload)",
+									conn->problem ? conn->problem : "no token") :
+						   psprintf("webflow connection \"%s\" has no usable token (%s); its changes wait until its user mapping has one",
+									conn->name, conn->problem ? conn->problem : "no token"));
+	if (webflow_auth_paused(conn, NULL, NULL))
+		return false;
+	return webflow_rate_acquire(conn, max_wait_ms, NULL, NULL);
 }
 
 /*
- * webflow_auth_paused says whether the queue is paused for the current
- * token and URL; a changed setting lifts the pause.
+ * webflow_budget_resume_in is how many seconds conn's changes should wait
+ * before they are tried again: until its pause ends, or 0.
  */
-bool
-webflow_auth_paused(char **reason)
+double
+webflow_budget_resume_in(const WebflowConnection *conn)
 {
 	WebflowShared *s = webflow_shared();
-	uint64		hash = webflow_config_hash();
-	bool		paused;
-	char		why[WEBFLOW_REASON_LEN];
+	WebflowBudget *b;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz until;
 
-	/*
-	 * The pause holds for the token and URL that were refused: a process
-	 * with other settings may send, but it does not lift the pause for the
-	 * others.  Once its probe time has come, a pass may send again: its
-	 * first request tells whether the token works now.
-	 */
 	SpinLockAcquire(&s->mutex);
-	paused = s->auth_paused && s->auth_config_hash == hash &&
-		GetCurrentTimestamp() < s->auth_probe_at;
-	strlcpy(why, s->auth_reason, sizeof(why));
+	b = budget_of(s, conn);
+	until = b->paused_until;
+	if (b->auth_paused)
+		until = Max(until, b->auth_probe_at);
 	SpinLockRelease(&s->mutex);
-	if (paused && reason != NULL)
-		*reason = pstrdup(why);
-	return paused;
+	return until > now ? (double) (until - now) / USECS_PER_SEC : 0.0;
+}
+
+/*
+ * webflow_budget_report copies the budget last used by the connection of
+ * that name into *copy and returns true, or false when it has none; for
+ * status reports.
+ */
+bool
+webflow_budget_report(const char *name, WebflowBudget *copy)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowBudget *b;
+
+	SpinLockAcquire(&s->mutex);
+	b = budget_named(s, name ? name : "");
+	if (b != NULL)
+		memcpy(copy, b, sizeof(*copy));
+	SpinLockRelease(&s->mutex);
+	return b != NULL;
+}
+
+/*
+ * webflow_budgets_copy copies every budget in use into a palloc'd array
+ * and returns their number: for status reports.
+ */
+int
+webflow_budgets_copy(WebflowBudget **copies)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowBudget *out = palloc(sizeof(WebflowBudget) * Max(s->nbudgets, 1));
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&s->mutex);
+	for (i = 0; i < s->nbudgets; i++)
+		if (s->budgets[i].key != 0)
+			memcpy(&out[n++], &s->budgets[i], sizeof(WebflowBudget));
+	SpinLockRelease(&s->mutex);
+	*copies = out;
+	return n;
+}
+
+/*
+ * webflow_budget_pause_reason says why a budget is paused now (a refused
+ * token, a 429), or NULL.
+ */
+const char *
+webflow_budget_pause_reason(const WebflowBudget *b, TimestampTz now)
+{
+	if (b->auth_paused)
+		return b->auth_reason;
+	if (b->paused_until > now)
+		return b->rate_reason;
+	return NULL;
 }

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ratelimit.h
- *		One request budget for the worker and every drain() caller.
+ *		The request budget of each connection, for the worker and every
+ *		drain() caller.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,16 +11,26 @@
 
 #include "postgres.h"
 
+#include "connection.h"
 #include "http.h"
+#include "shmem.h"
 
-extern bool webflow_rate_acquire(int max_wait_ms, char **why);
-extern void webflow_rate_observe(WebflowHttpResult *result);
-extern bool webflow_auth_paused(char **reason);
-extern void webflow_auth_pause(const char *reason);
-extern char *webflow_auth_pause_reason(void);
+extern bool webflow_rate_acquire(const WebflowConnection *conn, int max_wait_ms,
+								 char **why, TimestampTz *resume_at);
+extern TimestampTz webflow_rate_next_slot(const WebflowConnection *conn);
+extern void webflow_rate_observe(const WebflowConnection *conn,
+								 WebflowHttpResult *result);
+extern bool webflow_auth_paused(const WebflowConnection *conn, char **reason,
+								TimestampTz *until);
+extern void webflow_auth_pause(const WebflowConnection *conn, const char *reason);
 extern void webflow_auth_resume(void);
-extern uint64 webflow_config_hash(void);
-extern void webflow_outage_observe(bool ok);
-extern double webflow_outage_delay(void);
+extern TimestampTz webflow_take_resume_horizon(void);
+extern void webflow_outage_observe(const WebflowConnection *conn, bool ok);
+extern double webflow_outage_delay(const WebflowConnection *conn);
+extern bool webflow_budget_ready(const WebflowConnection *conn, int max_wait_ms);
+extern double webflow_budget_resume_in(const WebflowConnection *conn);
+extern bool webflow_budget_report(const char *name, WebflowBudget *copy);
+extern int	webflow_budgets_copy(WebflowBudget **copies);
+extern const char *webflow_budget_pause_reason(const WebflowBudget *b, TimestampTz now);
 
 #endif							/* WEBFLOW_RATELIMIT_H */

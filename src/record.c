@@ -64,7 +64,6 @@ typedef struct RecordStep
 	int64		completed;
 	int64		failed;
 	double		jitter;
-	double		outage_delay;
 } RecordStep;
 
 static void stmt_init(ArrayStatement *st, const char *sql, int ncols, const Oid *types);
@@ -76,6 +75,8 @@ static void record_done(RecordStep *rs, Change *c);
 static void record_staying(RecordStep *rs, Change *c);
 static void step_run(RecordStep *rs);
 static double backoff_seconds(int attempts, double jitter);
+
+static double wait_seconds(Change *c, double jitter);
 
 /*
  * backoff_seconds is the wait before the next attempt: exponential in the
@@ -197,7 +198,6 @@ step_init(RecordStep *rs)
 	rs->completed = 0;
 	rs->failed = 0;
 	rs->jitter = 0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX);
-	rs->outage_delay = webflow_outage_delay() * rs->jitter;
 }
 
 /*
@@ -268,6 +268,25 @@ record_done(RecordStep *rs, Change *c)
 }
 
 /*
+ * wait_seconds is how long a change that is not its own fault waits: after
+ * a failed read over its connection, the outage delay (jittered); when its
+ * connection is paused, until the pause ends; when the binding's role may
+ * no longer use its connection, ten naptimes (at most a minute).
+ */
+static double
+wait_seconds(Change *c, double jitter)
+{
+	WebflowConnection none = {""};
+	const WebflowConnection *conn = c->binding ? &c->binding->conn : &none;
+
+	if (c->outcome == OUTCOME_WAIT)
+		return webflow_outage_delay(conn) * jitter;
+	if (c->binding != NULL && c->binding->conn_refusal != NULL)
+		return Min(60.0, 10.0 * Max(webflow_naptime_s, 1));
+	return webflow_budget_resume_in(conn);
+}
+
+/*
  * record_staying puts a change that is not done back in the queue (after
  * its backoff or the outage delay) or marks it failed; the rows it
  * superseded keep their images and "maybe sent" marks (the slugs an
@@ -279,7 +298,8 @@ record_staying(RecordStep *rs, Change *c)
 {
 	ListCell   *lc;
 	bool		counts = c->outcome == OUTCOME_RETRY || c->outcome == OUTCOME_FAILED;
-	double		delay = c->outcome == OUTCOME_WAIT ? rs->outage_delay :
+	double		delay = c->outcome == OUTCOME_WAIT || c->outcome == OUTCOME_DEFER ?
+		wait_seconds(c, rs->jitter) :
 		c->outcome != OUTCOME_RETRY ? 0.0 :
 		c->reference_wait && c->attempts < 2 ? 0.0 :
 		backoff_seconds(c->attempts + 1, rs->jitter);

@@ -30,13 +30,15 @@
 #include "ratelimit.h"
 #include "request.h"
 #include "shmem.h"
-#include "token.h"
 #include "webflow.h"
 
 /* How often a pass sending a batch checks that the extension still exists. */
 #define EXTENSION_CHECK_MS 200
 
 static bool extension_dropped(SendState *ss);
+static void stop_connection(SendState *ss);
+static void send_pinned(SendState *ss, const char *method, const char *target,
+						const char *body, WebflowHttpResult *result);
 static void push_update_fields(JsonbParseState **st, Change *c, JsonbValue *fields);
 
 /*
@@ -75,16 +77,71 @@ extension_dropped(SendState *ss)
 }
 
 /*
- * webflow_send_request waits for the rate limiter and sends one request; a 429 is
- * waited out and sent again.  It classifies the result for the caller.
+ * webflow_use_connection makes the requests that follow go over the
+ * binding's connection; ss->stop then says whether that connection is
+ * paused (or sending has stopped for all).
+ */
+void
+webflow_use_connection(SendState *ss, Binding *b)
+{
+	uint64		key = webflow_connection_key(&b->conn);
+	ListCell   *lc;
+
+	ss->conn = &b->conn;
+	ss->stop = ss->shutdown || b->conn_refusal != NULL;
+	foreach(lc, ss->stopped)
+		ss->stop |= *(uint64 *) lfirst(lc) == key;
+}
+
+/* stop_connection stops sending over the current connection for this pass. */
+static void
+stop_connection(SendState *ss)
+{
+	uint64	   *key = palloc(sizeof(uint64));
+
+	*key = webflow_connection_key(ss->conn);
+	ss->stopped = lappend(ss->stopped, key);
+	ss->stop = true;
+}
+
+/*
+ * send_pinned sends one request over the current connection (pinned for
+ * http.c) and counts it.
+ */
+static void
+send_pinned(SendState *ss, const char *method, const char *target,
+			const char *body, WebflowHttpResult *result)
+{
+	WebflowShared *shared = webflow_shared();
+	WebflowPin	was = webflow_connection_pin(ss->conn);
+
+	PG_TRY();
+	{
+		webflow_http_send(method, target, body, result);
+	}
+	PG_FINALLY();
+	{
+		webflow_connection_unpin(was);
+	}
+	PG_END_TRY();
+	webflow_rate_observe(ss->conn, result);
+	SpinLockAcquire(&shared->mutex);
+	shared->requests_sent++;
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * webflow_send_request waits for the connection's turn and sends one
+ * request; a 429 is waited out and sent again.  It classifies the result
+ * for the caller.  A paused connection (429 beyond the pass's wait, a
+ * refused or missing token) stops only itself: the pass goes on with the
+ * others.
  */
 RequestClass
 webflow_send_request(SendState *ss, const char *method, const char *path,
 			 const char *query, const char *body, WebflowHttpResult *result)
 {
-	WebflowShared *shared = webflow_shared();
 	char	   *target = query ? psprintf("%s?%s", path, query) : pstrdup(path);
-	char	   *why = NULL;
 
 	for (;;)
 	{
@@ -92,50 +149,38 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 			return REQ_STOP;
 		if (extension_dropped(ss))
 		{
-			ss->stop = true;
+			ss->shutdown = ss->stop = true;
 			return REQ_STOP;
 		}
+		if (!webflow_budget_ready(ss->conn, ss->opts->max_wait_ms))
 		{
-			char	   *problem;
-
-			if (webflow_api_token(&problem) == NULL)
-				webflow_auth_pause(psprintf("%s; the queue resumes when the token is set (on a reload)", problem));
-		}
-		if (webflow_auth_paused(NULL))
-		{
-			ss->stop = true;
+			stop_connection(ss);
 			return REQ_STOP;
 		}
-		if (!webflow_rate_acquire(ss->opts->max_wait_ms, &why))
-		{
-			ss->stop = true;
-			return REQ_STOP;
-		}
-		webflow_http_send(method, target, body, result);
-		webflow_rate_observe(result);
-		SpinLockAcquire(&shared->mutex);
-		shared->requests_sent++;
-		SpinLockRelease(&shared->mutex);
+		send_pinned(ss, method, target, body, result);
 
 		if (result->outcome == WEBFLOW_HTTP_CANCELED)
 		{
-			ss->stop = true;
+			ss->shutdown = ss->stop = true;
 			return REQ_STOP;
 		}
 		if (result->outcome != WEBFLOW_HTTP_RESPONSE)
 		{
-			webflow_outage_observe(false);
+			webflow_outage_observe(ss->conn, false);
 			return REQ_RETRY;
 		}
 		if (result->status == 429)
 			continue;			/* the limiter now waits for Retry-After */
 		if (result->status == 401 || result->status == 403)
 		{
-			char	   *reason = psprintf("Webflow rejected the token (%s); the queue tries again on its own (with backoff), at once when webflow.token (or webflow.token_file) is reloaded or on webflow.retry()",
-										  webflow_describe_failure(result));
+			char	   *reason = psprintf("Webflow rejected the token%s%s%s (%s); the queue tries again on its own (with backoff), at once when %s is reloaded or on webflow.retry()",
+										  ss->conn->name[0] ? " of connection \"" : "",
+										  ss->conn->name, ss->conn->name[0] ? "\"" : "",
+										  webflow_describe_failure(result),
+										  ss->conn->name[0] ? "its user mapping" : "webflow.token (or webflow.token_file)");
 
-			webflow_auth_pause(reason);
-			ss->stop = true;
+			webflow_auth_pause(ss->conn, reason);
+			stop_connection(ss);
 			return REQ_STOP;
 		}
 		/*
@@ -146,10 +191,10 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 		if (result->status >= 200 && result->status < 300 && result->body_len > 0 &&
 			webflow_jsonb_try_parse(result->body) == NULL)
 		{
-			webflow_outage_observe(false);
+			webflow_outage_observe(ss->conn, false);
 			return REQ_RETRY;
 		}
-		webflow_outage_observe(result->status < 500 && result->status != 408);
+		webflow_outage_observe(ss->conn, result->status < 500 && result->status != 408);
 		if (result->status >= 200 && result->status < 300)
 			return REQ_OK;
 		if (result->status >= 500 || result->status == 408)

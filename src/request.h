@@ -31,7 +31,10 @@ typedef enum RequestClass
 typedef struct SendState
 {
 	PassOptions *opts;
-	bool		stop;			/* paused or shutting down */
+	const WebflowConnection *conn;	/* the connection of the group being sent */
+	bool		stop;			/* that connection is paused, or shutdown */
+	bool		shutdown;		/* canceled, or the extension is gone */
+	List	   *stopped;		/* keys (uint64 *) of paused connections */
 	List	   *followups;		/* adopted or recreated changes */
 	List	   *changes;		/* every change of the pass */
 	TimestampTz extension_checked_at;	/* see extension_dropped() */
@@ -48,6 +51,7 @@ typedef enum GroupKind
 	GROUP_RELEASE				/* staged PATCH of the slug alone */
 } GroupKind;
 
+extern void webflow_use_connection(SendState *ss, Binding *b);
 extern RequestClass webflow_send_request(SendState *ss, const char *method,
 										 const char *path, const char *query,
 										 const char *body,

@@ -5,7 +5,10 @@
  *		transaction open.
  *
  * Changes are grouped by collection and operation and sent in requests of
- * at most webflow.batch_size items, in this order: creates whose earlier
+ * at most webflow.batch_size items, each over its binding's connection;
+ * the groups of one operation take turns, the connection that may send
+ * soonest first, so that each connection's budget is used at once and a
+ * paused connection only stops its own changes; in this order: creates whose earlier
  * outcome is unknown are first looked up by slug, then creates and updates
  * (including items adopted after a slug conflict); deletes go first of all.
  *
@@ -18,8 +21,10 @@
  *	  it), one on update is retried, a 404 on update recreates the item
  *	  and a 409 on a live update (item not published) updates the staged
  *	  item and publishes it (adopt.c);
- *	- 429 waits for the rate limiter and sends the same request again;
- *	- 401/403 pause the queue: nothing more is sent and no attempt counts;
+ *	- 429 waits for the rate limiter and sends the same request again (or,
+ *	  when the wait is longer than the pass may wait, stops that connection);
+ *	- 401/403 pause the connection: nothing more is sent over it and no
+ *	  attempt counts;
  *	- 5xx, timeouts and network errors retry later; a create that may
  *	  have reached Webflow is looked up by slug before it is sent again.
  *
@@ -40,13 +45,24 @@
 #include "http.h"
 #include "jsonb_util.h"
 #include "publish.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "shmem.h"
 #include "webflow.h"
 
-static void send_group(SendState *ss, Change **cs, int n, GroupKind kind);
+/* The changes of one binding that one action sends, in chunks. */
+typedef struct SendGroup
+{
+	Binding    *binding;
+	Change	  **cs;
+	int			n;
+	int			sent;			/* changes already handed to send_chunk */
+} SendGroup;
+
 static void send_chunk(SendState *ss, Change **cs, int n, GroupKind kind);
 static void forget_item_state(Change **cs, int n);
+static int	collect_groups(List *changes, ChangeAction action, SendGroup **groups);
+static SendGroup *next_group(SendState *ss, SendGroup *gs, int ngroups);
 static void run_groups(SendState *ss, List *changes, GroupKind kind,
 					   ChangeAction action);
 
@@ -185,39 +201,30 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 	}
 }
 
-/* send_group sends a group of changes in chunks of webflow.batch_size. */
-static void
-send_group(SendState *ss, Change **cs, int n, GroupKind kind)
-{
-	int			start;
-
-	for (start = 0; start < n; start += webflow_batch_size)
-	{
-		CHECK_FOR_INTERRUPTS();
-		send_chunk(ss, cs + start, Min(webflow_batch_size, n - start), kind);
-	}
-}
-
 /*
- * run_groups sends every pending change of one action, grouped by binding
- * (one collection and one endpoint per request).
+ * collect_groups gathers the pending changes of one action by binding (one
+ * collection and one endpoint per request); returns the number of groups.
  */
-static void
-run_groups(SendState *ss, List *changes, GroupKind kind, ChangeAction action)
+static int
+collect_groups(List *changes, ChangeAction action, SendGroup **groups)
 {
 	int			n = list_length(changes);
-	Change	  **cs = palloc(sizeof(Change *) * Max(n, 1));
+	SendGroup  *gs = palloc0(sizeof(SendGroup) * Max(n, 1));
 	bool	   *taken = palloc0(sizeof(bool) * Max(n, 1));
+	int			ngroups = 0;
 	int			i;
+	int			j;
 
 	for (i = 0; i < n; i++)
 	{
 		Change	   *first = list_nth(changes, i);
-		int			count = 0;
-		int			j;
+		SendGroup  *g;
 
 		if (taken[i] || first->outcome != OUTCOME_PENDING || first->action != action)
 			continue;
+		g = &gs[ngroups++];
+		g->binding = first->binding;
+		g->cs = palloc(sizeof(Change *) * (n - i));
 		for (j = i; j < n; j++)
 		{
 			Change	   *c = list_nth(changes, j);
@@ -225,17 +232,79 @@ run_groups(SendState *ss, List *changes, GroupKind kind, ChangeAction action)
 			if (!taken[j] && c->outcome == OUTCOME_PENDING &&
 				c->action == action && c->binding == first->binding)
 			{
-				cs[count++] = c;
+				g->cs[g->n++] = c;
 				taken[j] = true;
 			}
 		}
-		if (action == ACTION_RESOLVE)
-			webflow_resolve_unknown(ss, cs, count);
-		else
-			send_group(ss, cs, count, kind);
 	}
-	pfree(cs);
 	pfree(taken);
+	*groups = gs;
+	return ngroups;
+}
+
+/*
+ * next_group picks the group whose next chunk goes now: one of a stopped
+ * connection first (it sends nothing), else the one whose connection may
+ * send soonest, so that every connection's budget is used at once and no
+ * slow or paused site holds up another.
+ */
+static SendGroup *
+next_group(SendState *ss, SendGroup *gs, int ngroups)
+{
+	SendGroup  *best = NULL;
+	TimestampTz best_at = 0;
+	int			i;
+
+	for (i = 0; i < ngroups; i++)
+	{
+		SendGroup  *g = &gs[i];
+		TimestampTz at;
+
+		if (g->sent >= g->n)
+			continue;
+		webflow_use_connection(ss, g->binding);
+		if (ss->stop)
+			return g;
+		at = webflow_rate_next_slot(&g->binding->conn);
+		if (best == NULL || at < best_at)
+		{
+			best = g;
+			best_at = at;
+		}
+	}
+	return best;
+}
+
+/*
+ * run_groups sends every pending change of one action, a chunk at a time,
+ * taking turns between the connections the changes' bindings use.
+ */
+static void
+run_groups(SendState *ss, List *changes, GroupKind kind, ChangeAction action)
+{
+	SendGroup  *gs;
+	SendGroup  *g;
+	int			ngroups = collect_groups(changes, action, &gs);
+	int			i;
+
+	if (action == ACTION_RESOLVE)
+	{
+		for (i = 0; i < ngroups; i++)
+		{
+			webflow_use_connection(ss, gs[i].binding);
+			webflow_resolve_unknown(ss, gs[i].cs, gs[i].n);
+		}
+		return;
+	}
+	while ((g = next_group(ss, gs, ngroups)) != NULL)
+	{
+		int			n = Min(webflow_batch_size, g->n - g->sent);
+
+		CHECK_FOR_INTERRUPTS();
+		webflow_use_connection(ss, g->binding);
+		send_chunk(ss, g->cs + g->sent, n, kind);
+		g->sent += n;
+	}
 }
 
 /*

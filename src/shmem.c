@@ -17,13 +17,16 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 #include "compat.h"
 #include "shmem.h"
 
+/* webflow.max_connections: how many request budgets shared memory holds */
+int			webflow_max_connections = 16;
+
 static WebflowShared *shared = NULL;
-static WebflowShared local_state;
-static bool local_initialized = false;
+static WebflowShared *local_state = NULL;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -32,16 +35,26 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static void shmem_request(void);
 static void shmem_startup(void);
+static Size state_size(void);
 static void init_state(WebflowShared *state);
+
+/* state_size is the size of the shared state with its budgets. */
+static Size
+state_size(void)
+{
+	return add_size(offsetof(WebflowShared, budgets),
+					mul_size(sizeof(WebflowBudget), webflow_max_connections));
+}
 
 /* init_state gives a fresh state its starting values. */
 static void
 init_state(WebflowShared *state)
 {
-	memset(state, 0, sizeof(*state));
+	memset(state, 0, state_size());
 	SpinLockInit(&state->mutex);
-	state->server_limit = -1;
-	state->server_remaining = -1;
+	state->nbudgets = webflow_max_connections;
+	/* a restart forgets every pause: what waited for one is due again */
+	state->resume_horizon = GetCurrentTimestamp() + (int64) WEBFLOW_LONGEST_PAUSE_S * USECS_PER_SEC;
 	strlcpy(state->worker_state, "not started", sizeof(state->worker_state));
 }
 
@@ -53,7 +66,7 @@ shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
-	RequestAddinShmemSpace(MAXALIGN(sizeof(WebflowShared)));
+	RequestAddinShmemSpace(MAXALIGN(state_size()));
 }
 
 /* shmem_startup creates or attaches the shared state. */
@@ -65,7 +78,7 @@ shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("webflow", sizeof(WebflowShared), &found);
+	shared = ShmemInitStruct("webflow", state_size(), &found);
 	if (!found)
 		init_state(shared);
 	LWLockRelease(AddinShmemInitLock);
@@ -104,12 +117,12 @@ webflow_shared(void)
 {
 	if (shared != NULL)
 		return shared;
-	if (!local_initialized)
+	if (local_state == NULL)
 	{
-		init_state(&local_state);
-		local_initialized = true;
+		local_state = MemoryContextAlloc(TopMemoryContext, state_size());
+		init_state(local_state);
 	}
-	return &local_state;
+	return local_state;
 }
 
 /* webflow_wake_worker sets the background worker's latch, if it runs. */

@@ -2,8 +2,9 @@
  *
  * shmem.h
  *		State shared by the background worker and every session that
- *		publishes: the worker's latch (to wake it on commit), the rate
- *		limiter, the pauses (429, bad token) and the worker's status.
+ *		publishes: the worker's latch (to wake it on commit), the request
+ *		budget of each connection with its pauses (429, bad token), and the
+ *		worker's status.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +18,40 @@
 #include "storage/spin.h"
 
 #define WEBFLOW_REASON_LEN 256
+
+/* The longest pause of a connection (a probe after a refused token). */
+#define WEBFLOW_LONGEST_PAUSE_S 600
+
+/*
+ * The request budget of one connection, shared by the worker and every
+ * drain(): Webflow limits requests per token, so a budget belongs to a
+ * token (and API URL), whatever connections name it.  See ratelimit.c.
+ */
+typedef struct WebflowBudget
+{
+	uint64		key;			/* webflow_connection_key(); 0: a free slot */
+	char		name[NAMEDATALEN];	/* the connection that used it last */
+	TimestampTz last_used;
+	int			rate_limit;		/* requests per minute */
+	int64		requests;		/* sent, ever */
+	TimestampTz minute_start;	/* the current minute of use */
+	int			minute_requests;	/* sent in it */
+
+	TimestampTz next_slot;		/* earliest time of the next request */
+	TimestampTz paused_until;	/* after a 429 */
+	char		rate_reason[WEBFLOW_REASON_LEN];
+	int			server_limit;	/* last X-RateLimit-Limit */
+	int			server_remaining;	/* last X-RateLimit-Remaining */
+
+	/* a rejected token pauses its budget until it changes (or a probe) */
+	bool		auth_paused;
+	char		auth_reason[WEBFLOW_REASON_LEN];
+	TimestampTz auth_probe_at;	/* a paused budget tries one request then */
+	int			auth_probes;	/* probes refused since the pause began */
+
+	/* failed requests in a row: reads that fail wait this much longer */
+	int			outage_streak;
+} WebflowBudget;
 
 typedef struct WebflowShared
 {
@@ -35,23 +70,18 @@ typedef struct WebflowShared
 	int64		requests_sent;
 	int64		items_sent;
 
-	/* rate limiting, shared by the worker and every drain() */
-	TimestampTz next_slot;		/* earliest time of the next request */
-	TimestampTz paused_until;	/* after a 429 */
-	char		rate_reason[WEBFLOW_REASON_LEN];
-	int			server_limit;	/* last X-RateLimit-Limit */
-	int			server_remaining;	/* last X-RateLimit-Remaining */
+	/*
+	 * A lifted pause (reload, retry()) makes the changes that waited for it
+	 * due: those waiting until no later than this time.
+	 */
+	TimestampTz resume_horizon;
 
-	/* a rejected token pauses the queue until the settings change */
-	bool		auth_paused;
-	uint64		auth_config_hash;
-	char		auth_reason[WEBFLOW_REASON_LEN];
-	TimestampTz auth_probe_at;	/* a paused queue tries one pass then */
-	int			auth_probes;	/* probes refused since the pause began */
-
-	/* failed requests in a row: reads that fail wait this much longer */
-	int			outage_streak;
+	/* one request budget per connection (token), webflow.max_connections */
+	int			nbudgets;
+	WebflowBudget budgets[FLEXIBLE_ARRAY_MEMBER];
 } WebflowShared;
+
+extern int	webflow_max_connections;
 
 extern void webflow_shmem_init(void);
 extern WebflowShared *webflow_shared(void);

@@ -327,7 +327,7 @@ _PG_init(void)
 							"Requests per minute the worker and all drain() callers may send together.",
 							"Webflow allows 60 (Starter, Basic) or 120 (CMS, Business) per minute and token.",
 							&webflow_rate_limit,
-							60, 1, 100000,
+							60, 1, WEBFLOW_MAX_RATE_LIMIT,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
@@ -372,6 +372,14 @@ _PG_init(void)
 								   PGC_POSTMASTER,
 								   GUC_SUPERUSER_ONLY,
 								   NULL, NULL, NULL);
+		DefineCustomIntVariable("webflow.max_connections",
+								"Webflow connections (tokens) whose request budgets are shared.",
+								"Each token in use has a budget in shared memory; beyond this number the least recently used budget is reused.",
+								&webflow_max_connections,
+								16, 1, 1000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 		webflow_shmem_init();
 		webflow_worker_register();
 	}

@@ -48,6 +48,9 @@ extern bool webflow_worker_enabled;
 extern int	webflow_naptime_s;
 extern int	webflow_batch_size;
 extern int	webflow_rate_limit;
+
+/* The highest rate_limit (requests per minute) of a connection. */
+#define WEBFLOW_MAX_RATE_LIMIT 100000
 extern int	webflow_max_attempts;
 extern char *webflow_connection_name;
 

@@ -55,6 +55,7 @@
 #include "bgworker.h"
 #include "compat.h"
 #include "connection.h"
+#include "connection_status.h"
 #include "drain.h"
 #include "http.h"
 #include "jsonb_util.h"
@@ -63,6 +64,9 @@
 #include "sql_version.h"
 #include "webflow.h"
 #include "worker.h"
+
+/* The longest a pass of the worker waits out a connection's pause. */
+#define WORKER_MAX_PAUSE_WAIT_MS 1000
 
 PG_FUNCTION_INFO_V1(webflow_worker_status);
 
@@ -178,7 +182,8 @@ webflow_worker_main(Datum arg)
 {
 	WebflowShared *s = webflow_shared();
 	MemoryContext pass_cxt;
-	PassOptions opts = {-1};
+	/* a pause longer than a second stops only its connection's changes */
+	PassOptions opts = {WORKER_MAX_PAUSE_WAIT_MS};
 	bool		warned_missing = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -223,7 +228,6 @@ webflow_worker_main(Datum arg)
 
 		PG_TRY();
 		{
-			char	   *why = NULL;
 			char	   *problem = NULL;
 			char	   *hint = NULL;
 
@@ -240,12 +244,6 @@ webflow_worker_main(Datum arg)
 				set_state("waiting for the extension", problem);
 				pfree(problem);
 				pfree(hint);
-			}
-			else if (webflow_auth_paused(&why))
-			{
-				/* nothing is sent until the settings change (SIGHUP) */
-				set_state("paused", why);
-				next_due_ms = -1;
 			}
 			else
 			{
@@ -301,13 +299,13 @@ webflow_worker_status(PG_FUNCTION_ARGS)
 {
 	WebflowShared *s = webflow_shared();
 	WebflowShared copy;
+	WebflowBudget budget;
+	bool		has_budget = webflow_budget_report("", &budget);
 	JsonbParseState *st = NULL;
-	char	   *auth_reason = webflow_auth_pause_reason();
-	bool		auth_paused = auth_reason != NULL;
 	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&s->mutex);
-	memcpy(&copy, s, sizeof(copy));
+	memcpy(&copy, s, offsetof(WebflowShared, budgets));
 	SpinLockRelease(&s->mutex);
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
@@ -327,12 +325,16 @@ webflow_worker_status(PG_FUNCTION_ARGS)
 	webflow_jsonb_put_int(&st, "rowsFailed", copy.rows_failed, false);
 	webflow_jsonb_put_int(&st, "requests", copy.requests_sent, false);
 	webflow_jsonb_put_int(&st, "itemsSent", copy.items_sent, false);
+	/* the default connection's budget, as before connections had their own */
 	webflow_jsonb_put_int(&st, "rateLimit", webflow_rate_limit, false);
-	webflow_jsonb_put_int(&st, "serverRateLimit", copy.server_limit, copy.server_limit < 0);
-	webflow_jsonb_put_int(&st, "serverRemaining", copy.server_remaining, copy.server_remaining < 0);
-	webflow_jsonb_put_time(&st, "pausedUntil", copy.paused_until > now ? copy.paused_until : 0);
+	webflow_jsonb_put_int(&st, "serverRateLimit", has_budget ? budget.server_limit : -1,
+						  !has_budget || budget.server_limit < 0);
+	webflow_jsonb_put_int(&st, "serverRemaining", has_budget ? budget.server_remaining : -1,
+						  !has_budget || budget.server_remaining < 0);
+	webflow_jsonb_put_time(&st, "pausedUntil",
+						   has_budget && budget.paused_until > now ? budget.paused_until : 0);
 	webflow_jsonb_put_string(&st, "pausedBecause",
-							 auth_paused ? auth_reason :
-							 copy.paused_until > now ? copy.rate_reason : NULL);
+							 has_budget ? webflow_budget_pause_reason(&budget, now) : NULL);
+	webflow_push_budgets(&st, "connections");
 	PG_RETURN_JSONB_P(webflow_jsonb_finish(&st, false));
 }

@@ -20,6 +20,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.join(os.path.dirname(HERE), "..", "shared")
 SITE = "580e63e98c9a982ac9b8b741"
+CAREERS_SITE, POSITIONS = "580e63e98c9a982ac9b8b742", "580e63fc8c9a982ac9b8b749"
 JOBS, BOOKS, AUTHORS, TAGS = ("580e63fc8c9a982ac9b8b745", "580e63fc8c9a982ac9b8b746",
                               "580e63fc8c9a982ac9b8b747", "580e63fc8c9a982ac9b8b748")
 HITCHHIKER = "42b720ef280c7a7a3be8cabe"
@@ -165,6 +166,20 @@ class AuthAndSites(Base):
         self.assertError(call("GET", "/sites/nope"), 400, "validation_error")
         st, _h, doms = call("GET", "/sites/%s/custom_domains" % SITE)
         self.assertEqual(len(doms["customDomains"]), 2)
+
+    def test_site_tokens(self):
+        # a site token reaches its own site only (403 forbidden elsewhere)
+        st, _h, body = call("GET", "/sites", token="careers-token")
+        self.assertEqual((st, [s["id"] for s in body["sites"]]), (200, [CAREERS_SITE]))
+        st, _h, info = call("GET", "/token/introspect", token="careers-token")
+        self.assertEqual(info["authorization"]["authorizedTo"]["siteIds"], [CAREERS_SITE])
+        self.assertError(call("GET", "/collections/" + JOBS, token="careers-token"), 403, "forbidden")
+        self.assertError(call("GET", "/collections/%s/items" % JOBS, token="careers-token"),
+                         403, "forbidden")
+        self.assertError(call("GET", "/collections/" + POSITIONS), 403, "forbidden")
+        self.assertError(call("GET", "/sites/%s/collections" % CAREERS_SITE), 403, "forbidden")
+        st, _h, coll = call("GET", "/collections/" + POSITIONS, token="careers-token")
+        self.assertEqual((st, coll["displayName"]), (200, "Positions"))
 
     def test_publish_site(self):
         path = "/sites/%s/publish" % SITE

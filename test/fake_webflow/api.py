@@ -23,6 +23,12 @@ MAX_WEBHOOKS_PER_TRIGGER = 75
 
 
 # ---- token ----------------------------------------------------------------
+def token_sites(store, token):
+    """The ids of the sites a token reaches: its siteIds (a site token), else all."""
+    ids = token.get("siteIds")
+    return [s for s in store.sites if ids is None or s in ids]
+
+
 def authorized_by(store, req):
     return 200, copy.deepcopy(req.token["user"])
 
@@ -35,16 +41,16 @@ def introspect(store, req):
             "id": tok["authorizationId"], "createdOn": tok.get("createdOn"),
             "lastUsed": now_iso(), "grantType": tok.get("grantType", "authorization_code"),
             "rateLimit": limit, "scope": ",".join(tok["scopes"]),
-            "authorizedTo": {"siteIds": list(store.sites),
-                             "workspaceIds": sorted({s["workspaceId"]
-                                                     for s in store.sites.values()}),
+            "authorizedTo": {"siteIds": token_sites(store, tok),
+                             "workspaceIds": sorted({store.sites[s]["workspaceId"]
+                                                     for s in token_sites(store, tok)}),
                              "userIds": [tok["user"]["id"]]}},
         "application": copy.deepcopy(store.application)}
 
 
 # ---- sites ----------------------------------------------------------------
 def list_sites(store, req):
-    return 200, {"sites": [copy.deepcopy(s) for s in store.sites.values()]}
+    return 200, {"sites": [copy.deepcopy(store.sites[s]) for s in token_sites(store, req.token)]}
 
 
 def get_site(store, req):

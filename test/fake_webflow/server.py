@@ -106,7 +106,15 @@ class FakeServer(ThreadingHTTPServer):
             return True, {"X-RateLimit-Limit": str(shown),
                           "X-RateLimit-Remaining": str(max(0, shown - bucket[1]))}
 
-    # ---- the API pipeline: route, auth, rate limit, scope, body, handler
+    def site_of(self, params):
+        """The site a request's path names (directly or through a collection), or None."""
+        if "site_id" in params:
+            # (an unknown site is the handler's 404)
+            return params["site_id"] if params["site_id"] in self.store.sites else None
+        coll = self.store.collections.get(params.get("collection_id"))
+        return coll["siteId"] if coll else None
+
+    # ---- the API pipeline: route, auth, rate limit, scope, site, body, handler
     def call_api(self, method, path, query, raw, auth):
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         route = api.match(method, path[len(API_PREFIX):]) if path.startswith(API_PREFIX + "/") \
@@ -128,6 +136,11 @@ class FakeServer(ThreadingHTTPServer):
                 "missing_scopes",
                 "OAuthForbidden: You are missing the following scopes - %s" % scope,
                 [{"param": "scope", "description": scope}])
+        site = self.site_of(params)
+        if site is not None and site not in api.token_sites(self.store, tok):
+            # a site token reaches only its own site
+            return 403, headers, error_body(
+                "forbidden", "Forbidden: this token is not authorized for site %s" % site)
         try:
             body = json.loads(raw) if raw.strip() else None
         except ValueError:
