@@ -164,3 +164,53 @@ SELECT s->>'state' AS state, s->'rowsDone' AS rows_done, s->'requests' AS reques
        s->'pausedBecause' AS paused_because
 FROM webflow.worker_status() s;
 SELECT webflow.unbind('demo_board');
+
+\if :{?careers_collection}
+\echo
+\echo '== 13. A second site with its own token: a named connection (SQL/MED)'
+-- a foreign server of the webflow wrapper says where requests go and at
+-- what rate; a user mapping holds the token (here the fake's site token of
+-- its second site, which the default token cannot reach)
+SELECT format('CREATE SERVER careers FOREIGN DATA WRAPPER webflow OPTIONS (api_url %L, rate_limit %L)',
+              current_setting('webflow.api_url'), '120') \gexec
+CREATE USER MAPPING FOR CURRENT_USER SERVER careers OPTIONS (token :'careers_token');
+SET webflow.connection = 'careers';
+SELECT s->>'displayName' AS careers_token_reaches FROM webflow.list_sites() s;
+RESET webflow.connection;
+
+\echo
+\echo '== 14. Two tables, two sites: each binding publishes over its own connection'
+CREATE TABLE demo_openings (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE demo_positions (id int PRIMARY KEY, name text NOT NULL);
+SELECT webflow.bind('demo_openings', :'collection');
+SELECT webflow.bind('demo_positions', :'careers_collection', '{"connection": "careers"}');
+SELECT source, coalesce(connection, '(default)') AS connection, bound_by FROM webflow.bindings ORDER BY id;
+-- one transaction writes to both; the worker sends each row to its site
+BEGIN;
+INSERT INTO demo_openings VALUES (1, 'Heart of Gold Navigator'), (2, 'Improbability Engineer');
+INSERT INTO demo_positions VALUES (1, 'Deep Thought Operator'), (2, 'Fjord Designer');
+COMMIT;
+DO $$
+BEGIN
+    FOR i IN 1..150 LOOP
+        EXIT WHEN (SELECT sum(pending + sending) = 0 FROM webflow.status);
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END $$;
+SELECT source, connection, pending, failed, rate_limit, requests_last_minute, paused_because
+FROM webflow.status ORDER BY binding_id;
+SELECT i->'fieldData'->>'name' AS on_the_first_site
+FROM webflow.list_live_items(:'collection') i
+WHERE i->'fieldData'->>'slug' IN ('heart-of-gold-navigator', 'improbability-engineer') ORDER BY 1;
+SET webflow.connection = 'careers';
+SELECT i->'fieldData'->>'name' AS on_the_careers_site
+FROM webflow.list_live_items(:'careers_collection') i ORDER BY 1;
+RESET webflow.connection;
+
+\echo
+\echo '== 15. Each connection has its own request budget'
+SELECT coalesce(nullif(connection, ''), '(default)') AS connection, rate_limit, requests,
+       paused_because
+FROM webflow.connections() ORDER BY 1;
+SELECT webflow.unbind('demo_openings'), webflow.unbind('demo_positions');
+\endif
