@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * webflow.c
- *		Module entry point of the webflow extension: module magic, _PG_init
- *		and the settings (GUCs) every other part reads.
+ *		The settings (GUCs) of the webflow extension, which every other part
+ *		reads, and the check of an API URL.
  *
  * Settings that could send the server's data or its API token somewhere
  * else (webflow.api_url, webflow.token, webflow.ca_bundle) can only be set
@@ -22,11 +22,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
-#include "shmem.h"
 #include "webflow.h"
-#include "worker.h"
-
-PG_MODULE_MAGIC;
 
 /* GUC variables */
 char	   *webflow_api_url = NULL;
@@ -42,8 +38,6 @@ int			webflow_batch_size = WEBFLOW_MAX_BATCH;
 int			webflow_rate_limit = 60;
 int			webflow_max_attempts = 10;
 char	   *webflow_connection_name = NULL;
-
-void		_PG_init(void);
 
 static bool check_api_url(char **newval, void **extra, GucSource source);
 static bool check_token(char **newval, void **extra, GucSource source);
@@ -243,13 +237,11 @@ show_token(void)
 }
 
 /*
- * _PG_init defines the settings and, when loaded through
- * shared_preload_libraries, the shared state and the background worker.
- * It does no network set-up: libcurl is initialised lazily by the first
- * process that sends a request.
+ * webflow_define_settings defines the settings (webflow.database_name only
+ * when loaded through shared_preload_libraries); _PG_init calls it.
  */
 void
-_PG_init(void)
+webflow_define_settings(void)
 {
 	DefineCustomStringVariable("webflow.api_url",
 							   "Base URL of the Webflow Data API v2.",
@@ -372,7 +364,5 @@ _PG_init(void)
 								   PGC_POSTMASTER,
 								   GUC_SUPERUSER_ONLY,
 								   NULL, NULL, NULL);
-		webflow_shmem_init();
-		webflow_worker_register();
 	}
 }

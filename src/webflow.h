@@ -51,6 +51,7 @@ extern int	webflow_rate_limit;
 extern int	webflow_max_attempts;
 extern char *webflow_connection_name;
 
+extern void webflow_define_settings(void);
 extern const char *webflow_api_url_problem(const char *url, const char **hint);
 
 #endif							/* WEBFLOW_H */
