@@ -30,6 +30,7 @@
 #include "compat.h"
 #include "http.h"
 #include "jsonb_util.h"
+#include "value_parse.h"
 #include "webflow.h"
 
 /* state of the error context callback of a chunked request */

@@ -30,7 +30,6 @@ extern char *webflow_id_arg(FunctionCallInfo fcinfo, int argno,
 							const char *argname);
 extern char *webflow_text_arg(FunctionCallInfo fcinfo, int argno,
 							  const char *argname);
-extern bool webflow_is_object_id(const char *s);
 extern void webflow_append_escaped(StringInfo buf, const char *s);
 extern void webflow_query_add(StringInfo query, const char *name,
 							  const char *value);

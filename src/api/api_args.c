@@ -27,24 +27,11 @@
 #include "compat.h"
 #include "http.h"
 #include "jsonb_util.h"
+#include "value_parse.h"
 #include "webflow.h"
 
 static void append_query_value(StringInfo query, const char *name,
 							   JsonbValue *v, const char *argname);
-
-/* webflow_is_object_id says whether s looks like a Webflow object id. */
-bool
-webflow_is_object_id(const char *s)
-{
-	int			i;
-
-	for (i = 0; s[i] != '\0'; i++)
-	{
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	}
-	return i == 24;
-}
 
 /*
  * webflow_text_arg returns text argument argno as a C string, refusing NULL

@@ -21,6 +21,7 @@
 #include "compat.h"
 #include "jsonb_util.h"
 #include "payload.h"
+#include "value_parse.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_list_live_items);

@@ -21,6 +21,7 @@
 #include "api.h"
 #include "compat.h"
 #include "jsonb_util.h"
+#include "value_parse.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_request);

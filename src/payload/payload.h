@@ -17,8 +17,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-/* Length of a Webflow object id (24 hexadecimal characters). */
-#define WEBFLOW_ID_LEN 24
+#include "value_parse.h"
 
 /* How much of an offending value an error message shows. */
 #define WEBFLOW_VALUE_EXCERPT 100
@@ -104,13 +103,6 @@ extern WebflowPayloadState *webflow_payload_prepare(Jsonb *options,
 extern Jsonb *webflow_payload_build(WebflowPayloadState *state, Jsonb *row);
 extern char *webflow_payload_slug_of(WebflowPayloadState *state, Jsonb *row);
 extern Datum webflow_item_payload(PG_FUNCTION_ARGS);
-
-/* value_parse.c: value formats */
-extern bool webflow_iso_utc(const char *s, int len, bool strict, char *out);
-extern bool webflow_value_as_bool(JsonbValue *v, bool *result);
-extern char *webflow_value_as_text(JsonbValue *v, int *len);
-extern Numeric webflow_value_as_numeric(JsonbValue *v);
-extern bool webflow_valid_color(const char *s, int len);
 
 /* field_coerce.c: values */
 extern void webflow_push_plain_value(JsonbParseState **ps,

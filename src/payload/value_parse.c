@@ -3,7 +3,8 @@
  * value_parse.c
  *		Recognising the value formats Webflow fields take, in the text and
  *		jsonb values of a row: ISO 8601 dates and times (rewritten as UTC
- *		with milliseconds and "Z"), numbers, booleans, CSS colors.
+ *		with milliseconds and "Z"), numbers, booleans, CSS colors, Webflow
+ *		object ids.
  *
  * Nothing here raises an error for a bad value: the functions say whether
  * a value fits, and field_coerce.c reports it with the column and field.
@@ -19,7 +20,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "payload.h"
+#include "value_parse.h"
 
 /* CSS named colors, which Webflow accepts as Color values. */
 static const char *const named_colors =
@@ -317,3 +318,16 @@ webflow_valid_color(const char *s, int len)
 	return false;
 }
 
+/* webflow_is_object_id says whether s looks like a Webflow object id. */
+bool
+webflow_is_object_id(const char *s)
+{
+	int			i;
+
+	for (i = 0; s[i] != '\0'; i++)
+	{
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return i == WEBFLOW_ID_LEN;
+}

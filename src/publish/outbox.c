@@ -59,6 +59,7 @@
 #include "run_as.h"
 #include "shmem.h"
 #include "sql_version.h"
+#include "value_parse.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_publish_trigger);

@@ -31,6 +31,7 @@
 #include "request.h"
 #include "shmem.h"
 #include "token.h"
+#include "value_parse.h"
 #include "webflow.h"
 
 /* How often a pass sending a batch checks that the extension still exists. */
