@@ -27,10 +27,10 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "api.h"
-#include "jsonb_util.h"
 #include "compat.h"
+#include "jsonb_util.h"
 #include "payload.h"
+#include "reference.h"
 
 /* Longest (collection id, source key) pair remembered per statement. */
 #define REF_MEMO_KEY 128

@@ -30,10 +30,10 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#include "api.h"
 #include "jsonb_util.h"
 #include "payload.h"
 #include "payload_plan.h"
+#include "schema_cache.h"
 #include "slugify.h"
 
 PG_FUNCTION_INFO_V1(webflow_item_payload);

@@ -16,7 +16,6 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#include "api.h"
 #include "jsonb_util.h"
 #include "payload.h"
 #include "payload_plan.h"

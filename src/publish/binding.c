@@ -32,6 +32,7 @@
 #include "jsonb_util.h"
 #include "payload.h"
 #include "publish.h"
+#include "reference.h"
 #include "shmem.h"
 #include "webflow.h"
 

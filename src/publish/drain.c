@@ -53,6 +53,8 @@
 #include "payload.h"
 #include "publish.h"
 #include "ratelimit.h"
+#include "reference.h"
+#include "schema_cache.h"
 #include "shmem.h"
 #include "sql_version.h"
 #include "webflow.h"
