@@ -27,6 +27,8 @@
 #include "mb/pg_wchar.h"
 
 #include "api.h"
+#include "api_args.h"
+#include "api_errors.h"
 #include "compat.h"
 #include "http.h"
 #include "jsonb_util.h"

@@ -23,7 +23,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "api.h"
+#include "api_args.h"
+#include "api_errors.h"
 #include "compat.h"
 #include "http.h"
 #include "jsonb_util.h"

@@ -30,7 +30,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "api.h"
+#include "api_errors.h"
 #include "compat.h"
 #include "http.h"
 #include "jsonb_util.h"

@@ -18,9 +18,11 @@
 #include "utils/jsonb.h"
 
 #include "api.h"
+#include "api_args.h"
 #include "compat.h"
 #include "jsonb_util.h"
 #include "payload.h"
+#include "payload_plan.h"
 #include "value_parse.h"
 #include "webflow.h"
 

@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 
 #include "api.h"
+#include "api_args.h"
 #include "api_schema.h"
 #include "connection.h"
 #include "jsonb_util.h"

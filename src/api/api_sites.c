@@ -19,6 +19,7 @@
 #include "utils/jsonb.h"
 
 #include "api.h"
+#include "api_args.h"
 #include "compat.h"
 #include "jsonb_util.h"
 #include "value_parse.h"

@@ -28,9 +28,10 @@
 #include "utils/numeric.h"
 
 #include "compat.h"
+#include "field_coerce.h"
 #include "jsonb_util.h"
-#include "payload.h"
 #include "reference.h"
+#include "value_parse.h"
 
 /* Longest (collection id, source key) pair remembered per statement. */
 #define REF_MEMO_KEY 128

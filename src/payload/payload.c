@@ -30,11 +30,13 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "field_coerce.h"
 #include "jsonb_util.h"
 #include "payload.h"
 #include "payload_plan.h"
 #include "schema_cache.h"
 #include "slugify.h"
+#include "value_parse.h"
 
 PG_FUNCTION_INFO_V1(webflow_item_payload);
 

@@ -16,8 +16,8 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "field_coerce.h"
 #include "jsonb_util.h"
-#include "payload.h"
 #include "payload_plan.h"
 
 /* The keys of the options argument, for messages. */

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * payload_plan.h
- *		The state of item_payload shared by payload.c (building items) and
- *		payload_plan.c (parsing options, planning the columns of a row).
+ *		The state of item_payload (payload_plan.c: parsing options, planning
+ *		the columns of a row), which payload.c builds items with.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,7 +14,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
-#include "payload.h"
+#include "schema.h"
 
 /* What a column of the row becomes. */
 typedef enum ColumnRole
@@ -44,6 +44,9 @@ typedef struct FlagOption
 	char	   *column;
 } FlagOption;
 
+/* The options of item_payload, planned; payload.c builds items with it. */
+typedef struct WebflowPayloadState WebflowPayloadState;
+
 struct WebflowPayloadState
 {
 	MemoryContext mcxt;			/* holds this state */
@@ -71,6 +74,8 @@ struct WebflowPayloadState
 	HTAB	   *ref_memo;
 };
 
+extern WebflowPayloadState *webflow_payload_prepare(Jsonb *options,
+													MemoryContext mcxt);
 extern void webflow_payload_plan_shape(WebflowPayloadState *st, int n);
 
 #endif							/* WEBFLOW_PAYLOAD_PLAN_H */

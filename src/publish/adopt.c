@@ -23,14 +23,16 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#include "api.h"
+#include "adopt.h"
+#include "api_args.h"
+#include "binding.h"
 #include "http.h"
 #include "jsonb_util.h"
 #include "publish.h"
 #include "ratelimit.h"
-#include "shmem.h"
-#include "adopt.h"
 #include "request.h"
+#include "shmem.h"
+#include "step.h"
 #include "webflow.h"
 
 /* An item of a listed page, and the row key webflow.items maps it to. */

@@ -29,8 +29,10 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "binding.h"
 #include "jsonb_util.h"
 #include "payload.h"
+#include "payload_plan.h"
 #include "publish.h"
 #include "reference.h"
 #include "shmem.h"

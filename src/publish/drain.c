@@ -47,16 +47,22 @@
 #include "utils/snapmgr.h"
 
 #include "api.h"
+#include "binding.h"
 #include "drain.h"
 #include "jsonb_util.h"
-#include "outbox.h"
 #include "payload.h"
+#include "payload_plan.h"
 #include "publish.h"
 #include "ratelimit.h"
+#include "record.h"
 #include "reference.h"
+#include "request.h"
+#include "row_key.h"
 #include "schema_cache.h"
+#include "send.h"
 #include "shmem.h"
 #include "sql_version.h"
+#include "step.h"
 #include "webflow.h"
 
 

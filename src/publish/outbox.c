@@ -51,15 +51,16 @@
 #include "utils/relcache.h"
 #include "utils/syscache.h"
 
-#include "api.h"
 #include "compat.h"
 #include "jsonb_util.h"
-#include "outbox.h"
+#include "outbox_write.h"
 #include "row_image.h"
+#include "row_key.h"
 #include "run_as.h"
 #include "shmem.h"
 #include "sql_version.h"
 #include "value_parse.h"
+#include "wake.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_publish_trigger);

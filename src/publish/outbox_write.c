@@ -51,7 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
-#include "outbox.h"
+#include "outbox_write.h"
 
 /* The columns of webflow.outbox the code fills in. */
 enum OutboxColumn

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * publish.h
- *		One pass over the outbox, shared by the background worker and
- *		webflow.drain(): the changes it claimed, what each needs, and how
- *		each ended.
+ *		The types of the publish pipeline: a pass over the outbox (by the
+ *		background worker or webflow.drain()), the bindings it sees, the
+ *		changes it claimed, what each needs, and how each ended.
  *
  *-------------------------------------------------------------------------
  */
@@ -106,24 +106,5 @@ typedef struct PassOptions
 {
 	int			max_wait_ms;	/* longest wait for the rate limiter */
 } PassOptions;
-
-/* binding.c */
-extern HTAB *webflow_binding_table(MemoryContext cxt);
-extern Binding *webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt);
-extern char *webflow_payload_hash_text(Jsonb *payload);
-extern ChangeAction webflow_delete_action(Binding *b);
-
-/* step.c */
-extern void webflow_step_begin(PassOptions *opts);
-extern void webflow_step_end(PassOptions *opts);
-
-/* record.c */
-extern int64 webflow_record_pass(List *changes);
-
-/* send.c */
-extern void webflow_send_changes(List *changes, PassOptions *opts);
-
-/* request.c */
-extern char *webflow_payload_slug(Jsonb *payload);
 
 #endif							/* WEBFLOW_PUBLISH_H */

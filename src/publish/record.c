@@ -31,9 +31,9 @@
 #include "utils/timestamp.h"
 
 #include "jsonb_util.h"
-#include "payload.h"
 #include "publish.h"
 #include "ratelimit.h"
+#include "record.h"
 #include "shmem.h"
 #include "webflow.h"
 

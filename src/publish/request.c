@@ -23,7 +23,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "api.h"
+#include "api_errors.h"
 #include "http.h"
 #include "jsonb_util.h"
 #include "publish.h"

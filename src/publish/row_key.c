@@ -16,7 +16,7 @@
 #include "utils/jsonb.h"
 
 #include "jsonb_util.h"
-#include "outbox.h"
+#include "row_key.h"
 
 PG_FUNCTION_INFO_V1(webflow_row_key_sql);
 

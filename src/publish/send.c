@@ -41,6 +41,7 @@
 #include "jsonb_util.h"
 #include "publish.h"
 #include "request.h"
+#include "send.h"
 #include "shmem.h"
 #include "webflow.h"
 

@@ -31,7 +31,7 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
-#include "outbox.h"
+#include "row_key.h"
 #include "run_as.h"
 
 PG_FUNCTION_INFO_V1(webflow_source_images);

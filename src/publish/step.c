@@ -13,7 +13,7 @@
 #include "executor/spi.h"
 #include "utils/snapmgr.h"
 
-#include "publish.h"
+#include "step.h"
 
 /* webflow_step_begin opens a step: a transaction of its own. */
 void

@@ -12,8 +12,8 @@
 #include "access/xact.h"
 #include "fmgr.h"
 
-#include "outbox.h"
 #include "shmem.h"
+#include "wake.h"
 
 PG_FUNCTION_INFO_V1(webflow_wake);
 
