@@ -366,6 +366,20 @@ webflow_payload_build(WebflowPayloadState *st, Jsonb *row)
 }
 
 /*
+ * webflow_payload_slug returns the slug of an item payload (fieldData.slug),
+ * or NULL.
+ */
+char *
+webflow_payload_slug(Jsonb *payload)
+{
+	JsonbValue *fd = webflow_jsonb_get(payload, "fieldData");
+
+	if (!webflow_jsonb_is_object(fd))
+		return NULL;
+	return webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug"));
+}
+
+/*
  * webflow_item_payload is webflow.item_payload(row jsonb, options jsonb):
  * the Webflow item of a row.  The parsed options stay in fn_extra while
  * the options datum stays the same.

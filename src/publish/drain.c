@@ -56,7 +56,6 @@
 #include "ratelimit.h"
 #include "record.h"
 #include "reference.h"
-#include "request.h"
 #include "row_key.h"
 #include "schema_cache.h"
 #include "send.h"

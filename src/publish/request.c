@@ -41,20 +41,6 @@ static bool extension_dropped(SendState *ss);
 static void push_update_fields(JsonbParseState **st, Change *c, JsonbValue *fields);
 
 /*
- * webflow_payload_slug returns the slug of an item payload (fieldData.slug),
- * or NULL.
- */
-char *
-webflow_payload_slug(Jsonb *payload)
-{
-	JsonbValue *fd = webflow_jsonb_get(payload, "fieldData");
-
-	if (!webflow_jsonb_is_object(fd))
-		return NULL;
-	return webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug"));
-}
-
-/*
  * extension_dropped says, at most every EXTENSION_CHECK_MS, whether DROP EXTENSION took the outbox away while a
  * batch was being sent (its rows are gone: the rest is not sent).
  */

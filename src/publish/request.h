@@ -60,6 +60,5 @@ extern void webflow_push_update_item(JsonbParseState **st, Change *c,
 									 bool archive_only, bool release_only);
 extern void webflow_chunk_succeeded(Change **cs, int n, GroupKind kind,
 									Jsonb *response);
-extern char *webflow_payload_slug(Jsonb *payload);
 
 #endif							/* WEBFLOW_REQUEST_H */
