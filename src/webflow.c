@@ -44,6 +44,7 @@ static bool check_token(char **newval, void **extra, GucSource source);
 static bool check_connection(char **newval, void **extra, GucSource source);
 static const char *show_token(void);
 static bool host_is_loopback(const char *host, size_t len);
+static void define_publish_settings(void);
 
 /*
  * host_is_loopback says whether a URL host (without port) is a loopback
@@ -238,7 +239,8 @@ show_token(void)
 
 /*
  * webflow_define_settings defines the settings (webflow.database_name only
- * when loaded through shared_preload_libraries); _PG_init calls it.
+ * when loaded through shared_preload_libraries); _PG_init calls it.  Those
+ * of requests come first, then define_publish_settings.
  */
 void
 webflow_define_settings(void)
@@ -306,6 +308,16 @@ webflow_define_settings(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	define_publish_settings();
+}
+
+/*
+ * define_publish_settings defines the settings of the publish pipeline and
+ * its worker, then reserves the prefix "webflow".
+ */
+static void
+define_publish_settings(void)
+{
 	DefineCustomIntVariable("webflow.batch_size",
 							"Most items sent in one request by the worker and drain().",
 							"Webflow takes at most 100 items per bulk request.",
