@@ -6,8 +6,13 @@
 EXTENSION = webflow
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
+# The sources are in src/ (shared by all) and its three parts, src/api/,
+# src/payload/ and src/publish/ (doc/architecture.md); each folder is on the
+# include path.
+SRCDIRS = src src/api src/payload src/publish
+
 MODULE_big = webflow
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(foreach d,$(SRCDIRS),$(wildcard $(d)/*.c))))
 DATA = $(EXTENSION)--1.0.sql $(EXTENSION)--1.0--1.1.sql
 PGFILEDESC = "webflow - publish rows to Webflow CMS collections"
 
@@ -23,7 +28,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 TAP_TESTS = 1
 
 CURL_CONFIG ?= curl-config
-PG_CPPFLAGS = -DEXTVERSION=\"$(EXTVERSION)\" $(shell $(CURL_CONFIG) --cflags)
+PG_CPPFLAGS = -DEXTVERSION=\"$(EXTVERSION)\" $(addprefix -I$(srcdir)/,$(SRCDIRS)) $(shell $(CURL_CONFIG) --cflags)
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
 

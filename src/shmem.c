@@ -21,9 +21,7 @@
 
 #include "compat.h"
 #include "shmem.h"
-
-/* webflow.max_connections: how many request budgets shared memory holds */
-int			webflow_max_connections = 16;
+#include "webflow.h"
 
 static WebflowShared *shared = NULL;
 static WebflowShared *local_state = NULL;

@@ -81,8 +81,6 @@ typedef struct WebflowShared
 	WebflowBudget budgets[FLEXIBLE_ARRAY_MEMBER];
 } WebflowShared;
 
-extern int	webflow_max_connections;
-
 extern void webflow_shmem_init(void);
 extern WebflowShared *webflow_shared(void);
 extern bool webflow_shmem_available(void);

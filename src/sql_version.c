@@ -103,6 +103,24 @@ webflow_require_known_sql_version(void)
 }
 
 /*
+ * webflow_extension_table returns the oid of a table of the extension's
+ * schema; a table the database's SQL does not have yet asks for the
+ * update.
+ */
+Oid
+webflow_extension_table(const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("webflow", false));
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table webflow.%s does not exist", name),
+				 errhint("Update the extension with ALTER EXTENSION webflow UPDATE.")));
+	return relid;
+}
+
+/*
  * webflow_sql_has_collection_owners says whether the database's SQL has
  * webflow.collection_owners (1.1 on): under 1.0's SQL there are no
  * collection claims to make.

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * webflow.c
- *		Module entry point of the webflow extension: module magic, _PG_init
- *		and the settings (GUCs) every other part reads.
+ *		The settings (GUCs) of the webflow extension, which every other part
+ *		reads, and the check of an API URL.
  *
  * Settings that could send the server's data or its API token somewhere
  * else (webflow.api_url, webflow.token, webflow.ca_bundle) can only be set
@@ -22,11 +22,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
-#include "shmem.h"
 #include "webflow.h"
-#include "worker.h"
-
-PG_MODULE_MAGIC;
 
 /* GUC variables */
 char	   *webflow_api_url = NULL;
@@ -40,16 +36,16 @@ bool		webflow_worker_enabled = true;
 int			webflow_naptime_s = 10;
 int			webflow_batch_size = WEBFLOW_MAX_BATCH;
 int			webflow_rate_limit = 60;
+int			webflow_max_connections = 16;
 int			webflow_max_attempts = 10;
 char	   *webflow_connection_name = NULL;
-
-void		_PG_init(void);
 
 static bool check_api_url(char **newval, void **extra, GucSource source);
 static bool check_token(char **newval, void **extra, GucSource source);
 static bool check_connection(char **newval, void **extra, GucSource source);
 static const char *show_token(void);
 static bool host_is_loopback(const char *host, size_t len);
+static void define_publish_settings(void);
 
 /*
  * host_is_loopback says whether a URL host (without port) is a loopback
@@ -243,13 +239,12 @@ show_token(void)
 }
 
 /*
- * _PG_init defines the settings and, when loaded through
- * shared_preload_libraries, the shared state and the background worker.
- * It does no network set-up: libcurl is initialised lazily by the first
- * process that sends a request.
+ * webflow_define_settings defines the settings (webflow.database_name only
+ * when loaded through shared_preload_libraries); _PG_init calls it.  Those
+ * of requests come first, then define_publish_settings.
  */
 void
-_PG_init(void)
+webflow_define_settings(void)
 {
 	DefineCustomStringVariable("webflow.api_url",
 							   "Base URL of the Webflow Data API v2.",
@@ -314,6 +309,16 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	define_publish_settings();
+}
+
+/*
+ * define_publish_settings defines the settings of the publish pipeline and
+ * its worker, then reserves the prefix "webflow".
+ */
+static void
+define_publish_settings(void)
+{
 	DefineCustomIntVariable("webflow.batch_size",
 							"Most items sent in one request by the worker and drain().",
 							"Webflow takes at most 100 items per bulk request.",
@@ -380,7 +385,5 @@ _PG_init(void)
 								PGC_POSTMASTER,
 								0,
 								NULL, NULL, NULL);
-		webflow_shmem_init();
-		webflow_worker_register();
 	}
 }

@@ -48,12 +48,14 @@ extern bool webflow_worker_enabled;
 extern int	webflow_naptime_s;
 extern int	webflow_batch_size;
 extern int	webflow_rate_limit;
+extern int	webflow_max_connections;
 
 /* The highest rate_limit (requests per minute) of a connection. */
 #define WEBFLOW_MAX_RATE_LIMIT 100000
 extern int	webflow_max_attempts;
 extern char *webflow_connection_name;
 
+extern void webflow_define_settings(void);
 extern const char *webflow_api_url_problem(const char *url, const char **hint);
 
 #endif							/* WEBFLOW_H */

@@ -382,7 +382,7 @@ like(as_admin(q{SELECT format_type(atttypid, NULL) FROM pg_attribute
 unlike($script, qr/EXECUTE\s+'[^']*'\s*\|\|/, 'no EXECUTE of concatenated text');
 
 # curl never runs verbose (it would print the Authorization header)
-my $c_sources = join '', map { slurp_file($_) } glob("$root/src/*.c");
+my $c_sources = join '', map { slurp_file($_) } glob("$root/src/*.c $root/src/*/*.c");
 unlike($c_sources, qr/CURLOPT_VERBOSE|CURLOPT_DEBUGFUNCTION/, 'libcurl is never verbose');
 
 # ---------------------------------------------------------------------

@@ -1,0 +1,721 @@
+/*-------------------------------------------------------------------------
+ *
+ * drain.c
+ *		One pass over webflow.outbox: claim, send, record.  The background
+ *		worker runs passes in a loop; webflow.drain() runs them in the
+ *		calling session (for pg_cron, or where no worker may run).
+ *
+ * A pass:
+ *	1. (a short transaction) takes the drain lock, so that passes never
+ *	   overlap; puts back rows a dead process left "sending", marking them
+ *	   maybe sent; claims due rows with FOR UPDATE SKIP LOCKED, together
+ *	   with every other pending row of the same row keys, and marks them
+ *	   "sending"; keeps only the newest state per (binding, row key); reads
+ *	   the item map and builds each payload (a row whose payload cannot be
+ *	   built fails alone, with the reason);
+ *	2. (no transaction, in the worker) sends, see send.c;
+ *	3. (a short transaction) records: item ids into webflow.items, done rows
+ *	   deleted, the others back to pending with a backoff, or failed.
+ * In the worker each step commits; a session's drain() cannot commit in
+ * the middle of a statement, so there the three steps share the caller's
+ * transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/snapmgr.h"
+
+#include "api.h"
+#include "binding.h"
+#include "drain.h"
+#include "jsonb_util.h"
+#include "payload.h"
+#include "payload_plan.h"
+#include "publish.h"
+#include "ratelimit.h"
+#include "record.h"
+#include "reference.h"
+#include "row_key.h"
+#include "schema_cache.h"
+#include "send.h"
+#include "shmem.h"
+#include "sql_version.h"
+#include "step.h"
+#include "webflow.h"
+
+
+/*
+ * The drain lock: a session-level lock in the advisory lock space, with a
+ * tag that SQL's pg_advisory_lock() cannot name (it sets field4 to 1 or 2),
+ * so no role can take it to stall publishing.
+ */
+#define DRAIN_LOCK_KEY 7769
+#define DRAIN_LOCK_FIELD4 0x5746	/* "WF" */
+
+static void drain_lock_tag(LOCKTAG *tag);
+static bool take_lock(void);
+static void refresh_snapshot(void);
+static void make_resumed_due(void);
+static List *claim(int max_rows, MemoryContext cxt, int *nrows);
+static List *claim_rows(int max_rows, const char *connection, HTAB *bindings,
+						MemoryContext cxt, int *nrows);
+static void check_schema(Binding *b, PassOptions *opts, MemoryContext cxt);
+static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
+static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
+							 MemoryContext cxt, char **slug);
+static void build_payload(Change *c, MemoryContext cxt);
+static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
+					   char **slug);
+static bool candidate_slugs(Change *c, MemoryContext cxt);
+static int64 *box_id(int64 id);
+
+/*
+ * refresh_snapshot replaces the step's snapshot with one taken now: one
+ * taken before the drain lock was granted may miss the results the pass
+ * that held it committed meanwhile (its item ids, its deletes).
+ */
+static void
+refresh_snapshot(void)
+{
+	PopActiveSnapshot();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+/* drain_lock_tag sets the tag of the drain lock of this database. */
+static void
+drain_lock_tag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, DRAIN_LOCK_KEY, 0, DRAIN_LOCK_FIELD4);
+}
+
+/*
+ * take_lock takes the drain lock so that passes never overlap, for the
+ * process's session until it lets go (or exits).
+ */
+static bool
+take_lock(void)
+{
+	LOCKTAG		tag;
+
+	drain_lock_tag(&tag);
+	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* webflow_drain_unlock lets go of the worker's drain lock. */
+void
+webflow_drain_unlock(void)
+{
+	LOCKTAG		tag;
+
+	drain_lock_tag(&tag);
+	(void) LockRelease(&tag, ExclusiveLock, true);
+}
+
+/* box_id returns a palloc'd copy of an outbox row id, for a List. */
+static int64 *
+box_id(int64 id)
+{
+	int64	   *p = palloc(sizeof(int64));
+
+	*p = id;
+	return p;
+}
+
+/*
+ * The claim of due rows: the oldest due rows ($1 of them), every other
+ * pending row of their row keys, marked "sending"; %s is empty, or a
+ * condition that keeps only the rows of one connection's bindings ($2).
+ */
+#define CLAIM_SQL \
+	"WITH due AS (" \
+	"  SELECT id, binding_id, row_key FROM webflow.outbox" \
+	"  WHERE state OPERATOR(pg_catalog.=) 'pending'" \
+	"    AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
+	"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" same_key AS (" \
+	"  SELECT o.id FROM webflow.outbox o" \
+	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
+	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
+	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
+	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"  FOR UPDATE OF o SKIP LOCKED)," \
+	" claimed AS (" \
+	"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
+	"  WHERE o.id IN (SELECT id FROM due UNION SELECT id FROM same_key)" \
+	"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image," \
+	"    o.attempts, o.maybe_sent)" \
+	" SELECT * FROM claimed ORDER BY binding_id, row_key, id"
+
+/* The rows of one connection's bindings (and, for the default one, orphans). */
+#define CLAIM_CONNECTION_SQL \
+	" AND COALESCE((SELECT b.connection FROM webflow.bindings b" \
+	"   WHERE b.id OPERATOR(pg_catalog.=) binding_id), '') OPERATOR(pg_catalog.=) $2"
+
+/*
+ * make_resumed_due makes the changes that wait for a pause lifted since
+ * (a reload, a superuser's retry()) due now.
+ */
+static void
+make_resumed_due(void)
+{
+	TimestampTz horizon = webflow_take_resume_horizon();
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+
+	if (horizon == 0)
+		return;
+	args[0] = TimestampTzGetDatum(horizon + USECS_PER_SEC);
+	if (SPI_execute_with_args("UPDATE webflow.outbox SET next_attempt_at = pg_catalog.now()"
+							  " WHERE state OPERATOR(pg_catalog.=) 'pending'"
+							  "   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+							  "   AND next_attempt_at OPERATOR(pg_catalog.<=) $1",
+							  1, argtypes, args, NULL, false, 0) < 0)
+		elog(ERROR, "could not make the rows of a lifted pause due");
+}
+
+/*
+ * claim marks due rows "sending", with every other pending row of their
+ * row keys, and returns the newest state per row key as a list of Change.
+ * When the bindings use several connections, each connection gets its
+ * share of up to max_rows rows, so that one connection's backlog never
+ * keeps another's rows out of a pass.  *nrows is the number of rows
+ * claimed.
+ */
+static List *
+claim(int max_rows, MemoryContext cxt, int *nrows)
+{
+	HTAB	   *bindings = webflow_binding_table(cxt);
+	List	   *names = NIL;
+	List	   *result = NIL;
+	ListCell   *lc;
+	uint64		i;
+
+	*nrows = 0;
+	/* (the 1.0 SQL, which this library also runs, has no connection column) */
+	if (SPI_execute("SELECT DISTINCT COALESCE(pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'connection', '')"
+					" FROM webflow.bindings b ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the connections of the bindings");
+	for (i = 0; i < SPI_processed; i++)
+		names = lappend(names, MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 1)));
+	if (list_length(names) <= 1)
+		return claim_rows(max_rows, NULL, bindings, cxt, nrows);
+	foreach(lc, names)
+	{
+		List	   *rows = claim_rows(max_rows, lfirst(lc), bindings, cxt, nrows);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		/* (the pass's list outlives this step's SPI memory) */
+		result = list_concat(result, rows);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/*
+ * claim_rows claims up to max_rows due rows (of the bindings of connection
+ * when not NULL), adds their number to *nrows and returns their changes.
+ */
+static List *
+claim_rows(int max_rows, const char *connection, HTAB *bindings,
+		   MemoryContext cxt, int *nrows)
+{
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		args[2];
+	List	   *result = NIL;
+	Change	   *c = NULL;
+	SPITupleTable *rows;
+	uint64		nrows_claimed;
+	uint64		i;
+	int			ret;
+
+	args[0] = Int32GetDatum(max_rows);
+	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
+	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, connection ? CLAIM_CONNECTION_SQL : ""),
+								connection ? 2 : 1, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not claim outbox rows: %s", SPI_result_code_string(ret));
+	*nrows += (int) SPI_processed;
+	if (SPI_processed == 0)
+		return NIL;
+	/* load_binding runs queries of its own: keep hold of this result */
+	rows = SPI_tuptable;
+	nrows_claimed = SPI_processed;
+
+	/* rows come sorted by row key, then age: the last of a key wins */
+	for (i = 0; i < nrows_claimed; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		int32		binding_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		char	   *op = SPI_getvalue(tup, desc, 3);
+		char	   *row_key = SPI_getvalue(tup, desc, 4);
+		Datum		image = SPI_getbinval(tup, desc, 5, &isnull);
+		bool		image_null = isnull;
+		int			attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		bool		maybe_sent = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		MemoryContext old;
+
+		if (c == NULL || c->binding_id != binding_id || strcmp(c->row_key, row_key) != 0)
+		{
+			/* (SPI calls leave us in SPI's memory context: switch after) */
+			Binding    *b = webflow_load_binding(bindings, binding_id, cxt);
+
+			old = MemoryContextSwitchTo(cxt);
+			c = palloc0(sizeof(Change));
+			c->binding_id = binding_id;
+			c->binding = b;
+			c->row_key = pstrdup(row_key);
+			result = lappend(result, c);
+		}
+		else
+		{
+			old = MemoryContextSwitchTo(cxt);
+			c->older_ids = lappend(c->older_ids, box_id(c->newest_id));
+		}
+		c->newest_id = id;
+		c->maybe_sent |= maybe_sent;
+		c->is_delete = strcmp(op, "delete") == 0;
+		c->image = image_null ? NULL : DatumGetJsonbPCopy(image);
+		if (!c->is_delete && c->image != NULL)
+		{
+			c->last_upsert_image = c->image;
+			/* its create may have happened under the slug it had then */
+			if (maybe_sent)
+				c->unknown_images = lappend(c->unknown_images, c->image);
+		}
+		c->attempts = attempts;
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/* What from_image_step does, for try_step. */
+typedef struct ImageStep
+{
+	Change	   *c;
+	Jsonb	   *image;
+	bool		slug_only;
+	char	  **slug;
+	MemoryContext cxt;
+} ImageStep;
+
+/*
+ * try_step runs step(arg) in a subtransaction, in memory context cxt; it
+ * returns NULL, or the error that stopped it (copied into cxt, where it
+ * stays after this step's SPI ends).
+ */
+static ErrorData *
+try_step(void (*step) (void *), void *arg, MemoryContext cxt)
+{
+	MemoryContext old = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		step(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
+/* from_image_step builds a payload, or works out a slug, for from_image. */
+static void
+from_image_step(void *arg)
+{
+	ImageStep  *is = (ImageStep *) arg;
+	Binding    *b = is->c->binding;
+
+	if (b->payload == NULL)
+		b->payload = webflow_payload_prepare(b->payload_options, is->cxt);
+	if (is->slug_only)
+		*is->slug = webflow_payload_slug_of(b->payload, is->image);
+	else
+		is->c->payload = webflow_payload_build(b->payload, is->image);
+}
+
+/*
+ * from_image runs, in a subtransaction, the payload build of a row image
+ * (into c->payload) or, with slug_only, the working out of its slug (into
+ * *slug); it returns NULL, or the error that stopped it (in cxt).
+ */
+static ErrorData *
+from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
+		   char **slug)
+{
+	ImageStep	is = {c, image, slug_only, slug, cxt};
+	Oid			saved = webflow_set_reference_owner(c->binding->table_owner);
+	ErrorData  *edata = try_step(from_image_step, &is, cxt);
+
+	/* (references resolve only to collections of the table's owner) */
+	webflow_set_reference_owner(saved);
+	return edata;
+}
+
+/*
+ * schema_step reads a collection's schema, fetching it when not cached
+ * over the binding's connection.
+ */
+static void
+schema_step(void *arg)
+{
+	Binding    *b = arg;
+	WebflowPin	was = webflow_connection_pin(&b->conn);
+
+	PG_TRY();
+	{
+		(void) webflow_schema_get(b->collection_id);
+	}
+	PG_FINALLY();
+	{
+		webflow_connection_unpin(was);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * build_payload builds a change's item, so that a row that cannot be
+ * turned into an item fails alone (or waits for a row it references).
+ */
+static void
+build_payload(Change *c, MemoryContext cxt)
+{
+	ErrorData  *edata;
+	MemoryContext old;
+
+	c->payload = NULL;
+	edata = from_image(c, c->image, false, cxt, NULL);
+	if (edata == NULL)
+		return;
+	old = MemoryContextSwitchTo(cxt);
+	c->error = edata->detail ?
+		psprintf("%s (%s)", edata->message, edata->detail) :
+		pstrdup(edata->message);
+	MemoryContextSwitchTo(old);
+	/* a referenced row not published yet: wait for it */
+	c->reference_wait = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION;
+	c->outcome = c->reference_wait ? OUTCOME_RETRY : OUTCOME_FAILED;
+}
+
+/*
+ * image_slug sets *slug to the slug an item made from a row image has (NULL
+ * when it has none); it returns false, with the change's error set, when
+ * that cannot be worked out now.
+ */
+static bool
+image_slug(Change *c, Jsonb *image, MemoryContext cxt, char **slug)
+{
+	ErrorData  *edata;
+
+	*slug = NULL;
+	edata = from_image(c, image, true, cxt, slug);
+	if (edata == NULL)
+		return true;
+	c->error = MemoryContextStrdup(cxt,
+								   psprintf("the slug an earlier attempt may have used cannot be worked out: %s",
+											edata->message));
+	return false;
+}
+
+/*
+ * candidate_slugs lists the slugs a change's item may have in Webflow: its
+ * own, and those of the states an earlier attempt may have created (worked
+ * out from the slug and name alone: the rest of such a state may not make
+ * an item any more).  It returns false when one could not be worked out.
+ */
+static bool
+candidate_slugs(Change *c, MemoryContext cxt)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(cxt);
+	if (c->slug != NULL)
+		c->candidate_slugs = lappend(c->candidate_slugs, pstrdup(c->slug));
+	MemoryContextSwitchTo(old);
+	foreach(lc, c->unknown_images)
+	{
+		char	   *slug;
+		ListCell   *lc2;
+		bool		seen = false;
+
+		if (!image_slug(c, lfirst(lc), cxt, &slug))
+			return false;
+		if (slug == NULL)
+			continue;
+		foreach(lc2, c->candidate_slugs)
+			seen |= strcmp((char *) lfirst(lc2), slug) == 0;
+		if (!seen)
+		{
+			old = MemoryContextSwitchTo(cxt);
+			c->candidate_slugs = lappend(c->candidate_slugs, slug);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	return true;
+}
+
+/*
+ * check_schema makes sure, once per pass and binding, that the collection's
+ * field schema is cached, fetching it from Webflow (a read, paced by the
+ * rate limiter) when it is not.  Building payloads then asks Webflow
+ * nothing.  A read that fails is the network's problem, never the rows':
+ * they wait (a 401/403 pauses the queue); only a collection that Webflow
+ * says does not exist fails them.
+ */
+static void
+check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	b->schema_checked = true;
+	b->schema_outcome = OUTCOME_PENDING;
+	if (b->conn_refusal != NULL)
+	{
+		/* (the binding's role lost its grant or mapping: not the rows' fault) */
+		b->schema_outcome = OUTCOME_DEFER;
+		b->schema_error = b->conn_refusal;
+		return;
+	}
+	if (webflow_schema_cached(b->collection_id) != NULL)
+		return;
+	if (!webflow_budget_ready(&b->conn, opts->max_wait_ms))
+	{
+		b->schema_outcome = OUTCOME_DEFER;
+		return;
+	}
+	edata = try_step(schema_step, b, cxt);
+	if (edata == NULL)
+	{
+		webflow_outage_observe(&b->conn, true);
+		return;
+	}
+	b->schema_error = MemoryContextStrdup(cxt, edata->detail ?
+										  psprintf("%s (%s)", edata->message, edata->detail) :
+										  edata->message);
+	if (edata->sqlerrcode == ERRCODE_WEBFLOW_NOT_FOUND)
+		b->schema_outcome = OUTCOME_FAILED;
+	else if (edata->sqlerrcode == ERRCODE_WEBFLOW_AUTH ||
+			 edata->sqlerrcode == ERRCODE_WEBFLOW_FORBIDDEN)
+	{
+		webflow_auth_pause(&b->conn,
+						   psprintf("Webflow rejected the token%s%s%s reading collection %s (%s); the queue tries again on its own (with backoff), at once when %s is reloaded or on webflow.retry()",
+									b->conn.name[0] ? " of connection \"" : "", b->conn.name,
+									b->conn.name[0] ? "\"" : "", b->collection_id, edata->message,
+									b->conn.name[0] ? "its user mapping" : "webflow.token (or webflow.token_file)"));
+		b->schema_outcome = OUTCOME_DEFER;
+	}
+	else
+	{
+		webflow_outage_observe(&b->conn, false);
+		b->schema_outcome = OUTCOME_WAIT;
+	}
+}
+
+/*
+ * plan_change decides what a change needs sent, from the item map and its
+ * payload.
+ */
+static void
+plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
+{
+	Binding    *b = c->binding;
+	Datum		args[2];
+	MemoryContext old;
+
+	c->outcome = OUTCOME_PENDING;
+	if (b == NULL)
+	{
+		/* the table was unbound: its rows are dropped */
+		c->action = ACTION_NONE;
+		c->outcome = OUTCOME_DONE;
+		return;
+	}
+
+	if (b->schema_outcome != OUTCOME_PENDING)
+	{
+		/* the collection's schema could not be read: the row waits */
+		c->action = ACTION_NONE;
+		c->outcome = (ChangeOutcome) b->schema_outcome;
+		c->error = b->schema_error;
+		return;
+	}
+
+	args[0] = CStringGetTextDatum(b->collection_id);
+	args[1] = CStringGetTextDatum(c->row_key);
+	if (SPI_execute_plan(map_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webflow.items");
+	old = MemoryContextSwitchTo(cxt);
+	if (SPI_processed == 1)
+	{
+		c->item_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		c->mapped_slug = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		c->mapped_hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	}
+	MemoryContextSwitchTo(old);
+
+	if (c->is_delete)
+	{
+		if (c->item_id != NULL)
+			c->action = webflow_delete_action(b);
+		else if (c->maybe_sent && c->last_upsert_image != NULL &&
+				 webflow_delete_action(b) != ACTION_NONE)
+		{
+			/* a create may have happened before the delete: find its item */
+			if (!image_slug(c, c->last_upsert_image, cxt, &c->slug))
+			{
+				c->outcome = OUTCOME_RETRY;
+				return;
+			}
+			c->action = ACTION_RESOLVE;
+		}
+		else
+			c->action = ACTION_NONE;
+	}
+	else
+	{
+		build_payload(c, cxt);
+		if (c->payload == NULL)
+			return;				/* failed or waiting, with the reason */
+		old = MemoryContextSwitchTo(cxt);
+		c->slug = webflow_payload_slug(c->payload);
+		c->hash = webflow_payload_hash_text(c->payload);
+		MemoryContextSwitchTo(old);
+		if (c->item_id != NULL && c->maybe_sent)
+		{
+			/*
+			 * An earlier write to the item may have been carried out (its
+			 * answer lost): what the item map says was sent is not known
+			 * to be what the item has, so send the state in full.
+			 */
+			c->action = ACTION_UPDATE;
+			c->mapped_slug = NULL;
+		}
+		else if (c->item_id != NULL)
+			c->action = (c->mapped_hash != NULL && strcmp(c->mapped_hash, c->hash) == 0) ?
+				ACTION_NONE : ACTION_UPDATE;
+		else
+			c->action = c->maybe_sent ? ACTION_RESOLVE : ACTION_CREATE;
+	}
+	if (c->action == ACTION_RESOLVE && !candidate_slugs(c, cxt))
+	{
+		/* (the lookup waits: a create now could make the item twice) */
+		c->outcome = OUTCOME_RETRY;
+		return;
+	}
+	if (c->action == ACTION_RESOLVE && c->candidate_slugs == NIL)
+		c->action = c->is_delete ? ACTION_NONE : ACTION_CREATE;
+	if (c->action == ACTION_NONE)
+		c->outcome = OUTCOME_DONE;
+}
+
+/*
+ * webflow_drain_pass runs one pass and returns the number of outbox rows
+ * completed, or -1 when another process is draining.  *claimed tells how
+ * many rows were claimed.
+ */
+int64
+webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
+				   int *claimed)
+{
+	List	   *changes;
+	ListCell   *lc;
+	SPIPlanPtr	map_plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	bool		any_to_send = false;
+	int64		completed;
+	MemoryContext old;
+
+	*claimed = 0;
+	webflow_step_begin(opts);
+	webflow_require_known_sql_version();
+	if (!take_lock())
+	{
+		webflow_step_end(opts);
+		return -1;
+	}
+	refresh_snapshot();
+	make_resumed_due();
+	/* rows a dead process left "sending" may have reached Webflow */
+	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
+					" claimed_at = NULL WHERE state = 'sending'", false, 0) < 0)
+		elog(ERROR, "could not recover outbox rows");
+
+	changes = claim(max_rows, cxt, claimed);
+	if (changes == NIL)
+	{
+		webflow_drain_unlock();
+		webflow_step_end(opts);
+		return 0;
+	}
+
+	map_plan = SPI_prepare("SELECT item_id, slug, payload_hash FROM webflow.items"
+						   " WHERE collection_id = $1 AND source_key = $2", 2, types);
+	if (map_plan == NULL)
+		elog(ERROR, "could not prepare the item map lookup");
+	foreach(lc, changes)
+	{
+		Change	   *c = lfirst(lc);
+
+		if (c->binding != NULL && !c->binding->schema_checked)
+			check_schema(c->binding, opts, cxt);
+		plan_change(c, map_plan, cxt);
+		any_to_send |= c->outcome == OUTCOME_PENDING;
+	}
+	webflow_step_end(opts);
+
+	old = MemoryContextSwitchTo(cxt);
+	if (any_to_send)
+		webflow_send_changes(changes, opts);
+	MemoryContextSwitchTo(old);
+
+	webflow_step_begin(opts);
+	completed = webflow_record_pass(changes);
+	webflow_step_end(opts);
+
+	/*
+	 * Let go of the drain lock only once the results are committed (and
+	 * the next pass reads them from a snapshot taken after it got the lock).
+	 */
+	webflow_step_begin(opts);
+	webflow_drain_unlock();
+	webflow_step_end(opts);
+	MemoryContextSwitchTo(old);
+	return completed;
+}

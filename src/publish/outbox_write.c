@@ -1,0 +1,349 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox_write.c
+ *		Writing one row into webflow.outbox for the publish trigger without
+ *		SPI and without the executor: the tuple is formed in C, inserted
+ *		with table_tuple_insert, and its index entries are made the way
+ *		ExecInsertIndexTuples makes them (partial indexes included).
+ *
+ * An INSERT through SPI built and tore down an executor per row: the
+ * plan's revalidation, the table's CHECK constraints read back from their
+ * text form, the index predicates compiled again.  Here what does not
+ * change is worked out once per session and kept until webflow.outbox or
+ * one of its indexes changes (a relcache invalidation): the columns'
+ * places, the id sequence, and each index's IndexInfo with its predicate
+ * compiled in a long-lived EState.
+ *
+ * What the table's defaults and CHECK constraints would give, the code
+ * gives: the id is the next value of outbox_id_seq, enqueued_at and
+ * next_attempt_at are the transaction's start (now()), attempts 0, state
+ * 'pending', maybe_sent false, op 'upsert' or 'delete'.  A column the
+ * code does not know must be nullable and without a default.
+ *
+ * No SQL runs and no function a role could have written is called:
+ * nextval skips the privilege check (the caller is the trigger, which the
+ * writer could not call by hand), and the only expressions evaluated are
+ * the predicates of the outbox's own indexes.  So the writer needs no
+ * rights on the webflow schema and no switch of user is needed.  Triggers,
+ * rules and policies on webflow.outbox, which the extension does not
+ * create, are not applied to these rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "outbox_write.h"
+
+/* The columns of webflow.outbox the code fills in. */
+enum OutboxColumn
+{
+	COL_ID,
+	COL_BINDING_ID,
+	COL_OP,
+	COL_ROW_KEY,
+	COL_ROW_IMAGE,
+	COL_ENQUEUED_AT,
+	COL_ATTEMPTS,
+	COL_NEXT_ATTEMPT_AT,
+	COL_STATE,
+	COL_MAYBE_SENT,
+	NUM_COLS
+};
+
+static const char *const column_names[NUM_COLS] = {
+	"id", "binding_id", "op", "row_key", "row_image", "enqueued_at",
+	"attempts", "next_attempt_at", "state", "maybe_sent"
+};
+
+/* One index of webflow.outbox, as ExecInsertIndexTuples needs it. */
+typedef struct OutboxIndex
+{
+	Oid			indexoid;
+	IndexInfo  *info;
+	ExprState  *predicate;		/* NULL unless partial */
+	IndexUniqueCheck check;
+} OutboxIndex;
+
+/* What writing a row needs, once per session (until invalidated). */
+typedef struct OutboxWriter
+{
+	bool		valid;
+	Oid			relid;
+	Oid			seqid;
+	MemoryContext context;
+	EState	   *estate;
+	TupleDesc	desc;
+	TupleTableSlot *slot;
+	AttrNumber	attnums[NUM_COLS];
+	int			nindexes;
+	OutboxIndex *indexes;
+	Datum		op_upsert;
+	Datum		op_delete;
+	Datum		state_pending;
+} OutboxWriter;
+
+static OutboxWriter writer;
+static bool callback_registered = false;
+static uint32 invalidations = 0;	/* counts invalidations of the outbox */
+
+static void invalidate_writer(Datum arg, Oid relid);
+static void free_writer(void);
+static void setup_writer(void);
+static void setup_columns(Relation rel);
+static void setup_indexes(Relation rel);
+static void insert_index_entries(Relation rel, TupleTableSlot *slot);
+
+/* invalidate_writer forgets the writer when the outbox or an index changes. */
+static void
+invalidate_writer(Datum arg, Oid relid)
+{
+	bool		ours = (relid == InvalidOid || relid == writer.relid);
+	int			i;
+
+	for (i = 0; !ours && i < writer.nindexes; i++)
+		ours = (writer.indexes[i].indexoid == relid);
+	if (ours)
+	{
+		invalidations++;
+		writer.valid = false;
+	}
+}
+
+/* free_writer releases what an invalidated writer held. */
+static void
+free_writer(void)
+{
+	if (writer.slot != NULL)
+		ExecDropSingleTupleTableSlot(writer.slot);
+	if (writer.estate != NULL)
+		FreeExecutorState(writer.estate);
+	if (writer.context != NULL)
+		MemoryContextDelete(writer.context);
+	memset(&writer, 0, sizeof(writer));
+}
+
+/*
+ * setup_columns finds the places of the outbox's columns and refuses a
+ * column that would need a value the code does not give.
+ */
+static void
+setup_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+	int			c;
+
+	for (c = 0; c < NUM_COLS; c++)
+		writer.attnums[c] = InvalidAttrNumber;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < NUM_COLS; c++)
+			if (strcmp(NameStr(att->attname), column_names[c]) == 0)
+				break;
+		if (c < NUM_COLS)
+			writer.attnums[c] = att->attnum;
+		else if (att->attnotnull || att->atthasdef || att->attgenerated)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("column \"%s\" of webflow.outbox is not known to the publish trigger",
+							NameStr(att->attname)),
+					 errhint("Update the extension's library and SQL together (ALTER EXTENSION webflow UPDATE).")));
+	}
+	for (c = 0; c < NUM_COLS; c++)
+		if (writer.attnums[c] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("webflow.outbox has no column \"%s\"", column_names[c]),
+					 errhint("Update the extension's library and SQL together (ALTER EXTENSION webflow UPDATE).")));
+}
+
+/*
+ * setup_indexes builds the IndexInfo of each index of the outbox, with its
+ * predicate compiled in the writer's EState (as ExecOpenIndices and
+ * ExecInsertIndexTuples would for every statement).
+ */
+static void
+setup_indexes(Relation rel)
+{
+	List	   *indexoids = RelationGetIndexList(rel);
+	ListCell   *lc;
+	int			n = 0;
+
+	writer.indexes = palloc0(sizeof(OutboxIndex) * Max(list_length(indexoids), 1));
+	foreach(lc, indexoids)
+	{
+		Relation	irel = index_open(lfirst_oid(lc), RowExclusiveLock);
+		OutboxIndex *ix = &writer.indexes[n++];
+
+		ix->indexoid = lfirst_oid(lc);
+		ix->info = BuildIndexInfo(irel);
+		if (ix->info->ii_ExclusionOps != NULL ||
+			(irel->rd_index->indisunique && !irel->rd_index->indimmediate))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("index \"%s\" of webflow.outbox is an exclusion constraint or deferrable",
+							RelationGetRelationName(irel))));
+		ix->check = irel->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO;
+		if (ix->info->ii_Predicate != NIL)
+			ix->predicate = ExecPrepareQual(ix->info->ii_Predicate, writer.estate);
+		index_close(irel, NoLock);
+	}
+	writer.nindexes = n;
+	list_free(indexoids);
+}
+
+/* setup_writer works out what writing a row needs, once per session. */
+static void
+setup_writer(void)
+{
+	Oid			nsp = get_namespace_oid("webflow", false);
+	Relation	rel;
+	MemoryContext oldcontext;
+	uint32		seen;
+
+	free_writer();
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(invalidate_writer, (Datum) 0);
+		callback_registered = true;
+	}
+	writer.relid = get_relname_relid("outbox", nsp);
+	writer.seqid = get_relname_relid("outbox_id_seq", nsp);
+	if (!OidIsValid(writer.relid) || !OidIsValid(writer.seqid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table webflow.outbox or its sequence outbox_id_seq does not exist"),
+				 errhint("Create the extension with CREATE EXTENSION webflow.")));
+	writer.context = AllocSetContextCreate(TopMemoryContext, "webflow outbox writer",
+										   ALLOCSET_SMALL_SIZES);
+	oldcontext = MemoryContextSwitchTo(writer.context);
+	rel = table_open(writer.relid, RowExclusiveLock);
+	/* the lock is held: what changes now is seen as an invalidation */
+	seen = invalidations;
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("webflow.outbox is not a table")));
+	setup_columns(rel);
+	writer.desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	writer.slot = MakeSingleTupleTableSlot(writer.desc, &TTSOpsHeapTuple);
+	writer.estate = CreateExecutorState();
+	setup_indexes(rel);
+	writer.op_upsert = CStringGetTextDatum("upsert");
+	writer.op_delete = CStringGetTextDatum("delete");
+	writer.state_pending = CStringGetTextDatum("pending");
+	table_close(rel, NoLock);
+	MemoryContextSwitchTo(oldcontext);
+	/* good for this row in any case (the lock is held), later if unchanged */
+	writer.valid = (seen == invalidations);
+}
+
+/*
+ * insert_index_entries makes the index entries of the tuple in slot, as
+ * ExecInsertIndexTuples does: partial indexes only when the predicate
+ * holds, unique indexes checked at once.
+ */
+static void
+insert_index_entries(Relation rel, TupleTableSlot *slot)
+{
+	ExprContext *econtext = GetPerTupleExprContext(writer.estate);
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	int			i;
+
+	econtext->ecxt_scantuple = slot;
+	for (i = 0; i < writer.nindexes; i++)
+	{
+		OutboxIndex *ix = &writer.indexes[i];
+		Relation	irel;
+
+		if (!ix->info->ii_ReadyForInserts)
+			continue;
+		if (ix->predicate != NULL && !ExecQual(ix->predicate, econtext))
+			continue;
+		irel = index_open(ix->indexoid, RowExclusiveLock);
+		FormIndexDatum(ix->info, slot, writer.estate, values, isnull);
+		webflow_index_insert(irel, values, isnull, &slot->tts_tid, rel,
+							 ix->check, ix->info);
+		webflow_index_insert_cleanup(irel, ix->info);
+		index_close(irel, NoLock);
+	}
+	econtext->ecxt_scantuple = NULL;
+	ResetExprContext(econtext);
+}
+
+/*
+ * webflow_outbox_write inserts one pending outbox row: an upsert with its
+ * row image, or a delete (no image), for the row key of a binding.
+ */
+void
+webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
+					 Jsonb *image)
+{
+	Relation	rel;
+	Datum	   *values;
+	bool	   *nulls;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	HeapTuple	tuple;
+
+	if (!writer.valid)
+		setup_writer();
+	rel = table_open(writer.relid, RowExclusiveLock);
+	if (!writer.valid)
+	{
+		/* the lock brought news of a change: set up again under it */
+		setup_writer();
+		table_close(rel, NoLock);
+		rel = table_open(writer.relid, RowExclusiveLock);
+	}
+	values = palloc0(sizeof(Datum) * writer.desc->natts);
+	nulls = palloc(sizeof(bool) * writer.desc->natts);
+	memset(nulls, true, sizeof(bool) * writer.desc->natts);
+#define SET(col, datum) \
+	(values[writer.attnums[col] - 1] = (datum), nulls[writer.attnums[col] - 1] = false)
+	SET(COL_ID, Int64GetDatum(nextval_internal(writer.seqid, false)));
+	SET(COL_BINDING_ID, Int32GetDatum(binding_id));
+	SET(COL_OP, upsert ? writer.op_upsert : writer.op_delete);
+	SET(COL_ROW_KEY, CStringGetTextDatum(row_key));
+	if (upsert && image != NULL)
+		SET(COL_ROW_IMAGE, JsonbPGetDatum(image));
+	SET(COL_ENQUEUED_AT, TimestampTzGetDatum(now));
+	SET(COL_ATTEMPTS, Int32GetDatum(0));
+	SET(COL_NEXT_ATTEMPT_AT, TimestampTzGetDatum(now));
+	SET(COL_STATE, writer.state_pending);
+	SET(COL_MAYBE_SENT, BoolGetDatum(false));
+#undef SET
+	tuple = heap_form_tuple(writer.desc, values, nulls);
+	/* the slot does not own the tuple: an error leaves nothing to free */
+	ExecStoreHeapTuple(tuple, writer.slot, false);
+	table_tuple_insert(rel, writer.slot, GetCurrentCommandId(true), 0, NULL);
+	insert_index_entries(rel, writer.slot);
+	ExecClearTuple(writer.slot);
+	heap_freetuple(tuple);
+	pfree(values);
+	pfree(nulls);
+	table_close(rel, NoLock);
+}

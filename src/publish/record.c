@@ -1,0 +1,376 @@
+/*-------------------------------------------------------------------------
+ *
+ * record.c
+ *		The last step of an outbox pass: write down, in one short
+ *		transaction and a handful of set-based statements, how each change
+ *		ended: done rows deleted (with the rows they superseded), item ids
+ *		into webflow.items, the others back to pending after a jittered,
+ *		capped exponential backoff, or failed for good.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "jsonb_util.h"
+#include "publish.h"
+#include "ratelimit.h"
+#include "record.h"
+#include "shmem.h"
+#include "webflow.h"
+
+/*
+ * A set-based statement of the record step: one array per column, filled
+ * row by row (accumArrayResult) and run once with the arrays as $1..$n
+ * (and an optional scalar after them).
+ */
+typedef struct ArrayStatement
+{
+	const char *sql;
+	int			ncols;
+	Oid			elem_types[8];
+	ArrayBuildState *cols[8];
+	int			nrows;
+} ArrayStatement;
+
+/* The statements of one record step, run in this order. */
+typedef struct RecordStep
+{
+	ArrayStatement done_rows;	/* outbox rows completed */
+	ArrayStatement failed_of_done;	/* failed rows of keys now done */
+	ArrayStatement unmap;		/* item map deletes */
+	ArrayStatement map;			/* item map upserts */
+	ArrayStatement requeue;		/* rows that stay: retried, failed, waiting */
+	ArrayStatement ok_bindings; /* bindings that succeeded */
+	ArrayStatement bad_bindings;	/* bindings with a row failed for good */
+	int64		completed;
+	int64		failed;
+	double		jitter;
+} RecordStep;
+
+static void stmt_init(ArrayStatement *st, const char *sql, int ncols, const Oid *types);
+static void stmt_add(ArrayStatement *st, const Datum *values, const bool *nulls);
+static void stmt_run(ArrayStatement *st, bool has_scalar, Oid scalar_type, Datum scalar);
+static void step_init(RecordStep *rs);
+static void record_mapping(RecordStep *rs, Change *c);
+static void record_done(RecordStep *rs, Change *c);
+static void record_staying(RecordStep *rs, Change *c);
+static void step_run(RecordStep *rs);
+static double backoff_seconds(int attempts, double jitter);
+
+static double wait_seconds(Change *c, double jitter);
+
+/*
+ * backoff_seconds is the wait before the next attempt: exponential in the
+ * attempts made, capped at five minutes, times the pass's jitter (so that
+ * the rows of one batch stay together and are sent again as one batch).
+ */
+static double
+backoff_seconds(int attempts, double jitter)
+{
+	return Min(300.0, pow(2.0, Max(attempts - 1, 0))) * jitter;
+}
+
+/* stmt_init prepares a statement with ncols array parameters of these element types. */
+static void
+stmt_init(ArrayStatement *st, const char *sql, int ncols, const Oid *types)
+{
+	Assert(ncols <= lengthof(st->cols));
+	st->sql = sql;
+	st->ncols = ncols;
+	st->nrows = 0;
+	for (int i = 0; i < ncols; i++)
+	{
+		st->elem_types[i] = types[i];
+		st->cols[i] = initArrayResult(types[i], CurrentMemoryContext, false);
+	}
+}
+
+/* stmt_add adds one row of values (nulls may be NULL: no nulls). */
+static void
+stmt_add(ArrayStatement *st, const Datum *values, const bool *nulls)
+{
+	for (int i = 0; i < st->ncols; i++)
+		accumArrayResult(st->cols[i], values[i], nulls ? nulls[i] : false,
+						 st->elem_types[i], CurrentMemoryContext);
+	st->nrows++;
+}
+
+/*
+ * stmt_run runs the statement with its arrays (and the scalar, as the
+ * last parameter) when it has rows.
+ */
+static void
+stmt_run(ArrayStatement *st, bool has_scalar, Oid scalar_type, Datum scalar)
+{
+	Oid			types[9];
+	Datum		args[9];
+	int			nargs = st->ncols;
+	int			ret;
+
+	if (st->nrows == 0)
+		return;
+	for (int i = 0; i < st->ncols; i++)
+	{
+		types[i] = get_array_type(st->elem_types[i]);
+		args[i] = makeArrayResult(st->cols[i], CurrentMemoryContext);
+	}
+	if (has_scalar)
+	{
+		types[nargs] = scalar_type;
+		args[nargs++] = scalar;
+	}
+	ret = SPI_execute_with_args(st->sql, nargs, types, args, NULL, false, 0);
+	if (ret < 0)
+		elog(ERROR, "webflow: recording the pass failed: %s", SPI_result_code_string(ret));
+}
+
+/* step_init prepares the statements of a record step. */
+static void
+step_init(RecordStep *rs)
+{
+	static const Oid done_rows[] = {INT8OID};
+	static const Oid failed_of_done[] = {INT4OID, TEXTOID, INT8OID};
+	static const Oid unmap[] = {TEXTOID, TEXTOID};
+	static const Oid map[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+	static const Oid requeue[] = {INT8OID, INT4OID, FLOAT8OID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
+	static const Oid ok_bindings[] = {INT4OID};
+	static const Oid bad_bindings[] = {INT4OID, TEXTOID};
+
+	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id = ANY($1)", 1, done_rows);
+	stmt_init(&rs->failed_of_done,
+			  "DELETE FROM webflow.outbox o"
+			  " USING unnest($1, $2, $3) AS d(b, k, m)"
+			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
+			  "   AND o.state = 'failed'", 3, failed_of_done);
+	stmt_init(&rs->unmap,
+			  "DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
+			  " WHERE i.collection_id = d.c AND i.source_key = d.k", 2, unmap);
+	stmt_init(&rs->map,
+			  "INSERT INTO webflow.items AS i"
+			  " (collection_id, source_key, item_id, slug, payload_hash, last_published)"
+			  " SELECT DISTINCT ON (c, k) c, k, it, s, h, CASE WHEN p THEN now() END"
+			  " FROM unnest($1, $2, $3, $4, $5, $6) WITH ORDINALITY AS d(c, k, it, s, h, p, n)"
+			  " ORDER BY c, k, n DESC"
+			  " ON CONFLICT (collection_id, source_key) DO UPDATE"
+			  " SET item_id = EXCLUDED.item_id, slug = EXCLUDED.slug,"
+			  "     payload_hash = EXCLUDED.payload_hash,"
+			  "     last_published = coalesce(EXCLUDED.last_published, i.last_published)",
+			  6, map);
+	stmt_init(&rs->requeue,
+			  "UPDATE webflow.outbox o SET"
+			  " state = CASE WHEN d.fail OR (d.inc > 0 AND o.attempts + d.inc >= $8)"
+			  "         THEN 'failed' ELSE 'pending' END,"
+			  " attempts = o.attempts + d.inc,"
+			  " next_attempt_at = now() + make_interval(secs => d.delay),"
+			  " last_error = coalesce(d.err, o.last_error),"
+			  " last_status = coalesce(d.status, o.last_status),"
+			  " maybe_sent = o.maybe_sent OR d.unknown,"
+			  " claimed_at = NULL"
+			  " FROM unnest($1, $2, $3, $4, $5, $6, $7)"
+			  "   AS d(id, inc, delay, err, status, unknown, fail)"
+			  " WHERE o.id = d.id", 7, requeue);
+	stmt_init(&rs->ok_bindings,
+			  "UPDATE webflow.bindings SET last_success = now() WHERE id = ANY($1)",
+			  1, ok_bindings);
+	stmt_init(&rs->bad_bindings,
+			  "UPDATE webflow.bindings b SET last_error = d.e, last_error_at = now()"
+			  " FROM (SELECT DISTINCT ON (b) b, e FROM unnest($1, $2) AS u(b, e)) d"
+			  " WHERE b.id = d.b", 2, bad_bindings);
+	rs->completed = 0;
+	rs->failed = 0;
+	rs->jitter = 0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX);
+}
+
+/*
+ * record_mapping writes down the item a change mapped its row to (or that
+ * its row has no item any more).  A found or adopted item whose update
+ * did not go through keeps the slug it was found with, and no hash (so
+ * that the update is sent again).
+ */
+static void
+record_mapping(RecordStep *rs, Change *c)
+{
+	bool		done = c->outcome == OUTCOME_DONE;
+	bool		keep_hash;
+	char	   *slug;
+
+	if (c->binding == NULL || (c->new_item_id == NULL && !c->unmap))
+		return;
+	if (c->new_item_id == NULL)
+	{
+		Datum		v[2] = {CStringGetTextDatum(c->binding->collection_id),
+		CStringGetTextDatum(c->row_key)};
+
+		stmt_add(&rs->unmap, v, NULL);
+		return;
+	}
+	keep_hash = done && (c->action == ACTION_CREATE || c->action == ACTION_UPDATE ||
+						 c->action == ACTION_RESOLVE);
+	slug = done && c->slug ? c->slug : c->mapped_slug;
+	{
+		Datum		v[6] = {CStringGetTextDatum(c->binding->collection_id),
+			CStringGetTextDatum(c->row_key),
+			CStringGetTextDatum(c->new_item_id),
+			slug ? CStringGetTextDatum(slug) : (Datum) 0,
+			keep_hash && c->hash ? CStringGetTextDatum(c->hash) : (Datum) 0,
+		BoolGetDatum(c->binding->live && keep_hash)};
+		bool		n[6] = {false, false, false, slug == NULL, !keep_hash || c->hash == NULL, false};
+
+		stmt_add(&rs->map, v, n);
+	}
+}
+
+/*
+ * record_done deletes a done change's outbox rows (its newest and those it
+ * superseded) and the failed rows of its key.
+ */
+static void
+record_done(RecordStep *rs, Change *c)
+{
+	ListCell   *lc;
+	Datum		newest = Int64GetDatum(c->newest_id);
+	Datum		key[3] = {Int32GetDatum(c->binding_id), CStringGetTextDatum(c->row_key), newest};
+
+	foreach(lc, c->older_ids)
+	{
+		Datum		id = Int64GetDatum(*(int64 *) lfirst(lc));
+
+		stmt_add(&rs->done_rows, &id, NULL);
+	}
+	stmt_add(&rs->done_rows, &newest, NULL);
+	rs->completed += 1 + list_length(c->older_ids);
+	stmt_add(&rs->failed_of_done, key, NULL);
+	if (c->binding != NULL && c->action != ACTION_NONE)
+	{
+		Datum		b = Int32GetDatum(c->binding_id);
+
+		stmt_add(&rs->ok_bindings, &b, NULL);
+	}
+}
+
+/*
+ * wait_seconds is how long a change that is not its own fault waits: after
+ * a failed read over its connection, the outage delay (jittered); when its
+ * connection is paused, until the pause ends; when the binding's role may
+ * no longer use its connection, ten naptimes (at most a minute).
+ */
+static double
+wait_seconds(Change *c, double jitter)
+{
+	WebflowConnection none = {""};
+	const WebflowConnection *conn = c->binding ? &c->binding->conn : &none;
+
+	if (c->outcome == OUTCOME_WAIT)
+		return webflow_outage_delay(conn) * jitter;
+	if (c->binding != NULL && c->binding->conn_refusal != NULL)
+		return Min(60.0, 10.0 * Max(webflow_naptime_s, 1));
+	return webflow_budget_resume_in(conn);
+}
+
+/*
+ * record_staying puts a change that is not done back in the queue (after
+ * its backoff or the outage delay) or marks it failed; the rows it
+ * superseded keep their images and "maybe sent" marks (the slugs an
+ * earlier create may have used) and follow it, so that they are claimed
+ * with it again.
+ */
+static void
+record_staying(RecordStep *rs, Change *c)
+{
+	ListCell   *lc;
+	bool		counts = c->outcome == OUTCOME_RETRY || c->outcome == OUTCOME_FAILED;
+	double		delay = c->outcome == OUTCOME_WAIT || c->outcome == OUTCOME_DEFER ?
+		wait_seconds(c, rs->jitter) :
+		c->outcome != OUTCOME_RETRY ? 0.0 :
+		c->reference_wait && c->attempts < 2 ? 0.0 :
+		backoff_seconds(c->attempts + 1, rs->jitter);
+	Datum		v[7] = {Int64GetDatum(c->newest_id), Int32GetDatum(counts ? 1 : 0),
+		Float8GetDatum(delay), c->error ? CStringGetTextDatum(c->error) : (Datum) 0,
+		Int32GetDatum(c->status), BoolGetDatum(c->unknown_outcome),
+	BoolGetDatum(c->outcome == OUTCOME_FAILED)};
+	bool		n[7] = {false, false, false, c->error == NULL, c->status == 0, false, false};
+
+	stmt_add(&rs->requeue, v, n);
+	foreach(lc, c->older_ids)
+	{
+		v[0] = Int64GetDatum(*(int64 *) lfirst(lc));
+		n[3] = n[4] = true;
+		stmt_add(&rs->requeue, v, n);
+	}
+	if (c->outcome == OUTCOME_FAILED ||
+		(c->outcome == OUTCOME_RETRY && c->attempts + 1 >= webflow_max_attempts))
+	{
+		rs->failed++;
+		if (c->binding != NULL && c->error != NULL)
+		{
+			Datum		b[2] = {Int32GetDatum(c->binding_id), CStringGetTextDatum(c->error)};
+
+			stmt_add(&rs->bad_bindings, b, NULL);
+		}
+	}
+}
+
+/* step_run runs the record step's statements, in order. */
+static void
+step_run(RecordStep *rs)
+{
+	stmt_run(&rs->done_rows, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->failed_of_done, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->unmap, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->map, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->requeue, true, INT4OID, Int32GetDatum(webflow_max_attempts));
+	stmt_run(&rs->ok_bindings, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->bad_bindings, false, InvalidOid, (Datum) 0);
+}
+
+/*
+ * webflow_record_pass writes the outcome of every change of a pass and
+ * returns how many outbox rows were completed.
+ */
+int64
+webflow_record_pass(List *changes)
+{
+	RecordStep	rs;
+	ListCell   *lc;
+	WebflowShared *s = webflow_shared();
+
+	step_init(&rs);
+	foreach(lc, changes)
+	{
+		Change	   *c = lfirst(lc);
+
+		record_mapping(&rs, c);
+		if (c->outcome == OUTCOME_DONE)
+			record_done(&rs, c);
+		else
+			record_staying(&rs, c);
+	}
+	step_run(&rs);
+
+	SpinLockAcquire(&s->mutex);
+	s->rows_done += rs.completed;
+	s->rows_failed += rs.failed;
+	if (rs.ok_bindings.nrows > 0)
+		s->last_success = GetCurrentTimestamp();
+	SpinLockRelease(&s->mutex);
+	return rs.completed;
+}
