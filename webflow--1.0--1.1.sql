@@ -149,6 +149,7 @@ DECLARE
     other record;
     table_owner oid;
     conn_name text;
+    moved boolean;
 BEGIN
     IF source IS NULL OR collection_id IS NULL OR options IS NULL THEN
         RAISE EXCEPTION 'source, collection_id and options must not be NULL'
@@ -257,13 +258,23 @@ BEGIN
             USING HINT = 'The field mapping is checked when the first row is sent.';
     END;
 
+    SELECT b.connection IS DISTINCT FROM conn_name INTO moved
+    FROM @extschema@.bindings b
+    WHERE b.source = _bind.source AND b.collection_id = _bind.collection_id;
     INSERT INTO @extschema@.bindings AS b (source, collection_id, options, key_columns,
-                                           connection, bound_by)
-    VALUES (source, collection_id, options, key_cols, conn_name, caller::regrole)
+                                           connection, bound_by, connection_owner)
+    VALUES (source, collection_id, options, key_cols, conn_name, caller::regrole,
+            (SELECT s.srvowner FROM pg_foreign_server s WHERE s.srvname = conn_name)::regrole)
     ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
     DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns,
-                  connection = EXCLUDED.connection, bound_by = EXCLUDED.bound_by
+                  connection = EXCLUDED.connection, bound_by = EXCLUDED.bound_by,
+                  connection_owner = EXCLUDED.connection_owner
     RETURNING b.id INTO binding;
+    -- changes that wait for the old connection's pause go over the new one now
+    IF moved THEN
+        UPDATE @extschema@.outbox o SET next_attempt_at = now()
+        WHERE o.binding_id = binding AND o.state = 'pending' AND o.next_attempt_at > now();
+    END IF;
 
     -- a typo in the field mapping fails now, not at 3 a.m.
     IF fetched THEN
@@ -725,11 +736,14 @@ COMMENT ON FOREIGN DATA WRAPPER webflow IS
 -- the role that bound the table (bound_by), looked up at every pass.
 ALTER TABLE @extschema@.bindings
     ADD COLUMN connection text CHECK (connection <> ''),
-    ADD COLUMN bound_by regrole;
+    ADD COLUMN bound_by regrole,
+    ADD COLUMN connection_owner regrole;
 COMMENT ON COLUMN @extschema@.bindings.connection IS
 'The webflow connection (foreign server) the binding publishes over; NULL for the default connection';
 COMMENT ON COLUMN @extschema@.bindings.bound_by IS
 'The role that bound the table: its user mapping (or PUBLIC''s) gives the connection''s token';
+COMMENT ON COLUMN @extschema@.bindings.connection_owner IS
+'The owner of the connection''s server when the table was bound: a server of that name with another owner is not used';
 
 -- _use_binding_connection pins a binding's connection for the extension
 -- owner's requests in verify() and sync() (connection.c, binding.c).
@@ -752,6 +766,17 @@ LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'webflow_connections';
 COMMENT ON FUNCTION @extschema@.connections() IS
 'The request budget of each connection in use (shared by the worker and every drain()): rate limit, requests, requests in the last minute, Webflow''s own figures, and whether and why it is paused';
+
+-- The budget a binding publishes with (its connection's token as the role
+-- that bound it uses it), or why that role may not use it now; open to
+-- every role as connections() is, since webflow.status calls it.
+CREATE FUNCTION @extschema@.binding_budget(binding_id integer,
+    OUT rate_limit integer, OUT requests_last_minute integer,
+    OUT paused_until timestamptz, OUT paused_because text)
+LANGUAGE C STABLE STRICT
+AS 'MODULE_PATHNAME', 'webflow_binding_budget';
+COMMENT ON FUNCTION @extschema@.binding_budget(integer) IS
+'The request budget a binding publishes with: its rate limit, requests in the last minute, and whether and why it is paused (or why its connection cannot be used now)';
 
 CREATE OR REPLACE VIEW @extschema@.status AS
 SELECT b.id AS binding_id,
@@ -776,9 +801,6 @@ LEFT JOIN (SELECT binding_id,
                   count(*) FILTER (WHERE state = 'failed') AS failed,
                   now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age
            FROM @extschema@.outbox GROUP BY binding_id) o ON o.binding_id = b.id
-LEFT JOIN LATERAL (SELECT x.paused_because, x.rate_limit, x.requests_last_minute, x.paused_until
-                   FROM @extschema@.connections() x
-                   WHERE x.connection = coalesce(b.connection, '')
-                   ORDER BY x.last_used DESC LIMIT 1) c ON true;
+CROSS JOIN LATERAL @extschema@.binding_budget(b.id) c;
 COMMENT ON VIEW @extschema@.status IS
 'Per binding: changes pending, sending and failed, the age of the oldest pending one, last success, last error, and its connection''s budget: whether and why sending is paused, the rate limit and the requests of the last minute';

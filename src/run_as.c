@@ -27,6 +27,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
@@ -39,6 +40,14 @@
 #include "compat.h"
 #include "run_as.h"
 
+/* What is pinned for the current user's requests (see webflow_pin_set). */
+static WebflowPin pin = {NULL, InvalidOid, 0};
+static bool callbacks_registered = false;
+
+static void drop_pin_at_end(XactEvent event, void *arg);
+static void drop_pin_at_abort(SubXactEvent event, SubTransactionId mySubid,
+							  SubTransactionId parentSubid, void *arg);
+
 /*
  * webflow_run_as_begin makes role the current user, in a security-restricted
  * operation with a fixed search_path, until webflow_run_as_end.
@@ -46,6 +55,9 @@
 void
 webflow_run_as_begin(WebflowRunAs *ra, Oid role)
 {
+	/* what the caller pinned is not the other role's */
+	ra->save_pin = pin;
+	pin.what = NULL;
 	GetUserIdAndSecContext(&ra->save_user, &ra->save_sec);
 	SetUserIdAndSecContext(role, ra->save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -61,6 +73,65 @@ webflow_run_as_end(WebflowRunAs *ra)
 {
 	AtEOXact_GUC(true, ra->save_nestlevel);
 	SetUserIdAndSecContext(ra->save_user, ra->save_sec);
+	pin = ra->save_pin;
+}
+
+/*
+ * webflow_pin_set pins what (NULL: nothing) for the requests the current
+ * user makes in this run_as frame and (sub)transaction, and returns the
+ * previous pin for webflow_pin_restore.  A run_as frame starts with nothing
+ * pinned; the abort of the (sub)transaction it was made in, or the end of
+ * the transaction, drops it.
+ */
+WebflowPin
+webflow_pin_set(const void *what)
+{
+	WebflowPin	was = pin;
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(drop_pin_at_end, NULL);
+		RegisterSubXactCallback(drop_pin_at_abort, NULL);
+		callbacks_registered = true;
+	}
+	pin.what = what;
+	pin.user = GetUserId();
+	pin.xact_level = GetCurrentTransactionNestLevel();
+	return was;
+}
+
+/* webflow_pin_restore puts back the pin webflow_pin_set returned. */
+void
+webflow_pin_restore(WebflowPin was)
+{
+	pin = was;
+}
+
+/* webflow_pin_current returns what is pinned for the current user, or NULL. */
+const void *
+webflow_pin_current(void)
+{
+	return pin.what != NULL && pin.user == GetUserId() ? pin.what : NULL;
+}
+
+/* drop_pin_at_end drops the pin at the end of a transaction. */
+static void
+drop_pin_at_end(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		pin.what = NULL;
+}
+
+/* drop_pin_at_abort drops a pin made in a subtransaction that aborts. */
+static void
+drop_pin_at_abort(SubXactEvent event, SubTransactionId mySubid,
+				  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && pin.what != NULL &&
+		pin.xact_level >= GetCurrentTransactionNestLevel())
+		pin.what = NULL;
 }
 
 /* webflow_relation_owner returns the owner of a relation. */

@@ -33,6 +33,7 @@ typedef struct WebflowBudget
 	char		name[NAMEDATALEN];	/* the connection that used it last */
 	TimestampTz last_used;
 	int			rate_limit;		/* requests per minute */
+	TimestampTz rate_set_at;	/* when rate_limit was last raised */
 	int64		requests;		/* sent, ever */
 	TimestampTz minute_start;	/* the current minute of use */
 	int			minute_requests;	/* sent in it */

@@ -364,8 +364,6 @@ define_publish_settings(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("webflow");
-
 	/* a PGC_POSTMASTER setting can only be made while preloading */
 	if (process_shared_preload_libraries_in_progress)
 	{
@@ -386,4 +384,11 @@ define_publish_settings(void)
 								0,
 								NULL, NULL, NULL);
 	}
+
+	/*
+	 * Only once every setting is defined: reserving the prefix removes the
+	 * placeholders of webflow.* settings not defined yet, with the values
+	 * postgresql.conf gave them.
+	 */
+	MarkGUCPrefixReserved("webflow");
 }

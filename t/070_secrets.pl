@@ -177,8 +177,8 @@ like($out, qr/^5s$/m, 'alice may tune her own timeout');
 # ---------------------------------------------------------------------
 # the API functions cannot be called
 # ---------------------------------------------------------------------
-# (connections() shows the budgets worker_status() shows: no token)
-my %harmless = map { $_ => 1 } qw(connections http_stats item_payload library_version slugify wake worker_status);
+# (connections() and binding_budget() show the budgets worker_status() shows: no token)
+my %harmless = map { $_ => 1 } qw(binding_budget connections http_stats item_payload library_version slugify wake worker_status);
 my $executable = as_admin(q{
 SELECT string_agg(p.proname, ',' ORDER BY p.proname)
 FROM pg_proc p

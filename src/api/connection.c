@@ -33,7 +33,6 @@
 #include "postgres.h"
 
 #include "access/reloptions.h"
-#include "access/xact.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
@@ -49,6 +48,7 @@
 
 #include "compat.h"
 #include "connection.h"
+#include "run_as.h"
 #include "token.h"
 #include "webflow.h"
 
@@ -60,14 +60,10 @@ static bool default_only = false;
 /* Set while the extension reads what every role trusts (a schema). */
 static bool forced_default = false;
 
-/* Pinned by the publish pipeline: the connection of a binding's request. */
-static WebflowPin pinned = {NULL, InvalidOid};
-static bool xact_callback_registered = false;
 
 static void validate_server_option(DefElem *def);
 static void validate_mapping_option(DefElem *def, bool *has_token);
 static void apply_server(ForeignServer *server, WebflowConnection *conn);
-static void drop_pin_at_end(XactEvent event, void *arg);
 static bool refuse(ConnectionRefusal *why, int sqlstate, char *message,
 				   char *detail, char *hint);
 static bool mapping_usable(ForeignServer *server, Oid role, ConnectionRefusal *why);
@@ -346,6 +342,7 @@ webflow_connection_lookup(const char *name, Oid role, WebflowConnection *conn,
 					  psprintf("foreign server \"%s\" is not a webflow connection", name),
 					  pstrdup("Its foreign-data wrapper is not webflow."), NULL);
 	apply_server(server, conn);
+	conn->server_owner = server->owner;
 	if (!apply_mapping(server, role, conn, why))
 		return false;
 	if (conn->token == NULL && conn->problem == NULL)
@@ -372,8 +369,8 @@ webflow_connection_resolve(const char *name, Oid role, WebflowConnection *conn)
 
 /*
  * webflow_connection_key identifies a connection's rate budget: Webflow
- * limits requests per token, so connections that send the same token to
- * the same API share one budget.  Never 0 (a free budget's key).
+ * limits requests per token, so connections that send the same token
+ * share one budget.  Never 0 (a free budget's key).
  */
 uint64
 webflow_connection_key(const WebflowConnection *conn)
@@ -382,59 +379,40 @@ webflow_connection_key(const WebflowConnection *conn)
 	const char *name = conn->name ? conn->name : "";
 	uint64		key;
 
-	/* (no token: a budget per connection name, to hold its pause) */
-	if (conn->token == NULL)
-		key = hash_bytes_extended((const unsigned char *) name, strlen(name), 2);
-	else
+	/*
+	 * Webflow counts per token, whatever URL names its API: one budget per
+	 * token.  With no token, a budget per connection, to hold its pause.
+	 */
+	if (conn->token != NULL)
 		key = hash_bytes_extended((const unsigned char *) conn->token, strlen(conn->token), 0);
-	key ^= hash_bytes_extended((const unsigned char *) url, strlen(url), 1) << 1;
+	else
+		key = hash_bytes_extended((const unsigned char *) name, strlen(name), 2) ^
+			(hash_bytes_extended((const unsigned char *) url, strlen(url), 1) << 1);
 	return key == 0 ? 1 : key;
 }
 
 /*
- * webflow_connection_pin makes the requests of this process use conn while
- * the current user is the one it is now (NULL: stop), and returns the
- * previous pin for webflow_connection_unpin.  The publish pipeline pins
- * the connection of the binding whose request it sends, bind(), verify()
- * and sync() the binding's connection while they work as the extension
- * owner; code that runs as another user (a table owner's casts and type
- * I/O while its rows are read) does not get the pinned connection.
- * Callers unpin in PG_FINALLY where an error may pass; the end of the
- * transaction drops a pin made from SQL.
+ * webflow_connection_pin makes the requests the current user makes next
+ * use conn (NULL: stop), and returns the previous pin for
+ * webflow_connection_unpin.  The publish pipeline pins the connection of
+ * the binding whose request it sends; bind(), verify() and sync() the
+ * binding's connection while they work as the extension owner.  The pin
+ * holds for that user in that run_as frame only (run_as.c): code that runs
+ * as another role (a table owner's casts and type I/O while its rows are
+ * read, and what it calls, SECURITY DEFINER functions included) does not
+ * get it; an abort of the (sub)transaction it was made in drops it.
  */
 WebflowPin
 webflow_connection_pin(const WebflowConnection *conn)
 {
-	WebflowPin	was = pinned;
-
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(drop_pin_at_end, NULL);
-		xact_callback_registered = true;
-	}
-	pinned.conn = conn;
-	pinned.user = conn ? GetUserId() : InvalidOid;
-	return was;
+	return webflow_pin_set(conn);
 }
 
 /* webflow_connection_unpin puts back the pin webflow_connection_pin returned. */
 void
 webflow_connection_unpin(WebflowPin was)
 {
-	pinned = was;
-}
-
-/* drop_pin_at_end drops a pin left at the end of a transaction. */
-static void
-drop_pin_at_end(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		pinned.conn = NULL;
-		pinned.user = InvalidOid;
-	}
+	webflow_pin_restore(was);
 }
 
 /*
@@ -454,8 +432,8 @@ drop_pin_at_end(XactEvent event, void *arg)
 void
 webflow_connection_current(WebflowConnection *conn)
 {
-	if (pinned.conn != NULL && pinned.user == GetUserId())
-		*conn = *pinned.conn;
+	if (webflow_pin_current() != NULL)
+		*conn = *(const WebflowConnection *) webflow_pin_current();
 	else if (default_only || forced_default || InSecurityRestrictedOperation() ||
 		GetUserId() != GetOuterUserId())
 		webflow_connection_resolve("", GetUserId(), conn);

@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "run_as.h"
+
 /* Where requests go, and with which token. */
 typedef struct WebflowConnection
 {
@@ -19,14 +21,8 @@ typedef struct WebflowConnection
 	const char *token;			/* NULL when there is none (see problem) */
 	const char *problem;		/* why there is no token */
 	int			rate_limit;		/* requests per minute */
+	Oid			server_owner;	/* InvalidOid for the default connection */
 } WebflowConnection;
-
-/* A connection pinned for the requests a user makes (connection.c). */
-typedef struct WebflowPin
-{
-	const WebflowConnection *conn;
-	Oid			user;
-} WebflowPin;
 
 /* Why a role may not use a connection: an error to raise or to report. */
 typedef struct ConnectionRefusal

@@ -53,6 +53,7 @@ static Jsonb *binding_payload_options(Jsonb *options, const char *collection,
 									  ArrayType *keys);
 static void binding_connection(Binding *b, const char *name, Datum bound_by,
 							   bool no_role);
+static void binding_connection_owner(Binding *b, Datum owner, bool no_owner);
 
 /* webflow_binding_table makes an empty table of bindings, by id. */
 HTAB *
@@ -158,6 +159,25 @@ binding_connection(Binding *b, const char *name, Datum bound_by, bool no_role)
 	}
 }
 
+/*
+ * binding_connection_owner refuses a binding's connection whose server has
+ * another owner than when the table was bound: a server renamed or dropped
+ * and another made under its name (by a role that may create servers) must
+ * not receive the table's rows.
+ */
+static void
+binding_connection_owner(Binding *b, Datum owner, bool no_owner)
+{
+	if (b->conn_refusal != NULL || b->conn.name == NULL || b->conn.name[0] == '\0')
+		return;
+	if (no_owner || DatumGetObjectId(owner) != b->conn.server_owner)
+	{
+		b->conn_refusal = psprintf("webflow connection \"%s\" has another owner than when the table was bound (bind the table again to use it)",
+								   b->conn.name);
+		b->conn.token = NULL;
+	}
+}
+
 /* webflow_load_binding returns a binding of the pass, reading it on first use. */
 Binding *
 webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
@@ -183,7 +203,8 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 							  "  WHERE c.oid OPERATOR(pg_catalog.=) source), "
 							  /* (the 1.0 SQL, which this library also runs, has neither) */
 							  "pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'connection', "
-							  "(pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'bound_by')::pg_catalog.regrole "
+							  "(pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'bound_by')::pg_catalog.regrole, "
+							  "(pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'connection_owner')::pg_catalog.regrole "
 							  "FROM webflow.bindings b WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
@@ -211,6 +232,8 @@ webflow_load_binding(HTAB *bindings, int32 id, MemoryContext cxt)
 	binding_connection(b, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
 					   SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull),
 					   isnull);
+	binding_connection_owner(b, SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull),
+							 isnull);
 	MemoryContextSwitchTo(old);
 	entry->binding = b;
 	return b;
@@ -361,6 +384,11 @@ webflow_use_binding_connection(PG_FUNCTION_ARGS)
 {
 	Binding    *b;
 
+	/* (only the extension owner's verify() and sync(), whatever is granted) */
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the extension's own functions may use a binding's connection")));
 	if (PG_ARGISNULL(0))
 	{
 		webflow_connection_pin(NULL);

@@ -14,22 +14,28 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "binding.h"
 #include "compat.h"
 #include "connection_status.h"
 #include "jsonb_util.h"
 #include "ratelimit.h"
+#include "run_as.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(webflow_connections);
+PG_FUNCTION_INFO_V1(webflow_binding_budget);
 
 #define CONNECTIONS_COLUMNS 9
 
 static int	minute_use(const WebflowBudget *b, TimestampTz now);
+static bool binding_budget_of(int32 binding_id, WebflowBudget *copy, char **why);
 
 /* minute_use counts the budget's requests in the minute that ends now. */
 static int
@@ -115,4 +121,73 @@ webflow_connections(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * binding_budget_of finds the budget a binding publishes with: its
+ * connection's token as the role that bound it uses it (the default
+ * connection's by name, whatever token this session would send); *why is
+ * set instead when that role may not use the connection now.
+ */
+static bool
+binding_budget_of(int32 binding_id, WebflowBudget *copy, char **why)
+{
+	Binding    *b;
+	bool		found = false;
+	WebflowRunAs ra;
+
+	*why = NULL;
+	SPI_connect();
+	/* (the binding is read as the extension owner: fixed SQL, no user code) */
+	webflow_run_as_begin(&ra, webflow_extension_owner());
+	b = webflow_load_binding(webflow_binding_table(CurrentMemoryContext), binding_id,
+							 CurrentMemoryContext);
+	webflow_run_as_end(&ra);
+	if (b != NULL && b->conn_refusal != NULL)
+		*why = pstrdup(b->conn_refusal);
+	else if (b != NULL)
+		found = b->conn.name[0] == '\0' ? webflow_budget_report("", copy) :
+			webflow_budget_report_of(&b->conn, copy);
+	SPI_finish();
+	return found;
+}
+
+/*
+ * webflow.binding_budget(binding_id) is the budget a binding publishes
+ * with, for webflow.status: rate_limit, requests_last_minute,
+ * paused_until, paused_because (or why its connection cannot be used).
+ */
+Datum
+webflow_binding_budget(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[4] = {0};
+	bool		nulls[4] = {true, true, true, true};
+	WebflowBudget b;
+	char	   *why;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "webflow.binding_budget must return a record");
+	desc = BlessTupleDesc(desc);
+	if (binding_budget_of(PG_GETARG_INT32(0), &b, &why))
+	{
+		const char *reason = webflow_budget_pause_reason(&b, now);
+		TimestampTz until = b.paused_until > now ? b.paused_until :
+			b.auth_paused ? b.auth_probe_at : 0;
+
+		values[0] = Int32GetDatum(b.rate_limit);
+		values[1] = Int32GetDatum(minute_use(&b, now));
+		values[2] = TimestampTzGetDatum(until);
+		values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+		nulls[0] = nulls[1] = false;
+		nulls[2] = until == 0;
+		nulls[3] = reason == NULL;
+	}
+	else if (why != NULL)
+	{
+		values[3] = CStringGetTextDatum(why);
+		nulls[3] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -77,7 +77,7 @@ static void drain_lock_tag(LOCKTAG *tag);
 static bool take_lock(void);
 static void refresh_snapshot(void);
 static void make_resumed_due(void);
-static List *claim(int max_rows, MemoryContext cxt, int *nrows);
+static List *claim(int max_rows, MemoryContext cxt, int *nrows, bool *several);
 static List *claim_rows(int max_rows, const char *connection, HTAB *bindings,
 						MemoryContext cxt, int *nrows);
 static void check_schema(Binding *b, PassOptions *opts, MemoryContext cxt);
@@ -200,10 +200,10 @@ make_resumed_due(void)
  * When the bindings use several connections, each connection gets its
  * share of up to max_rows rows, so that one connection's backlog never
  * keeps another's rows out of a pass.  *nrows is the number of rows
- * claimed.
+ * claimed; *several says whether the bindings use several connections.
  */
 static List *
-claim(int max_rows, MemoryContext cxt, int *nrows)
+claim(int max_rows, MemoryContext cxt, int *nrows, bool *several)
 {
 	HTAB	   *bindings = webflow_binding_table(cxt);
 	List	   *names = NIL;
@@ -219,7 +219,8 @@ claim(int max_rows, MemoryContext cxt, int *nrows)
 	for (i = 0; i < SPI_processed; i++)
 		names = lappend(names, MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i],
 																	 SPI_tuptable->tupdesc, 1)));
-	if (list_length(names) <= 1)
+	*several = list_length(names) > 1;
+	if (!*several)
 		return claim_rows(max_rows, NULL, bindings, cxt, nrows);
 	foreach(lc, names)
 	{
@@ -543,7 +544,10 @@ check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
 	}
 	else
 	{
+		/* (a site that does not answer holds up no other: it pauses) */
 		webflow_outage_observe(&b->conn, false);
+		if (opts->several_connections)
+			webflow_outage_pause(&b->conn, edata->message);
 		b->schema_outcome = OUTCOME_WAIT;
 	}
 }
@@ -677,7 +681,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 					" claimed_at = NULL WHERE state = 'sending'", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
 
-	changes = claim(max_rows, cxt, claimed);
+	changes = claim(max_rows, cxt, claimed, &opts->several_connections);
 	if (changes == NIL)
 	{
 		webflow_drain_unlock();

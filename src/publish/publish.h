@@ -108,6 +108,7 @@ typedef struct Change
 typedef struct PassOptions
 {
 	int			max_wait_ms;	/* longest wait for the rate limiter */
+	bool		several_connections;	/* the pass's bindings use more than one */
 } PassOptions;
 
 #endif							/* WEBFLOW_PUBLISH_H */

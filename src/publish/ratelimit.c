@@ -46,10 +46,19 @@
 #define RETRY_AFTER_MAX_S 300
 /* Longest wait of changes after a failed read. */
 #define OUTAGE_DELAY_MAX_S 60.0
+/*
+ * Shortest pause of a connection whose request got no answer: one worker
+ * sends one request at a time, so a site that hangs costs the others up to
+ * one webflow.timeout per pause.
+ */
+#define OUTAGE_PAUSE_MIN_S 10.0
 
 static uint32 wait_event_rate = 0;
 
 static void sleep_until(TimestampTz until);
+static bool budget_evictable(const WebflowBudget *b, TimestampTz now);
+static WebflowBudget *budget_find(WebflowShared *s, uint64 key);
+static WebflowBudget *budget_shared(WebflowShared *s, uint64 key);
 static WebflowBudget *budget_of(WebflowShared *s, const WebflowConnection *conn);
 static WebflowBudget *budget_named(WebflowShared *s, const char *name);
 
@@ -73,39 +82,82 @@ sleep_until(TimestampTz until)
 }
 
 /*
- * budget_of returns the budget of a connection's token, taking a free or
- * the least recently used slot for a token not seen yet.  The caller
- * holds s->mutex.
+ * budget_evictable says whether a budget in use may be given to another
+ * token: it is neither paused nor used within the last minute (so that
+ * whatever Webflow counts for its token is over).
+ */
+static bool
+budget_evictable(const WebflowBudget *b, TimestampTz now)
+{
+	return !b->auth_paused && b->paused_until <= now &&
+		b->next_slot + 60 * USECS_PER_SEC <= now &&
+		b->last_used + 60 * USECS_PER_SEC <= now;
+}
+
+/*
+ * budget_find returns the budget of a connection's token, or NULL.  The
+ * caller holds s->mutex.
+ */
+static WebflowBudget *
+budget_find(WebflowShared *s, uint64 key)
+{
+	int			i;
+
+	for (i = 0; i < s->nbudgets; i++)
+		if (s->budgets[i].key == key)
+			return &s->budgets[i];
+	return NULL;
+}
+
+/*
+ * budget_shared is the busy budget a token without one of its own shares,
+ * always the same for one token.
+ */
+static WebflowBudget *
+budget_shared(WebflowShared *s, uint64 key)
+{
+	return &s->budgets[key % (uint64) s->nbudgets];
+}
+
+/*
+ * budget_of returns the budget of a connection's token, taking a free
+ * budget, or one left idle for a minute, for a token not seen yet.  When
+ * every budget is busy, the token shares one (always the same): it then
+ * sends more slowly than it may, and waits out the other's pauses, never
+ * faster.  A budget's rate limit
+ * is the lowest that its connections gave within the last minute.  The
+ * caller holds s->mutex.
  */
 static WebflowBudget *
 budget_of(WebflowShared *s, const WebflowConnection *conn)
 {
 	uint64		key = webflow_connection_key(conn);
-	WebflowBudget *victim = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+	int			rate = conn->rate_limit > 0 ? conn->rate_limit : webflow_rate_limit;
+	WebflowBudget *b = budget_find(s, key);
 	int			i;
 
-	for (i = 0; i < s->nbudgets; i++)
+	if (b == NULL)
 	{
-		WebflowBudget *b = &s->budgets[i];
-
-		if (b->key == key)
-		{
-			strlcpy(b->name, conn->name ? conn->name : "", sizeof(b->name));
-			b->rate_limit = conn->rate_limit > 0 ? conn->rate_limit : webflow_rate_limit;
-			return b;
-		}
-		if (victim == NULL || b->key == 0 ||
-			(victim->key != 0 && b->last_used < victim->last_used))
-			victim = b;
+		for (i = 0; i < s->nbudgets && b == NULL; i++)
+			if (s->budgets[i].key == 0 || budget_evictable(&s->budgets[i], now))
+				b = &s->budgets[i];
+		if (b == NULL)
+			return budget_shared(s, key);	/* (its own token's budget stays) */
+		memset(b, 0, sizeof(*b));
+		b->key = key;
+		b->server_limit = -1;
+		b->server_remaining = -1;
+		b->rate_limit = rate;
+		b->rate_set_at = now;
 	}
-	memset(victim, 0, sizeof(*victim));
-	victim->key = key;
-	victim->server_limit = -1;
-	victim->server_remaining = -1;
-	strlcpy(victim->name, conn->name ? conn->name : "", sizeof(victim->name));
-	victim->rate_limit = conn->rate_limit > 0 ? conn->rate_limit : webflow_rate_limit;
-	victim->last_used = GetCurrentTimestamp();
-	return victim;
+	strlcpy(b->name, conn->name ? conn->name : "", sizeof(b->name));
+	if (rate < b->rate_limit || now - b->rate_set_at >= 60 * USECS_PER_SEC)
+	{
+		b->rate_limit = rate;
+		b->rate_set_at = now;
+	}
+	return b;
 }
 
 /*
@@ -201,8 +253,10 @@ webflow_rate_next_slot(const WebflowConnection *conn)
 	TimestampTz at;
 
 	SpinLockAcquire(&s->mutex);
-	b = budget_of(s, conn);
-	at = Max(b->next_slot, b->paused_until);
+	b = budget_find(s, webflow_connection_key(conn));
+	if (b == NULL && s->budgets[0].key != 0)
+		b = budget_shared(s, webflow_connection_key(conn));
+	at = b ? Max(b->next_slot, b->paused_until) : 0;
 	SpinLockRelease(&s->mutex);
 	return at;
 }
@@ -236,7 +290,7 @@ webflow_rate_observe(const WebflowConnection *conn, WebflowHttpResult *result)
 	{
 		/* (Webflow's limit is per minute: a longer wait is capped) */
 		int			wait_s = result->retry_after_s >= 0 ?
-			Min(result->retry_after_s, RETRY_AFTER_MAX_S) : 60;
+			Min(Max(result->retry_after_s, 1), RETRY_AFTER_MAX_S) : 60;
 
 		b->paused_until = Max(b->paused_until,
 							  now + (int64) wait_s * USECS_PER_SEC);
@@ -369,6 +423,33 @@ webflow_outage_observe(const WebflowConnection *conn, bool ok)
 }
 
 /*
+ * webflow_outage_pause pauses conn after a request that got no answer
+ * (refused, reset, timed out) for the outage delay, so that a site that
+ * does not answer costs the others one timeout per delay at most.
+ */
+void
+webflow_outage_pause(const WebflowConnection *conn, const char *why)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowBudget *b;
+	TimestampTz until;
+	double		wait_s;
+
+	SpinLockAcquire(&s->mutex);
+	b = budget_of(s, conn);
+	wait_s = Max(OUTAGE_PAUSE_MIN_S, Min(OUTAGE_DELAY_MAX_S, pow(2.0, Max(b->outage_streak, 1))));
+	until = GetCurrentTimestamp() + (int64) (wait_s * USECS_PER_SEC);
+	if (until > b->paused_until)
+	{
+		b->paused_until = until;
+		snprintf(b->rate_reason, sizeof(b->rate_reason),
+				 "the last request got no answer (%s); sending resumes after %d s",
+				 why, (int) wait_s);
+	}
+	SpinLockRelease(&s->mutex);
+}
+
+/*
  * webflow_outage_delay is how long changes wait after a read over conn
  * failed without their fault: exponential in the failures in a row, at
  * most a minute.
@@ -438,6 +519,27 @@ webflow_budget_report(const char *name, WebflowBudget *copy)
 
 	SpinLockAcquire(&s->mutex);
 	b = budget_named(s, name ? name : "");
+	if (b != NULL)
+		memcpy(copy, b, sizeof(*copy));
+	SpinLockRelease(&s->mutex);
+	return b != NULL;
+}
+
+/*
+ * webflow_budget_report_of copies the budget of conn's token into *copy
+ * and returns true, or false when it has none (yet); for status reports.
+ */
+bool
+webflow_budget_report_of(const WebflowConnection *conn, WebflowBudget *copy)
+{
+	WebflowShared *s = webflow_shared();
+	WebflowBudget *b;
+
+	SpinLockAcquire(&s->mutex);
+	b = budget_find(s, webflow_connection_key(conn));
+	/* (a token that shares a busy budget: that one's state is its own) */
+	if (b == NULL && s->budgets[s->nbudgets - 1].key != 0)
+		b = budget_shared(s, webflow_connection_key(conn));
 	if (b != NULL)
 		memcpy(copy, b, sizeof(*copy));
 	SpinLockRelease(&s->mutex);

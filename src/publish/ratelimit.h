@@ -27,9 +27,11 @@ extern void webflow_auth_resume(void);
 extern TimestampTz webflow_take_resume_horizon(void);
 extern void webflow_outage_observe(const WebflowConnection *conn, bool ok);
 extern double webflow_outage_delay(const WebflowConnection *conn);
+extern void webflow_outage_pause(const WebflowConnection *conn, const char *why);
 extern bool webflow_budget_ready(const WebflowConnection *conn, int max_wait_ms);
 extern double webflow_budget_resume_in(const WebflowConnection *conn);
 extern bool webflow_budget_report(const char *name, WebflowBudget *copy);
+extern bool webflow_budget_report_of(const WebflowConnection *conn, WebflowBudget *copy);
 extern int	webflow_budgets_copy(WebflowBudget **copies);
 extern const char *webflow_budget_pause_reason(const WebflowBudget *b, TimestampTz now);
 

@@ -33,6 +33,9 @@
 #include "value_parse.h"
 #include "webflow.h"
 
+/* 429s one request waits out before its connection stops for the pass. */
+#define MAX_429_PER_REQUEST 3
+
 /* How often a pass sending a batch checks that the extension still exists. */
 #define EXTENSION_CHECK_MS 200
 
@@ -129,6 +132,7 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 			 const char *query, const char *body, WebflowHttpResult *result)
 {
 	char	   *target = query ? psprintf("%s?%s", path, query) : pstrdup(path);
+	int			too_many = 0;
 
 	for (;;)
 	{
@@ -153,11 +157,23 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 		}
 		if (result->outcome != WEBFLOW_HTTP_RESPONSE)
 		{
+			/* a site that does not answer holds up no other: it pauses */
 			webflow_outage_observe(ss->conn, false);
+			if (ss->opts->several_connections)
+			{
+				webflow_outage_pause(ss->conn, result->error ? result->error : "no answer");
+				stop_connection(ss);
+			}
 			return REQ_RETRY;
 		}
+		/* the limiter now waits for Retry-After; a few times, then the others go */
+		if (result->status == 429 && ++too_many < MAX_429_PER_REQUEST)
+			continue;
 		if (result->status == 429)
-			continue;			/* the limiter now waits for Retry-After */
+		{
+			stop_connection(ss);
+			return REQ_STOP;
+		}
 		if (result->status == 401 || result->status == 403)
 		{
 			char	   *reason = psprintf("Webflow rejected the token%s%s%s (%s); the queue tries again on its own (with backoff), at once when %s is reloaded or on webflow.retry()",
