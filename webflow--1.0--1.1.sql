@@ -804,3 +804,17 @@ LEFT JOIN (SELECT binding_id,
 CROSS JOIN LATERAL @extschema@.binding_budget(b.id) c;
 COMMENT ON VIEW @extschema@.status IS
 'Per binding: changes pending, sending and failed, the age of the oldest pending one, last success, last error, and its connection''s budget: whether and why sending is paused, the rate limit and the requests of the last minute';
+
+-------------------------------------------------------------------------
+-- The writer pays less (issue 12): outbox_due keyed on the due time alone
+-------------------------------------------------------------------------
+-- The worker's wake-up (min(next_attempt_at) of the pending rows) reads
+-- outbox_due; the claim orders by id through outbox_pkey, or reads
+-- outbox_due's range of due times and sorts them by id, which the id in
+-- the index did not spare.  Without it an entry is 8 bytes narrower and
+-- the rows of one transaction (one due time) share posting lists: about
+-- 2,000 fewer instructions per row for the trigger's writer.
+DROP INDEX @extschema@.outbox_due;
+CREATE INDEX outbox_due ON @extschema@.outbox (next_attempt_at) WHERE state = 'pending';
+
+-- end of the writer pays less

@@ -187,5 +187,30 @@ attempt($q2 eq $q1 && $b2 eq $b1,
 	"DROP COLUMN of a bound table keeps the binding ($b1 -> $b2) and its queued changes (" .
 	scalar(split(/,/, $q1)) . ' -> ' . scalar(split(/,/, $q2)) . ')');
 
+# ---- 8. the outbox is locked once per transaction: indexes made and
+# dropped inside the writing transaction, around savepoints, and a TRUNCATE
+# of the outbox between two writes of one transaction
+sql(qq{CREATE TABLE public.tx8 (id int PRIMARY KEY, v text);
+  CREATE TRIGGER wf AFTER INSERT OR UPDATE OR DELETE ON public.tx8 FOR EACH ROW EXECUTE FUNCTION webflow.publish_trigger('$C3');});
+sql(q{BEGIN;
+  INSERT INTO tx8 VALUES (1, 'a');
+  SAVEPOINT s1; INSERT INTO tx8 VALUES (2, 'rolled back'); ROLLBACK TO s1;
+  CREATE INDEX outbox_same_tx ON webflow.outbox (row_key, id);
+  INSERT INTO tx8 VALUES (3, 'b');
+  SAVEPOINT s2; DROP INDEX webflow.outbox_same_tx; INSERT INTO tx8 VALUES (4, 'c'); RELEASE s2;
+  SAVEPOINT s3; CREATE INDEX outbox_same_tx2 ON webflow.outbox (op, row_key); INSERT INTO tx8 VALUES (5, 'gone'); ROLLBACK TO s3;
+  INSERT INTO tx8 VALUES (6, 'd');
+  COMMIT;});
+my $q8 = queued('tx8');
+attempt($q8 eq 'upsert:1,upsert:3,upsert:4,upsert:6',
+	"writes around CREATE/DROP INDEX on the outbox and savepoints in one transaction: $q8");
+attempt(amcheck_ok(), 'outbox indexes consistent after indexes made and dropped inside the writing transaction (amcheck heapallindexed)');
+sql(q{BEGIN; INSERT INTO tx8 VALUES (7, 'e'); SAVEPOINT s; INSERT INTO tx8 VALUES (8, 'f'); RELEASE s;
+      PREPARE TRANSACTION 'p8';});
+sql(q{COMMIT PREPARED 'p8'; BEGIN; INSERT INTO tx8 VALUES (9, 'g'); TRUNCATE webflow.outbox; INSERT INTO tx8 VALUES (10, 'h'); COMMIT;});
+$q8 = queued('tx8');
+attempt($q8 eq 'upsert:10' && amcheck_ok(),
+	"a write after TRUNCATE of the outbox in the same transaction is queued alone: $q8");
+
 diag("trigger-attack: $attempts attempts, $breaks breaks");
 done_testing();

@@ -12,7 +12,10 @@
  * change is worked out once per session and kept until webflow.outbox or
  * one of its indexes changes (a relcache invalidation): the columns'
  * places, the id sequence, and each index's IndexInfo with its predicate
- * compiled in a long-lived EState.
+ * compiled in a long-lived EState.  The outbox and its indexes are
+ * locked once per transaction, as nextval locks a sequence: with the
+ * transaction's own resource owner, so that the lock outlives a
+ * subtransaction, and opened without a lock for every row after that.
  *
  * What the table's defaults and CHECK constraints would give, the code
  * gives: the id is the next value of outbox_id_seq, enqueued_at and
@@ -43,11 +46,14 @@
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -99,7 +105,17 @@ typedef struct OutboxWriter
 	Datum		op_upsert;
 	Datum		op_delete;
 	Datum		state_pending;
+	Datum	   *values;			/* a row's values, natts of them */
+	bool	   *nulls;
+	LocalTransactionId locked_lxid; /* transaction that holds our locks */
 } OutboxWriter;
+
+/* the local id of the current transaction */
+#if PG_VERSION_NUM >= 170000
+#define CURRENT_LXID (MyProc->vxid.lxid)
+#else
+#define CURRENT_LXID (MyProc->lxid)
+#endif
 
 static OutboxWriter writer;
 static bool callback_registered = false;
@@ -111,6 +127,7 @@ static void setup_writer(void);
 static void setup_columns(Relation rel);
 static void setup_indexes(Relation rel);
 static void insert_index_entries(Relation rel, TupleTableSlot *slot);
+static Relation open_outbox(void);
 
 /* invalidate_writer forgets the writer when the outbox or an index changes. */
 static void
@@ -255,6 +272,9 @@ setup_writer(void)
 	writer.op_upsert = CStringGetTextDatum("upsert");
 	writer.op_delete = CStringGetTextDatum("delete");
 	writer.state_pending = CStringGetTextDatum("pending");
+	writer.values = palloc(sizeof(Datum) * writer.desc->natts);
+	writer.nulls = palloc(sizeof(bool) * writer.desc->natts);
+	writer.locked_lxid = InvalidLocalTransactionId;
 	table_close(rel, NoLock);
 	MemoryContextSwitchTo(oldcontext);
 	/* good for this row in any case (the lock is held), later if unchanged */
@@ -284,7 +304,7 @@ insert_index_entries(Relation rel, TupleTableSlot *slot)
 			continue;
 		if (ix->predicate != NULL && !ExecQual(ix->predicate, econtext))
 			continue;
-		irel = index_open(ix->indexoid, RowExclusiveLock);
+		irel = index_open(ix->indexoid, NoLock);	/* open_outbox locked it */
 		FormIndexDatum(ix->info, slot, writer.estate, values, isnull);
 		webflow_index_insert(irel, values, isnull, &slot->tts_tid, rel,
 							 ix->check, ix->info);
@@ -296,6 +316,46 @@ insert_index_entries(Relation rel, TupleTableSlot *slot)
 }
 
 /*
+ * open_outbox opens webflow.outbox for a row, with the writer set up for
+ * it: the first time in a transaction it takes RowExclusiveLock on the
+ * table and its indexes for the whole transaction (as lock_and_open_sequence
+ * does for a sequence), after that it opens the table without a lock.
+ */
+static Relation
+open_outbox(void)
+{
+	LocalTransactionId lxid = CURRENT_LXID;
+
+	if (!writer.valid)
+		setup_writer();
+	while (writer.locked_lxid != lxid)
+	{
+		ResourceOwner owner = CurrentResourceOwner;
+		int			i;
+
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		PG_TRY();
+		{
+			LockRelationOid(writer.relid, RowExclusiveLock);
+			/* the lock may have brought news of a change: set up again */
+			if (!writer.valid)
+				setup_writer();
+			for (i = 0; i < writer.nindexes; i++)
+				LockRelationOid(writer.indexes[i].indexoid, RowExclusiveLock);
+		}
+		PG_FINALLY();
+		{
+			CurrentResourceOwner = owner;
+		}
+		PG_END_TRY();
+		/* an index that came with a change is locked on the next turn */
+		if (writer.valid)
+			writer.locked_lxid = lxid;
+	}
+	return table_open(writer.relid, NoLock);
+}
+
+/*
  * webflow_outbox_write inserts one pending outbox row: an upsert with its
  * row image, or a delete (no image), for the row key of a binding.
  */
@@ -303,24 +363,12 @@ void
 webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
 					 Jsonb *image)
 {
-	Relation	rel;
-	Datum	   *values;
-	bool	   *nulls;
+	Relation	rel = open_outbox();
+	Datum	   *values = writer.values;
+	bool	   *nulls = writer.nulls;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	HeapTuple	tuple;
 
-	if (!writer.valid)
-		setup_writer();
-	rel = table_open(writer.relid, RowExclusiveLock);
-	if (!writer.valid)
-	{
-		/* the lock brought news of a change: set up again under it */
-		setup_writer();
-		table_close(rel, NoLock);
-		rel = table_open(writer.relid, RowExclusiveLock);
-	}
-	values = palloc0(sizeof(Datum) * writer.desc->natts);
-	nulls = palloc(sizeof(bool) * writer.desc->natts);
 	memset(nulls, true, sizeof(bool) * writer.desc->natts);
 #define SET(col, datum) \
 	(values[writer.attnums[col] - 1] = (datum), nulls[writer.attnums[col] - 1] = false)
@@ -343,7 +391,5 @@ webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
 	insert_index_entries(rel, writer.slot);
 	ExecClearTuple(writer.slot);
 	heap_freetuple(tuple);
-	pfree(values);
-	pfree(nulls);
 	table_close(rel, NoLock);
 }

@@ -9,9 +9,10 @@
  * to_jsonb(record) looks each column's type up in the catalogs on every
  * call (base type, element type, row type, output function).  Here the
  * columns of the common built-in kinds are converted as to_jsonb converts
- * them, from cached output functions: booleans; numbers (int2, int4,
- * int8, float4, float8, numeric: a JSON number when the output is one,
- * else a string, as to_jsonb does); text-like types (text, varchar,
+ * them, from cached output functions: booleans; integers (int2, int4,
+ * int8: the numeric that numeric_in makes of their output, made directly);
+ * other numbers (float4, float8, numeric: a JSON number when the output is
+ * one, else a string, as to_jsonb does); text-like types (text, varchar,
  * bpchar, name, uuid: the output as a string); date, timestamp and
  * timestamptz (JsonEncodeDateTime, as to_jsonb).  A domain counts as its
  * base type, as in to_jsonb.  Every other column (json, jsonb, arrays,
@@ -34,6 +35,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 
 #include "row_image.h"
 
@@ -41,6 +43,7 @@
 typedef enum ImageKind
 {
 	IMAGE_BOOL,					/* jbvBool */
+	IMAGE_INTEGER,				/* int2, int4, int8: a number, directly */
 	IMAGE_NUMBER,				/* output, then a number unless NaN/Infinity */
 	IMAGE_STRING,				/* output as a string */
 	IMAGE_DATETIME,				/* date, timestamp, timestamptz: ISO 8601 */
@@ -64,6 +67,7 @@ struct WebflowRowImage
 };
 
 static ImageKind column_kind(Oid basetype);
+static int64 integer_value(Oid basetype, Datum value);
 static void column_value(ImageColumn *col, Datum value, JsonbValue *out);
 
 /* column_kind says how to_jsonb treats a (base) type we convert ourselves. */
@@ -77,6 +81,7 @@ column_kind(Oid basetype)
 		case INT2OID:
 		case INT4OID:
 		case INT8OID:
+			return IMAGE_INTEGER;
 		case FLOAT4OID:
 		case FLOAT8OID:
 		case NUMERICOID:
@@ -149,6 +154,17 @@ webflow_row_image_prepare(TupleDesc desc, MemoryContext cxt)
 	return ri;
 }
 
+/* integer_value is the value of an int2, int4 or int8 datum. */
+static int64
+integer_value(Oid basetype, Datum value)
+{
+	if (basetype == INT2OID)
+		return DatumGetInt16(value);
+	if (basetype == INT4OID)
+		return DatumGetInt32(value);
+	return DatumGetInt64(value);
+}
+
 /*
  * column_value converts one non-NULL value as to_jsonb(record) would: a
  * scalar, or a container (jbvBinary, which pushJsonbValue unpacks).
@@ -163,6 +179,11 @@ column_value(ImageColumn *col, Datum value, JsonbValue *out)
 		case IMAGE_BOOL:
 			out->type = jbvBool;
 			out->val.boolean = DatumGetBool(value);
+			return;
+		case IMAGE_INTEGER:
+			/* the numeric that numeric_in makes of the integer's output */
+			out->type = jbvNumeric;
+			out->val.numeric = int64_to_numeric(integer_value(col->basetype, value));
 			return;
 		case IMAGE_NUMBER:
 			str = OutputFunctionCall(&col->fn, value);

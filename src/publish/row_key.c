@@ -14,6 +14,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "jsonb_util.h"
 #include "row_key.h"
@@ -22,6 +23,21 @@ PG_FUNCTION_INFO_V1(webflow_row_key_sql);
 
 /* Longest row key in bytes: webflow.items indexes it. */
 #define WEBFLOW_MAX_ROW_KEY 2000
+
+/*
+ * key_value_text is a key value as JSON text: numbers and booleans written
+ * directly (as JsonbToCString writes them), other values through a jsonb.
+ */
+static const char *
+key_value_text(JsonbValue *v)
+{
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	if (v->type == jbvBool)
+		return v->val.boolean ? "true" : "false";
+	return webflow_jsonb_value_text(v);
+}
 
 /*
  * webflow_row_key returns the row key as text: the value of a single key
@@ -52,7 +68,7 @@ webflow_row_key(Jsonb *row, Datum *keys, int nkeys)
 		if (nkeys == 1 && v->type == jbvString)
 			appendBinaryStringInfo(&buf, v->val.string.val, v->val.string.len);
 		else
-			appendStringInfoString(&buf, webflow_jsonb_value_text(v));
+			appendStringInfoString(&buf, key_value_text(v));
 	}
 	if (nkeys > 1)
 		appendStringInfoChar(&buf, ']');
