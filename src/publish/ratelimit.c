@@ -56,6 +56,8 @@
 static uint32 wait_event_rate = 0;
 
 static void sleep_until(TimestampTz until);
+static bool rate_acquire(const WebflowConnection *conn, int max_wait_ms);
+static bool auth_paused(const WebflowConnection *conn);
 static bool budget_evictable(const WebflowBudget *b, TimestampTz now);
 static WebflowBudget *budget_find(WebflowShared *s, uint64 key);
 static WebflowBudget *budget_shared(WebflowShared *s, uint64 key);
@@ -183,14 +185,12 @@ budget_named(WebflowShared *s, const char *name)
 }
 
 /*
- * webflow_rate_acquire waits for this process's turn to send one request
- * over conn.  It returns false, with the reason, when the connection is
- * paused for longer than max_wait_ms (a negative max_wait_ms waits as long
- * as it takes); *resume_at then tells when it may send again.
+ * rate_acquire waits for this process's turn to send one request over
+ * conn.  It returns false when the connection is paused for longer than
+ * max_wait_ms (a negative max_wait_ms waits as long as it takes).
  */
-bool
-webflow_rate_acquire(const WebflowConnection *conn, int max_wait_ms, char **why,
-					 TimestampTz *resume_at)
+static bool
+rate_acquire(const WebflowConnection *conn, int max_wait_ms)
 {
 	WebflowShared *s = webflow_shared();
 
@@ -207,14 +207,7 @@ webflow_rate_acquire(const WebflowConnection *conn, int max_wait_ms, char **why,
 		paused_until = b->paused_until;
 		if (paused_until > now)
 		{
-			char		reason[WEBFLOW_REASON_LEN];
-
-			strlcpy(reason, b->rate_reason, sizeof(reason));
 			SpinLockRelease(&s->mutex);
-			if (why != NULL)
-				*why = pstrdup(reason);
-			if (resume_at != NULL)
-				*resume_at = paused_until;
 			if (max_wait_ms >= 0 && paused_until - now > (int64) max_wait_ms * 1000)
 				return false;
 			/* (a second at a time: a reload or retry() may lift the pause) */
@@ -383,29 +376,21 @@ webflow_take_resume_horizon(void)
 }
 
 /*
- * webflow_auth_paused says whether conn's budget is paused for a refused
- * token, and until when (*until); once the probe time has come, a pass may
- * send again: its first request tells whether the token works now.
+ * auth_paused says whether conn's budget is paused for a refused token;
+ * once the probe time has come, a pass may send again: its first request
+ * tells whether the token works now.
  */
-bool
-webflow_auth_paused(const WebflowConnection *conn, char **reason, TimestampTz *until)
+static bool
+auth_paused(const WebflowConnection *conn)
 {
 	WebflowShared *s = webflow_shared();
 	WebflowBudget *b;
 	bool		paused;
-	char		why[WEBFLOW_REASON_LEN];
-	TimestampTz probe_at;
 
 	SpinLockAcquire(&s->mutex);
 	b = budget_of(s, conn);
-	probe_at = b->auth_probe_at;
-	paused = b->auth_paused && GetCurrentTimestamp() < probe_at;
-	strlcpy(why, b->auth_reason, sizeof(why));
+	paused = b->auth_paused && GetCurrentTimestamp() < b->auth_probe_at;
 	SpinLockRelease(&s->mutex);
-	if (paused && reason != NULL)
-		*reason = pstrdup(why);
-	if (paused && until != NULL)
-		*until = probe_at;
 	return paused;
 }
 
@@ -480,9 +465,9 @@ webflow_budget_ready(const WebflowConnection *conn, int max_wait_ms)
 									conn->problem ? conn->problem : "no token") :
 						   psprintf("webflow connection \"%s\" has no usable token (%s); its changes wait until its user mapping has one",
 									conn->name, conn->problem ? conn->problem : "no token"));
-	if (webflow_auth_paused(conn, NULL, NULL))
+	if (auth_paused(conn))
 		return false;
-	return webflow_rate_acquire(conn, max_wait_ms, NULL, NULL);
+	return rate_acquire(conn, max_wait_ms);
 }
 
 /*

@@ -15,13 +15,9 @@
 #include "http.h"
 #include "shmem.h"
 
-extern bool webflow_rate_acquire(const WebflowConnection *conn, int max_wait_ms,
-								 char **why, TimestampTz *resume_at);
 extern TimestampTz webflow_rate_next_slot(const WebflowConnection *conn);
 extern void webflow_rate_observe(const WebflowConnection *conn,
 								 WebflowHttpResult *result);
-extern bool webflow_auth_paused(const WebflowConnection *conn, char **reason,
-								TimestampTz *until);
 extern void webflow_auth_pause(const WebflowConnection *conn, const char *reason);
 extern void webflow_auth_resume(void);
 extern TimestampTz webflow_take_resume_horizon(void);

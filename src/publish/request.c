@@ -67,20 +67,33 @@ extension_dropped(SendState *ss)
 }
 
 /*
- * webflow_use_connection makes the requests that follow go over the
- * binding's connection; ss->stop then says whether that connection is
- * paused (or sending has stopped for all).
+ * webflow_connection_stopped says whether the binding's connection sends
+ * nothing more in this pass: paused, refused, or sending has stopped for
+ * all.
  */
-void
-webflow_use_connection(SendState *ss, Binding *b)
+bool
+webflow_connection_stopped(SendState *ss, Binding *b)
 {
 	uint64		key = webflow_connection_key(&b->conn);
 	ListCell   *lc;
 
-	ss->conn = &b->conn;
-	ss->stop = ss->shutdown || b->conn_refusal != NULL;
+	if (ss->shutdown || b->conn_refusal != NULL)
+		return true;
 	foreach(lc, ss->stopped)
-		ss->stop |= *(uint64 *) lfirst(lc) == key;
+		if (*(uint64 *) lfirst(lc) == key)
+			return true;
+	return false;
+}
+
+/*
+ * webflow_use_connection makes the requests that follow go over the
+ * binding's connection; ss->stop then says whether it is stopped.
+ */
+void
+webflow_use_connection(SendState *ss, Binding *b)
+{
+	ss->conn = &b->conn;
+	ss->stop = webflow_connection_stopped(ss, b);
 }
 
 /* stop_connection stops sending over the current connection for this pass. */

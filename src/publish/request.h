@@ -51,6 +51,7 @@ typedef enum GroupKind
 	GROUP_RELEASE				/* staged PATCH of the slug alone */
 } GroupKind;
 
+extern bool webflow_connection_stopped(SendState *ss, Binding *b);
 extern void webflow_use_connection(SendState *ss, Binding *b);
 extern RequestClass webflow_send_request(SendState *ss, const char *method,
 										 const char *path, const char *query,

@@ -263,8 +263,7 @@ next_group(SendState *ss, SendGroup *gs, int ngroups)
 
 		if (g->sent >= g->n)
 			continue;
-		webflow_use_connection(ss, g->binding);
-		if (ss->stop)
+		if (webflow_connection_stopped(ss, g->binding))
 			return g;
 		at = webflow_rate_next_slot(&g->binding->conn);
 		if (best == NULL || at < best_at)
