@@ -30,7 +30,7 @@
 typedef struct WebflowBudget
 {
 	uint64		key;			/* webflow_connection_key(); 0: a free slot */
-	char		name[NAMEDATALEN];	/* the connection that used it last */
+	char		name[NAMEDATALEN];	/* the connection of its token used last */
 	TimestampTz last_used;
 	int			rate_limit;		/* requests per minute */
 	TimestampTz rate_set_at;	/* when rate_limit was last raised */

@@ -144,8 +144,9 @@ budget_of(WebflowShared *s, const WebflowConnection *conn)
 		for (i = 0; i < s->nbudgets && b == NULL; i++)
 			if (s->budgets[i].key == 0 || budget_evictable(&s->budgets[i], now))
 				b = &s->budgets[i];
+		/* (a sharer leaves the budget its owner's name and rate) */
 		if (b == NULL)
-			return budget_shared(s, key);	/* (its own token's budget stays) */
+			return budget_shared(s, key);
 		memset(b, 0, sizeof(*b));
 		b->key = key;
 		b->server_limit = -1;
