@@ -669,10 +669,25 @@ BEGIN
                 USING HINT = 'Only rows whose item differs from what was last sent are queued; run webflow.sync() again later to repair changes made in Webflow.';
             repair := '{}';
         END;
-        -- (the worker sends them again, slug included: their item map entry
-        -- forgets the payload and the slug sent)
-        UPDATE @extschema@.items i SET payload_hash = NULL, slug = NULL
-        WHERE i.collection_id = b.collection_id AND i.source_key = ANY (repair);
+        -- The table's writers wait from here until the caller's transaction
+        -- ends: a change of a row committed between the read of its image
+        -- below and the commit of the change queued from it would be older
+        -- in the queue than that image and lose to it.  (Under REPEATABLE
+        -- READ the images would be read from a snapshot older than the
+        -- lock: sync() refuses to run there.)
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            RAISE EXCEPTION 'webflow.sync() must run in a READ COMMITTED transaction'
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = format('The transaction is %s: rows changed since its snapshot would be queued with their old images after their new ones.',
+                                      upper(current_setting('transaction_isolation'))),
+                      HINT = 'Call webflow.sync() outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
+        END IF;
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', source);
+        -- (the worker sends them again in full, slug included: their
+        -- changes are queued as maybe sent, which makes the worker trust
+        -- neither the payload nor the slug the item map last recorded; the
+        -- item map itself is not written here, so that a caller's open
+        -- transaction never holds rows the worker has to write)
         -- every row whose item differs, then the items of rows that are gone
         -- (when no other table feeds the collection)
         WITH r AS MATERIALIZED (
@@ -692,8 +707,8 @@ BEGIN
               AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key)
               -- (not items archived or left as drafts already: they gave their slug up)
               AND NOT coalesce(i.slug = i.item_id OR i.slug LIKE '%-' || i.item_id, false))
-        INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
-        SELECT b.id, c.op, c.k, c.j FROM changes c ORDER BY c.ord;
+        INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image, maybe_sent)
+        SELECT b.id, c.op, c.k, c.j, c.k = ANY (repair) FROM changes c ORDER BY c.ord;
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
     END LOOP;

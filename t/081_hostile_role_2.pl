@@ -714,6 +714,35 @@ attempt('the drain lock (advisory 7769,1) held by a role without any grant', sub
 	return @p;
 });
 
+# live_names(COLL, RE): the names of the live items a visitor sees (every
+# page) that match RE
+sub live_names
+{
+	my ($coll, $re) = @_;
+	return map { $_->{fieldData}{name} } grep { ($_->{fieldData}{name} // '') =~ $re } @{ fake_pages($coll) };
+}
+
+# mallory_sleeps: wait until her background session sleeps in its transaction
+sub mallory_sleeps
+{
+	return wait_until(sub { admin_q(q{SELECT count(*) FROM pg_stat_activity WHERE usename = 'mallory'
+                                      AND wait_event = 'PgSleep'}) eq '1' }, 10, 0.05);
+}
+
+# tag_table(NAME, FIRST): her table bound to Tags, with one row published
+sub tag_table
+{
+	my ($t, $first) = @_;
+	mallory(qq{
+CREATE TABLE $t (id int PRIMARY KEY, name text NOT NULL);
+SELECT webflow.bind('$t', '__TAGS__');
+INSERT INTO $t VALUES (1, '$first');
+});
+	my $ok = wait_until(sub { @{ items_named($TAGS, qr/^\Q$first\E$/) } > 0 }, 20, 0.2);
+	wait_settled(20);
+	return $ok;
+}
+
 # 9. a row lock the worker's record step waits for: her open retry()
 attempt('her open transaction after retry() holds a failed row the worker must delete', sub {
 	my @p;
@@ -726,8 +755,7 @@ INSERT INTO mallory.m9 VALUES (1, '!!!');
 	wait_until(sub { admin_q(q{SELECT count(*) FROM webflow.outbox WHERE state = 'failed'}) eq '1' }, 20, 0.2)
 	  or push @p, 'setup: her row did not fail';
 	my $locker = bg('mallory', q{BEGIN; SELECT webflow.retry(); SELECT pg_sleep(7); COMMIT;});
-	wait_until(sub { admin_q(q{SELECT count(*) FROM pg_stat_activity WHERE usename = 'mallory'
-                               AND wait_event = 'PgSleep'}) eq '1' }, 10, 0.05);
+	mallory_sleeps();
 	mallory(q{UPDATE mallory.m9 SET name = 'Fixed Tag' WHERE id = 1;});
 	sleep(1);
 	alice(q{INSERT INTO alice.a9 VALUES ('2', 'Alice Job Stalled');});
@@ -737,10 +765,119 @@ INSERT INTO mallory.m9 VALUES (1, '!!!');
 	my $stalled = !@{ items_named($JOBS, qr/Alice Job Stalled/) };
 	bg_finish($locker);
 	my $later = wait_until(sub { @{ items_named($JOBS, qr/Alice Job Stalled/) } > 0 }, 20, 0.2);
-	finding("while her transaction (BEGIN; SELECT webflow.retry(); ... idle) holds her failed outbox row, "
-		  . "the worker waits ($waiting) in its record step, holding the drain lock: alice's new row is not "
-		  . 'published until mallory ends her transaction' . ($later ? '' : ' (nor within 20 s after)'))
+	push @p, "while her transaction (BEGIN; SELECT webflow.retry(); ... idle) holds her failed outbox row, "
+	  . "the worker waits ($waiting) in its record step, holding the drain lock: alice's new row is not "
+	  . 'published until mallory ends her transaction' . ($later ? '' : ' (nor within 20 s after)')
 	  if $stalled && $waiting =~ /^Lock/;
+	push @p, "alice's row was not published (worker: $waiting)" if $stalled;
+	wait_settled(20);
+	my @live = live_names($TAGS, qr/Tag/);
+	push @p, "mallory's row shows as [@live] on the live site, not [Fixed Tag]"
+	  unless "@live" eq 'Fixed Tag';
+	return @p;
+});
+
+# 9b. her open retry() of an older, sendable change while a newer one goes
+# out: once she commits, the older image must not overwrite the newer one
+attempt('her open retry() of an older change does not bring it back over the newer one', sub {
+	my @p;
+	mallory(q{
+CREATE TABLE mallory.m9b (id int PRIMARY KEY, name text NOT NULL);
+SELECT webflow.bind('mallory.m9b', '__TAGS__');
+});
+	fake_fault({ status => 400, count => 1, body => { code => 'validation_error', message => 'Validation Error' },
+		match => { method => 'POST', path => "^/v2/collections/$TAGS/items" } });
+	mallory(q{INSERT INTO mallory.m9b VALUES (1, 'Old Tag');});
+	wait_until(sub { admin_q(q{SELECT count(*) FROM webflow.outbox WHERE state = 'failed'}) eq '1' }, 20, 0.2)
+	  or push @p, 'setup: her row did not fail';
+	my $locker = bg('mallory', q{BEGIN; SELECT webflow.retry(); SELECT pg_sleep(5); COMMIT;});
+	mallory_sleeps();
+	mallory(q{UPDATE mallory.m9b SET name = 'New Tag' WHERE id = 1;});
+	my $sent = wait_until(sub { grep { ($_->{fieldData}{name} // '') eq 'New Tag' } @{ fake_pages($TAGS) } }, 4, 0.2);
+	bg_finish($locker);
+	sleep 3;
+	wait_settled(20);
+	my @live = live_names($TAGS, qr/Tag/);
+	push @p, "the newer change waited for her transaction" unless $sent;
+	push @p, "after her retry() committed the live site shows [@live], not [New Tag]"
+	  unless "@live" eq 'New Tag';
+	my $left = admin_q(q{SELECT count(*) FROM webflow.outbox});
+	push @p, "$left outbox rows left" unless $left eq '0';
+	return @p;
+});
+
+# 9c. her open bind() holds her binding while her row is in flight
+attempt('her open bind() while her row is in flight does not hold up alice', sub {
+	my @p;
+	alice_table('alice.a9c', $JOBS, [ '1', 'Alice Job One' ]);
+	mallory(q{
+CREATE TABLE mallory.m9c (id int PRIMARY KEY, name text NOT NULL);
+SELECT webflow.bind('mallory.m9c', '__TAGS__');
+});
+	fake_fault({ delay_ms => 2500, count => 1, match => { method => 'POST', path => "^/v2/collections/$TAGS/items" } });
+	mallory(q{INSERT INTO mallory.m9c VALUES (1, 'Slow Tag');});
+	sleep 0.5;
+	my $locker = bg('mallory', q{BEGIN; SELECT webflow.bind('mallory.m9c', '__TAGS__'); SELECT pg_sleep(8); COMMIT;});
+	mallory_sleeps();
+	alice(q{INSERT INTO alice.a9c VALUES ('2', 'Alice Job Quick');});
+	my $quick = wait_until(sub { @{ items_named($JOBS, qr/Alice Job Quick/) } > 0 }, 5, 0.2);
+	my $waiting = admin_q(q{SELECT coalesce(wait_event_type || ':' || wait_event, 'running') FROM pg_stat_activity
+                            WHERE backend_type = 'webflow worker'});
+	bg_finish($locker);
+	push @p, "while her bind() is open, alice's row is not published within 5 s (worker: $waiting)" unless $quick;
+	wait_settled(20);
+	my @live = live_names($TAGS, qr/Tag/);
+	push @p, "mallory's row shows as [@live] on the live site, not [Slow Tag]" unless "@live" eq 'Slow Tag';
+	return @p;
+});
+
+# 9d. her open sync() repairs her item while the worker records her change
+attempt('her open sync() repairing her item does not hold up alice', sub {
+	my @p;
+	alice_table('alice.a9d', $JOBS, [ '1', 'Alice Job One' ]);
+	tag_table('mallory.m9d', 'Sync Tag') or push @p, 'setup: her row was not published';
+	# the Designer renames her item: sync() finds it stale and repairs it
+	my ($it) = @{ items_named($TAGS, qr/^Sync Tag$/) };
+	my ($st) = fake_api('PATCH', "/collections/$TAGS/items/$it->{id}/live",
+		{ fieldData => { name => 'Designer Tag' } }, actor => 'designer');
+	push @p, "setup: the Designer's rename got $st" unless $st == 200;
+	# her next change is in flight (slow) while her sync() is open
+	fake_fault({ delay_ms => 2500, count => 1, match => { method => 'PATCH', path => "^/v2/collections/$TAGS/items" } });
+	mallory(q{UPDATE mallory.m9d SET name = 'Sync Tag Two' WHERE id = 1;});
+	sleep 0.5;
+	my $locker = bg('mallory', q{BEGIN; SELECT webflow.sync('mallory.m9d'); SELECT pg_sleep(8); COMMIT;});
+	mallory_sleeps();
+	alice(q{INSERT INTO alice.a9d VALUES ('2', 'Alice Job Quick');});
+	my $quick = wait_until(sub { @{ items_named($JOBS, qr/Alice Job Quick/) } > 0 }, 5, 0.2);
+	my $waiting = admin_q(q{SELECT coalesce(wait_event_type || ':' || wait_event, 'running') FROM pg_stat_activity
+                            WHERE backend_type = 'webflow worker'});
+	my ($out, $err) = bg_finish($locker);
+	push @p, "her sync() failed: $err" if $err =~ /ERROR/;
+	push @p, "while her sync() is open, alice's row is not published within 5 s (worker: $waiting)" unless $quick;
+	sleep 2;
+	wait_settled(20);
+	my @live = live_names($TAGS, qr/Tag/);
+	push @p, "mallory's row shows as [@live] on the live site, not [Sync Tag Two]" unless "@live" eq 'Sync Tag Two';
+	return @p;
+});
+
+# 9e. a change of her row committed while her sync() reads the table
+attempt('a change committed during her open sync() is not overwritten by the image sync() read', sub {
+	my @p;
+	tag_table('mallory.m9e', 'Race Tag') or push @p, 'setup: her row was not published';
+	my ($it) = @{ items_named($TAGS, qr/^Race Tag$/) };
+	fake_api('DELETE', "/collections/$TAGS/items/$it->{id}", undef, actor => 'designer');
+	my $locker = bg('mallory', q{BEGIN; SELECT webflow.sync('mallory.m9e'); SELECT pg_sleep(4); COMMIT;});
+	mallory_sleeps();
+	my $writer = bg('mallory', q{UPDATE mallory.m9e SET name = 'Race Tag Two' WHERE id = 1;});
+	bg_finish($locker);
+	bg_finish($writer);
+	sleep 2;
+	wait_settled(20);
+	my @live = live_names($TAGS, qr/Race/);
+	push @p, "her row shows as [@live] on the live site, not [Race Tag Two]" unless "@live" eq 'Race Tag Two';
+	my ($r, $o, $e) = mallory(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT webflow.sync('mallory.m9e'); COMMIT;});
+	push @p, "sync() in REPEATABLE READ was not refused: $e" unless $e =~ /must run in a READ COMMITTED transaction/;
 	return @p;
 });
 

@@ -186,10 +186,13 @@ make_resumed_due(void)
 	if (horizon == 0)
 		return;
 	args[0] = TimestampTzGetDatum(horizon + USECS_PER_SEC);
+	/* (rows a user's open retry() holds are left to it: never wait for one) */
 	if (SPI_execute_with_args("UPDATE webflow.outbox SET next_attempt_at = pg_catalog.now()"
-							  " WHERE state OPERATOR(pg_catalog.=) 'pending'"
+							  " WHERE id IN (SELECT id FROM webflow.outbox"
+							  "   WHERE state OPERATOR(pg_catalog.=) 'pending'"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
-							  "   AND next_attempt_at OPERATOR(pg_catalog.<=) $1",
+							  "   AND next_attempt_at OPERATOR(pg_catalog.<=) $1"
+							  "   FOR UPDATE SKIP LOCKED)",
 							  1, argtypes, args, NULL, false, 0) < 0)
 		elog(ERROR, "could not make the rows of a lifted pause due");
 }

@@ -54,8 +54,8 @@ typedef struct ArrayStatement
 /* The statements of one record step, run in this order. */
 typedef struct RecordStep
 {
+	ArrayStatement superseded;	/* older rows of keys now done */
 	ArrayStatement done_rows;	/* outbox rows completed */
-	ArrayStatement failed_of_done;	/* failed rows of keys now done */
 	ArrayStatement unmap;		/* item map deletes */
 	ArrayStatement map;			/* item map upserts */
 	ArrayStatement requeue;		/* rows that stay: retried, failed, waiting */
@@ -73,6 +73,8 @@ static void step_init(RecordStep *rs);
 static void record_mapping(RecordStep *rs, Change *c);
 static void record_done(RecordStep *rs, Change *c);
 static void record_staying(RecordStep *rs, Change *c);
+static Datum delete_superseded(RecordStep *rs);
+static void requeue_held(Datum held);
 static void step_run(RecordStep *rs);
 static double backoff_seconds(int attempts, double jitter);
 
@@ -148,19 +150,33 @@ static void
 step_init(RecordStep *rs)
 {
 	static const Oid done_rows[] = {INT8OID};
-	static const Oid failed_of_done[] = {INT4OID, TEXTOID, INT8OID};
+	static const Oid superseded[] = {INT4OID, TEXTOID, INT8OID};
 	static const Oid unmap[] = {TEXTOID, TEXTOID};
 	static const Oid map[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
 	static const Oid requeue[] = {INT8OID, INT4OID, FLOAT8OID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
 	static const Oid ok_bindings[] = {INT4OID};
 	static const Oid bad_bindings[] = {INT4OID, TEXTOID};
 
-	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id = ANY($1)", 1, done_rows);
-	stmt_init(&rs->failed_of_done,
-			  "DELETE FROM webflow.outbox o"
-			  " USING unnest($1, $2, $3) AS d(b, k, m)"
-			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
-			  "   AND o.state = 'failed'", 3, failed_of_done);
+	/*
+	 * The older rows of a done change's key (failed, or pending again
+	 * after a retry()) are deleted, unless another transaction holds them
+	 * (a retry() not committed yet): the worker never waits for a user's
+	 * transaction.  The statement returns the done changes whose older
+	 * rows it could not delete.
+	 */
+	stmt_init(&rs->superseded,
+			  "WITH d AS (SELECT * FROM unnest($1, $2, $3) AS d(b, k, m)),"
+			  " older AS (SELECT o.id, d.m FROM webflow.outbox o JOIN d"
+			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
+			  "   WHERE o.state <> 'sending'),"
+			  " free AS (SELECT o.id FROM webflow.outbox o"
+			  "   WHERE o.id IN (SELECT id FROM older) FOR UPDATE SKIP LOCKED),"
+			  " gone AS (DELETE FROM webflow.outbox o USING free WHERE o.id = free.id"
+			  "   RETURNING o.id)"
+			  " SELECT DISTINCT m FROM older WHERE id NOT IN (SELECT id FROM gone)",
+			  3, superseded);
+	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id = ANY($1)"
+			  " AND id <> ALL($2)", 1, done_rows);
 	stmt_init(&rs->unmap,
 			  "DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
 			  " WHERE i.collection_id = d.c AND i.source_key = d.k", 2, unmap);
@@ -188,13 +204,19 @@ step_init(RecordStep *rs)
 			  " FROM unnest($1, $2, $3, $4, $5, $6, $7)"
 			  "   AS d(id, inc, delay, err, status, unknown, fail)"
 			  " WHERE o.id = d.id", 7, requeue);
+	/*
+	 * (a binding that a user's open bind() or unbind() holds keeps its
+	 * last outcome: these columns only report, and nobody is waited for)
+	 */
 	stmt_init(&rs->ok_bindings,
-			  "UPDATE webflow.bindings SET last_success = now() WHERE id = ANY($1)",
+			  "UPDATE webflow.bindings SET last_success = now() WHERE id IN"
+			  " (SELECT id FROM webflow.bindings WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)",
 			  1, ok_bindings);
 	stmt_init(&rs->bad_bindings,
 			  "UPDATE webflow.bindings b SET last_error = d.e, last_error_at = now()"
 			  " FROM (SELECT DISTINCT ON (b) b, e FROM unnest($1, $2) AS u(b, e)) d"
-			  " WHERE b.id = d.b", 2, bad_bindings);
+			  " WHERE b.id = d.b AND b.id IN (SELECT id FROM webflow.bindings"
+			  "   WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)", 2, bad_bindings);
 	rs->completed = 0;
 	rs->failed = 0;
 	rs->jitter = 0.5 + 0.5 * ((double) random() / (double) PG_INT32_MAX);
@@ -258,7 +280,7 @@ record_done(RecordStep *rs, Change *c)
 	}
 	stmt_add(&rs->done_rows, &newest, NULL);
 	rs->completed += 1 + list_length(c->older_ids);
-	stmt_add(&rs->failed_of_done, key, NULL);
+	stmt_add(&rs->superseded, key, NULL);
 	if (c->binding != NULL && c->action != ACTION_NONE)
 	{
 		Datum		b = Int32GetDatum(c->binding_id);
@@ -329,12 +351,61 @@ record_staying(RecordStep *rs, Change *c)
 	}
 }
 
+/*
+ * delete_superseded deletes the older rows of the keys now done and
+ * returns, as an int8[], the done rows whose older rows another
+ * transaction holds (counted out of rs->completed).
+ */
+static Datum
+delete_superseded(RecordStep *rs)
+{
+	ArrayBuildState *held = initArrayResult(INT8OID, CurrentMemoryContext, false);
+
+	if (rs->superseded.nrows > 0)
+	{
+		stmt_run(&rs->superseded, false, InvalidOid, (Datum) 0);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1,
+										   &isnull);
+
+			accumArrayResult(held, id, isnull, INT8OID, CurrentMemoryContext);
+			rs->completed--;
+		}
+	}
+	return makeArrayResult(held, CurrentMemoryContext);
+}
+
+/*
+ * requeue_held keeps the done rows whose older rows another transaction
+ * holds (a retry() not committed yet) queued, no attempt counted, so that
+ * they are claimed with those rows once they are free and their newer
+ * state wins.
+ */
+static void
+requeue_held(Datum held)
+{
+	Oid			types[2] = {INT8ARRAYOID, FLOAT8OID};
+	Datum		args[2] = {held, Float8GetDatum(Max(webflow_naptime_s, 1))};
+	ArrayType  *a = DatumGetArrayTypeP(held);
+
+	if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) == 0)
+		return;
+	if (SPI_execute_with_args("UPDATE webflow.outbox SET state = 'pending', claimed_at = NULL,"
+							  " next_attempt_at = now() + make_interval(secs => $2)"
+							  " WHERE id = ANY($1)", 2, types, args, NULL, false, 0) < 0)
+		elog(ERROR, "webflow: could not keep the held rows queued");
+}
+
 /* step_run runs the record step's statements, in order. */
 static void
 step_run(RecordStep *rs)
 {
-	stmt_run(&rs->done_rows, false, InvalidOid, (Datum) 0);
-	stmt_run(&rs->failed_of_done, false, InvalidOid, (Datum) 0);
+	Datum		held = delete_superseded(rs);
+
+	stmt_run(&rs->done_rows, true, INT8ARRAYOID, held);
+	requeue_held(held);
 	stmt_run(&rs->unmap, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->map, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->requeue, true, INT4OID, Int32GetDatum(webflow_max_attempts));
