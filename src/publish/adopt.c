@@ -47,6 +47,7 @@ static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
 static void publish_staged(SendState *ss, Change *c);
 static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
 static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
+static char *holder_row(SendState *ss, Change *c, const char *id);
 static bool release_moving_slug(SendState *ss, Change *c);
 static char *payload_name(Change *c);
 static char *lookup_name(SendState *ss, Change *c, const char *name,
@@ -407,6 +408,16 @@ release_moving_slug(SendState *ss, Change *c)
 			o->item_id != NULL && strcmp(o->item_id, holder) == 0)
 			other = o;
 	}
+	if (other == NULL && !claimed_elsewhere(ss, c, holder))
+	{
+		/*
+		 * The holder's row is not in this pass: if it is queued (a rename
+		 * or a delete that frees the slug, waiting for its backoff), the
+		 * two must meet in one pass, or each waits for the other forever.
+		 */
+		c->slug_holder_key = holder_row(ss, c, holder);
+		return false;
+	}
 	/* (a row that keeps the slug holds it for good: a real conflict) */
 	if (other == NULL || other->slug == NULL || strcmp(other->slug, c->slug) == 0 ||
 		other->outcome == OUTCOME_FAILED)
@@ -493,6 +504,34 @@ mapped_to_other_row(SendState *ss, Change *c, const char *id)
 	webflow_step_end(ss->opts);
 	MemoryContextSwitchTo(cxt);
 	return owned;
+}
+
+/*
+ * holder_row returns the key of the other row of the binding that
+ * webflow.items maps the item to, or NULL, in a short read-only step.
+ */
+static char *
+holder_row(SendState *ss, Change *c, const char *id)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	char	   *key = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	args[0] = CStringGetTextDatum(c->binding->collection_id);
+	args[1] = CStringGetTextDatum(id);
+	args[2] = CStringGetTextDatum(c->row_key);
+	webflow_step_begin(ss->opts);
+	if (SPI_execute_with_args("SELECT source_key FROM webflow.items WHERE collection_id = $1"
+							  " AND item_id = $2 AND source_key <> $3",
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webflow.items");
+	if (SPI_processed > 0)
+		key = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1));
+	webflow_step_end(ss->opts);
+	MemoryContextSwitchTo(cxt);
+	return key;
 }
 
 /*

@@ -59,6 +59,7 @@ typedef struct RecordStep
 	ArrayStatement unmap;		/* item map deletes */
 	ArrayStatement map;			/* item map upserts */
 	ArrayStatement requeue;		/* rows that stay: retried, failed, waiting */
+	ArrayStatement align;		/* rows of slug holders: due with the waiter */
 	ArrayStatement ok_bindings; /* bindings that succeeded */
 	ArrayStatement bad_bindings;	/* bindings with a row failed for good */
 	int64		completed;
@@ -154,6 +155,7 @@ step_init(RecordStep *rs)
 	static const Oid unmap[] = {TEXTOID, TEXTOID};
 	static const Oid map[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
 	static const Oid requeue[] = {INT8OID, INT4OID, FLOAT8OID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
+	static const Oid align[] = {INT8OID, INT4OID, TEXTOID};
 	static const Oid ok_bindings[] = {INT4OID};
 	static const Oid bad_bindings[] = {INT4OID, TEXTOID};
 
@@ -204,6 +206,16 @@ step_init(RecordStep *rs)
 			  " FROM unnest($1, $2, $3, $4, $5, $6, $7)"
 			  "   AS d(id, inc, delay, err, status, unknown, fail)"
 			  " WHERE o.id = d.id", 7, requeue);
+	/* (rows a user's open transaction holds are left as they are) */
+	stmt_init(&rs->align,
+			  "UPDATE webflow.outbox o SET next_attempt_at = w.next_attempt_at"
+			  " FROM unnest($1, $2, $3) AS d(id, b, k)"
+			  " JOIN webflow.outbox w ON w.id = d.id"
+			  " WHERE o.binding_id = d.b AND o.row_key = d.k"
+			  "   AND o.state = 'pending' AND w.state = 'pending'"
+			  "   AND o.id IN (SELECT x.id FROM webflow.outbox x"
+			  "     JOIN unnest($2, $3) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
+			  "     WHERE x.state = 'pending' FOR UPDATE OF x SKIP LOCKED)", 3, align);
 	/*
 	 * (a binding that a user's open bind() or unbind() holds keeps its
 	 * last outcome: these columns only report, and nobody is waited for)
@@ -313,7 +325,9 @@ wait_seconds(Change *c, double jitter)
  * its backoff or the outage delay) or marks it failed; the rows it
  * superseded keep their images and "maybe sent" marks (the slugs an
  * earlier create may have used) and follow it, so that they are claimed
- * with it again.
+ * with it again.  A change that waits for a slug another queued row's item
+ * holds brings that row's next attempt to its own, so that the two meet in
+ * one pass (where the holder gives the slug up).
  */
 static void
 record_staying(RecordStep *rs, Change *c)
@@ -337,6 +351,14 @@ record_staying(RecordStep *rs, Change *c)
 		v[0] = Int64GetDatum(*(int64 *) lfirst(lc));
 		n[3] = n[4] = true;
 		stmt_add(&rs->requeue, v, n);
+	}
+	if (c->slug_holder_key != NULL)
+	{
+		/* the row whose item holds the slug comes due with this one */
+		Datum		a[3] = {Int64GetDatum(c->newest_id), Int32GetDatum(c->binding_id),
+		CStringGetTextDatum(c->slug_holder_key)};
+
+		stmt_add(&rs->align, a, NULL);
 	}
 	if (c->outcome == OUTCOME_FAILED ||
 		(c->outcome == OUTCOME_RETRY && c->attempts + 1 >= webflow_max_attempts))
@@ -409,6 +431,7 @@ step_run(RecordStep *rs)
 	stmt_run(&rs->unmap, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->map, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->requeue, true, INT4OID, Int32GetDatum(webflow_max_attempts));
+	stmt_run(&rs->align, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->ok_bindings, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->bad_bindings, false, InvalidOid, (Datum) 0);
 }

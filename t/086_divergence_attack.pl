@@ -1,0 +1,309 @@
+# t/086_divergence_attack.pl: a tester's attempts to break the promise
+# "nothing diverges": after any fault (lost answers, 5xx, 401, worker
+# kills) and the Designer's edits, once the faults stop and the worker
+# drains (and, for the Designer's edits, after webflow.sync()), what a
+# site visitor sees equals the table: nothing missing, extra, stale or
+# duplicated, no row failed for a reason that is not its own, nothing
+# stuck.  The attempts replay, deterministically, orderings the chaos test
+# (t/050) met by chance: rows trading slugs across passes, lost answers
+# followed by deletes, renames and key changes.
+#
+# Each attempt is one attempt('name', $held, $detail) asserting that the
+# attack FAILS; a failing one is a BREAK, reported with the table, the
+# site, the item map, the outbox and the extension's requests.  The
+# verdict is read from the live items of every page through the public
+# API (read-only token), never from the fake's state.  The end prints
+# "divergence-attack: N attempts, M breaks".
+#
+# webflow.max_attempts is 4 here, so that a row that would fail in the end
+# under the default (10, with backoffs up to five minutes) fails within
+# seconds.
+#
+# T086_ONLY (a regex) runs only the attempts whose names match.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use JSON::PP;
+use FindBin;
+use lib $FindBin::RealBin;
+use WebflowTest;
+
+my $t_start = time;
+start_fake();
+my $T = JSON::PP::true;
+
+my ($attempts, $breaks, @broken) = (0, 0);
+
+my $node = new_node('divergence_attack',
+	'webflow.timeout'         => "'1s'",
+	'webflow.connect_timeout' => "'1s'",
+	'webflow.max_attempts'    => 4,
+	'webflow.rate_limit'      => 6000);
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+sub psql_quiet
+{
+	my ($q) = @_;
+	my ($out, $err) = ('', '');
+	$node->psql('postgres', $q, stdout => \$out, stderr => \$err);
+	return $out;
+}
+
+# attempt(NAME, HELD, DETAIL): one attack; HELD false is a BREAK
+sub attempt
+{
+	my ($name, $held, $why) = @_;
+	die "attempt '$name': called with " . scalar(@_) . " arguments\n" unless @_ == 3;
+	$attempts++;
+	unless ($held) { $breaks++; push @broken, $name; diag("BREAK: $name:\n" . ($why // '')); }
+	ok($held, $name);
+}
+
+# ---- the fake: collections, the Designer ----------------------------------
+
+my $ncoll = 0;
+
+# new_collection(NAME): a new, empty collection (name, slug, description)
+sub new_collection
+{
+	my ($name) = @_;
+	$ncoll++;
+	my ($st, $c) = fake_api('POST', "/sites/$SITE/collections", {
+			displayName  => "$name $ncoll",
+			singularName => "$name $ncoll",
+			slug         => "divergence-$ncoll",
+			fields       => [ { type => 'PlainText', displayName => 'Description', slug => 'description' } ] },
+		actor => 'designer');
+	die "could not create a collection: $st\n" unless $st == 200 && $c->{id};
+	return $c->{id};
+}
+
+# designer(METHOD, PATH, BODY): an edit in the Webflow Designer (never faulted)
+sub designer
+{
+	my ($method, $path, $body) = @_;
+	my ($st, $d) = fake_api($method, $path, $body, actor => 'designer');
+	die "designer $method $path: $st\n" unless $st >= 200 && $st < 300;
+	return $d;
+}
+
+sub faults_left { return scalar @{ fake_admin('GET', '/faults') }; }
+
+# new_table(TABLE, COLL, OPTIONS): a table (id int key, name, description)
+# bound to COLL
+sub new_table
+{
+	my ($table, $coll, $options) = @_;
+	$options //= '{}';
+	sql(qq{CREATE TABLE $table (id int PRIMARY KEY, name text NOT NULL, description text);
+	       SELECT webflow.bind('$table', '$coll', '$options');});
+}
+
+# ---- the verdict -----------------------------------------------------------
+
+# site_view(COLL, LIVE): what a visitor sees, every page, "name|slug|description"
+sub site_view
+{
+	my ($coll, $live) = @_;
+	return [ sort map { join('|', map { $_ // '' } @{ $_->{fieldData} }{qw(name slug description)}) }
+		  grep { !$_->{isArchived} && !$_->{isDraft} } @{ fake_pages($coll, live => $live // 1) } ];
+}
+
+sub table_view
+{
+	my ($table) = @_;
+	my $out = sql(qq{SELECT name || '|' || webflow.slugify(name) || '|' || coalesce(description, '') FROM $table});
+	return [ sort grep { length } split /\n/, $out ];
+}
+
+sub n_outbox
+{
+	my ($table, $state) = @_;
+	my $cond = $state ? "AND o.state = '$state'" : '';
+	return psql_quiet(qq{SELECT count(*) FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
+	                     WHERE b.source = '$table'::regclass $cond});
+}
+
+# settle(TABLE, TIMEOUT): waits until the table's outbox rows are gone, or
+# one failed
+sub settle
+{
+	my ($table, $timeout) = @_;
+	return wait_until(sub { n_outbox($table, 'failed') > 0 || n_outbox($table) == 0 }, $timeout // 20, 0.2);
+}
+
+sub items_report
+{
+	my ($coll) = @_;
+	return join("\n", map {
+			sprintf('  %s slug=%s name=%s desc=%s | live=%s liveSlug=%s | archived=%s draft=%s',
+				$_->{id}, $_->{fieldData}{slug} // '-', $_->{fieldData}{name} // '-',
+				$_->{fieldData}{description} // '-', $_->{isLive} ? 'yes' : 'no',
+				($_->{liveFieldData} // {})->{slug} // '-',
+				$_->{isArchived} ? 'yes' : 'no', $_->{isDraft} ? 'yes' : 'no')
+	} @{ fake_items($coll) });
+}
+
+# requests_text(SEQ, COLL): the extension's requests to COLL since SEQ
+sub requests_text
+{
+	my ($seq, $coll) = @_;
+	my @log = grep { !$_->{actor} && $_->{path} =~ /\Q$coll\E/ } @{ fake_log($seq) };
+	my $n = @log;
+	splice(@log, 60) if @log > 60;
+	return join("\n", map {
+			my $p = $_->{path};
+			$p =~ s{^/v2/collections/[0-9a-f]{24}}{C};
+			my $b = $_->{body} ? JSON::PP->new->canonical->encode($_->{body}) : '';
+			$b = substr($b, 0, 200) . '...' if length($b) > 200;
+			sprintf('  %s %s%s -> %s%s %s', $_->{method}, $p,
+				($_->{query_string} ? "?$_->{query_string}" : ''),
+				$_->{status} // 'dropped', $_->{fault} ? " [$_->{fault}]" : '', $b)
+	} @log) . ($n > 60 ? sprintf("\n  ... (%d in all)", $n) : '');
+}
+
+# verdict(NAME, TABLE, COLL, SEQ, LIVE): the promise, as one attempt
+sub verdict
+{
+	my ($name, $table, $coll, $seq, $live) = @_;
+	my $site = site_view($coll, $live);
+	my $rows = table_view($table);
+	my $verify = psql_quiet(qq{SELECT string_agg(difference || ' key=' || coalesce(row_key, '-') || ' item=' || coalesce(item_id, '-'), E'\n')
+	                          FROM webflow.verify('$table')});
+	my $failed = n_outbox($table, 'failed');
+	my $left = n_outbox($table);
+	my $same = join("\n", @$site) eq join("\n", @$rows);
+	my $held = $same && $verify eq '' && $failed eq '0' && $left eq '0';
+	my $detail = '';
+	unless ($held)
+	{
+		$detail = "table rows:\n  " . join("\n  ", @$rows)
+		  . "\nlive site:\n  " . join("\n  ", @$site)
+		  . "\nverify(): $verify\nfailed rows: $failed, rows left: $left"
+		  . "\nitems at the fake:\n" . items_report($coll)
+		  . "\nitem map:\n" . psql_quiet(qq{SELECT string_agg(format('  %s -> %s slug=%s hash=%s', source_key, item_id,
+		                  coalesce(slug, 'NULL'), coalesce(payload_hash, 'NULL')), E'\n' ORDER BY source_key)
+		                  FROM webflow.items WHERE collection_id = '$coll'})
+		  . "\noutbox:\n" . psql_quiet(qq{SELECT string_agg(format('  #%s key %s %s %s attempts=%s status=%s maybe_sent=%s error=%s',
+		                       o.id, o.row_key, o.op, o.state, o.attempts, coalesce(o.last_status::text, '-'),
+		                       o.maybe_sent, coalesce(o.last_error, '-')), E'\n' ORDER BY o.id)
+		                     FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
+		                     WHERE b.source = '$table'::regclass})
+		  . "\nrequests:\n" . requests_text($seq, $coll);
+	}
+	attempt($name, $held, $detail);
+	return $held;
+}
+
+# set_conf(NAME, VALUE): ALTER SYSTEM (VALUE undef: RESET) and reload
+sub set_conf
+{
+	my ($name, $value) = @_;
+	sql(defined $value ? "ALTER SYSTEM SET $name = '$value'" : "ALTER SYSTEM RESET $name");
+	sql('SELECT pg_reload_conf()');
+	sleep(0.5);
+}
+
+# cleanup(): no fault left, no pause left behind
+sub cleanup
+{
+	fake_clear_faults();
+	set_conf('webflow.worker_enabled', undef) if psql_quiet('SHOW webflow.worker_enabled') ne 'on';
+	sql(q{SELECT webflow.retry()})
+	  if psql_quiet(q{SELECT webflow.worker_status()->>'pausedBecause' IS NOT NULL}) eq 't';
+}
+
+sub run_attack
+{
+	my ($name, $code) = @_;
+	return if $ENV{T086_ONLY} && $name !~ /$ENV{T086_ONLY}/;
+	my $t0 = time;
+	eval { $code->(); 1 } or attempt($name, 0, "the attack died: $@");
+	cleanup();
+	note(sprintf('%s: %.1f s', $name, time - $t0));
+}
+
+# crash_worker(): SIGKILL of the worker; returns once a new worker is up
+sub crash_worker
+{
+	my $pid = worker_pid($node);
+	die "no worker\n" unless $pid;
+	kill 'KILL', $pid;
+	wait_until(sub { $node->psql('postgres', 'SELECT 1') != 0 }, 5, 0.05);
+	wait_until(sub { $node->psql('postgres', 'SELECT 1') == 0 }, 30, 0.2) or die "the server did not come back\n";
+	wait_until(sub { my $p = worker_pid($node); $p ne '' && $p ne $pid }, 15, 0.1);
+}
+
+# attempts_of(TABLE, ID): the attempts of a row key's pending outbox rows
+sub attempts_of
+{
+	my ($table, $id) = @_;
+	return psql_quiet(qq{SELECT coalesce(max(o.attempts), -1) FROM webflow.outbox o JOIN webflow.bindings b
+	                     ON b.id = o.binding_id WHERE b.source = '$table'::regclass AND o.row_key = '$id'});
+}
+
+# ===========================================================================
+# 1. two rows trade slugs, but in two transactions: the first rename finds
+#    its slug taken (by the other row's item, whose rename is not queued
+#    yet) and waits its backoff; the second rename comes in while it waits.
+#    Each pass then carries one of the two rows only: neither may move.
+# ===========================================================================
+run_attack('slug trade across passes: each rename waits for the other' => sub {
+	my $coll = new_collection('D1');
+	new_table('d1', $coll);
+	sql(q{INSERT INTO d1 VALUES (1, 'D1 Alpha', 'a'), (2, 'D1 Beta', 'b')});
+	settle('d1');
+	my $seq = fake_log_seq();
+	sql(q{UPDATE d1 SET name = 'D1 Beta' WHERE id = 1});
+	wait_until(sub { attempts_of('d1', 1) >= 1 }, 10, 0.02);
+	sql(q{UPDATE d1 SET name = 'D1 Alpha' WHERE id = 2});
+	settle('d1', 40);
+	verdict('slug trade across passes: each rename waits for the other', 'd1', $coll, $seq);
+});
+
+# the same with a key change: the new key's create finds the slug taken by
+# the old key's item, whose unpublish failed (500) and waits longer
+run_attack('key change: the old item\'s unpublish fails twice, the new key\'s create waits' => sub {
+	my $coll = new_collection('D2');
+	new_table('d2', $coll);
+	sql(q{INSERT INTO d2 VALUES (1, 'D2 Row', 'a')});
+	settle('d2');
+	my $seq = fake_log_seq();
+	fake_fault({ match => { kind => 'delete_live' }, status => 500, count => 2 });
+	sql(q{UPDATE d2 SET id = 2 WHERE id = 1});
+	settle('d2', 40);
+	verdict('key change: the old item\'s unpublish fails twice, the new key\'s create waits', 'd2', $coll, $seq);
+});
+
+# ===========================================================================
+# 2. a create whose answer is lost, the Designer changes the new item's
+#    slug, then the row is deleted (and sync() runs)
+# ===========================================================================
+run_attack('lost create, the Designer changes its slug, the row deleted, sync()' => sub {
+	my $coll = new_collection('D3');
+	new_table('d3', $coll);
+	my $seq = fake_log_seq();
+	set_conf('webflow.worker_enabled', 'off');
+	fake_fault({ match => { kind => 'post_live' }, process => $T, status => 500, count => 1 });
+	sql(q{INSERT INTO d3 VALUES (1, 'D3 Row', 'a'), (2, 'D3 Other', 'b')});
+	psql_quiet(q{SELECT webflow.drain()});
+	my ($item) = grep { $_->{fieldData}{name} eq 'D3 Row' } @{ fake_items($coll) };
+	die "the create did not happen\n" unless $item;
+	designer('PATCH', "/collections/$coll/items/$item->{id}/live", { fieldData => { slug => 'd3-by-the-designer' } });
+	sql(q{DELETE FROM d3 WHERE id = 1});
+	set_conf('webflow.worker_enabled', undef);
+	settle('d3', 20);
+	sql(q{SELECT webflow.sync('d3')});
+	settle('d3', 20);
+	verdict('lost create, the Designer changes its slug, the row deleted, sync()', 'd3', $coll, $seq);
+});
+
+note(sprintf('the file ran %.0f s', time - $t_start));
+$node->stop;
+diag("divergence-attack: $attempts attempts, $breaks breaks" . (@broken ? ' (' . join('; ', @broken) . ')' : ''));
+note("divergence-attack: $attempts attempts, $breaks breaks");
+done_testing();
