@@ -238,6 +238,22 @@ sub crash_worker
 	wait_until(sub { my $p = worker_pid($node); $p ne '' && $p ne $pid }, 15, 0.1);
 }
 
+# drain_until(CODE): webflow.drain() (the worker off) until CODE is true, at
+# most 20 times (a pass the worker had begun may still hold the drain lock)
+sub drain_until
+{
+	my ($code) = @_;
+	for (1 .. 20)
+	{
+		my ($out, $err) = ('', '');
+		$node->psql('postgres', q{SELECT webflow.drain()}, stdout => \$out, stderr => \$err);
+		note("drain: $out $err");
+		return 1 if $code->();
+		sleep(0.25);
+	}
+	return 0;
+}
+
 # attempts_of(TABLE, ID): the attempts of a row key's pending outbox rows
 sub attempts_of
 {
@@ -290,7 +306,7 @@ run_attack('lost create, the Designer changes its slug, the row deleted, sync()'
 	set_conf('webflow.worker_enabled', 'off');
 	fake_fault({ match => { kind => 'post_live' }, process => $T, status => 500, count => 1 });
 	sql(q{INSERT INTO d3 VALUES (1, 'D3 Row', 'a'), (2, 'D3 Other', 'b')});
-	psql_quiet(q{SELECT webflow.drain()});
+	drain_until(sub { grep { $_->{fieldData}{name} eq 'D3 Row' } @{ fake_items($coll) } });
 	my ($item) = grep { $_->{fieldData}{name} eq 'D3 Row' } @{ fake_items($coll) };
 	die "the create did not happen\n" unless $item;
 	designer('PATCH', "/collections/$coll/items/$item->{id}/live", { fieldData => { slug => 'd3-by-the-designer' } });
@@ -301,6 +317,33 @@ run_attack('lost create, the Designer changes its slug, the row deleted, sync()'
 	settle('d3', 20);
 	verdict('lost create, the Designer changes its slug, the row deleted, sync()', 'd3', $coll, $seq);
 });
+
+# the same, but the row is renamed instead of deleted: its item is looked
+# up by its slugs (the Designer's is none of them) and by its name (the new
+# one): one row looked up alone, and five at once (the newest items read)
+for my $n (1, 5)
+{
+	my $name = "lost create, the Designer changes its slug, the row renamed, sync() ($n rows)";
+	run_attack($name => sub {
+		my $coll = new_collection("D4 $n");
+		my $t = "d4_$n";
+		new_table($t, $coll);
+		my $seq = fake_log_seq();
+		set_conf('webflow.worker_enabled', 'off');
+		fake_fault({ match => { kind => 'post_live' }, process => $T, status => 500, count => 1 });
+		sql(qq{INSERT INTO $t SELECT i, 'D4 Row ' || i, 'a' FROM generate_series(1, $n) i});
+		drain_until(sub { grep { $_->{fieldData}{name} eq 'D4 Row 1' } @{ fake_items($coll) } });
+		my ($item) = grep { $_->{fieldData}{name} eq 'D4 Row 1' } @{ fake_items($coll) };
+		die "the create did not happen\n" unless $item;
+		designer('PATCH', "/collections/$coll/items/$item->{id}/live", { fieldData => { slug => "d4-$n-by-the-designer" } });
+		sql(qq{UPDATE $t SET name = name || ' renamed'});
+		set_conf('webflow.worker_enabled', undef);
+		settle($t, 20);
+		sql(qq{SELECT webflow.sync('$t')});
+		settle($t, 20);
+		verdict($name, $t, $coll, $seq);
+	});
+}
 
 note(sprintf('the file ran %.0f s', time - $t_start));
 $node->stop;

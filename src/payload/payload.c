@@ -221,6 +221,34 @@ webflow_payload_slug_of(WebflowPayloadState *st, Jsonb *row)
 }
 
 /*
+ * webflow_payload_name_of returns the name a row's item gets, or NULL when
+ * it has none; like webflow_payload_slug_of it checks nothing else, so
+ * that an earlier create of a row whose item cannot be built now can be
+ * looked up by its name too.
+ */
+char *
+webflow_payload_name_of(WebflowPayloadState *st, Jsonb *row)
+{
+	int			n;
+	int			i;
+	int			len = 0;
+	char	   *name;
+
+	check_row(row);
+	n = prepare_row(st, row);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *v = &st->values[i];
+
+		if (st->cols[i].role != ROLE_NAME || v->type == jbvNull || v->type == jbvBinary)
+			continue;
+		name = webflow_value_as_text(v, &len);
+		return name != NULL && len > 0 ? pnstrdup(name, len) : NULL;
+	}
+	return NULL;
+}
+
+/*
  * push_name pushes the item's name from its column and returns it (as
  * text, *len bytes), refusing one that is missing, empty or not text.
  */

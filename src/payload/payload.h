@@ -18,6 +18,7 @@
 
 extern Jsonb *webflow_payload_build(WebflowPayloadState *state, Jsonb *row);
 extern char *webflow_payload_slug_of(WebflowPayloadState *state, Jsonb *row);
+extern char *webflow_payload_name_of(WebflowPayloadState *state, Jsonb *row);
 extern char *webflow_payload_slug(Jsonb *payload);
 extern Datum webflow_item_payload(PG_FUNCTION_ARGS);
 

@@ -52,6 +52,7 @@ static bool release_moving_slug(SendState *ss, Change *c);
 static char *payload_name(Change *c);
 static char *lookup_name(SendState *ss, Change *c, const char *name,
 						 RequestClass *cls, char **slug);
+static List *candidate_names(Change *c);
 static bool has_name(Change *c, JsonbValue *fd);
 static void archive_staged(SendState *ss, Change *c);
 static bool item_has_slug(SendState *ss, Change *c);
@@ -447,17 +448,46 @@ release_moving_slug(SendState *ss, Change *c)
 	return true;
 }
 
-/* has_name says whether an item's fieldData has the name of a change's item. */
+/*
+ * candidate_names lists the names a change's item may have: its own, then
+ * those of the states an earlier create may have sent.
+ */
+static List *
+candidate_names(Change *c)
+{
+	List	   *names = NIL;
+	char	   *name = payload_name(c);
+	ListCell   *lc;
+
+	if (name != NULL)
+		names = lappend(names, name);
+	foreach(lc, c->candidate_names)
+		if (name == NULL || strcmp((char *) lfirst(lc), name) != 0)
+			names = lappend(names, lfirst(lc));
+	return names;
+}
+
+/*
+ * has_name says whether an item's fieldData has one of the names a
+ * change's item may have.
+ */
 static bool
 has_name(Change *c, JsonbValue *fd)
 {
-	char	   *name = payload_name(c);
 	char	   *theirs;
+	ListCell   *lc;
 
-	if (name == NULL || !webflow_jsonb_is_object(fd))
+	if (!webflow_jsonb_is_object(fd))
 		return false;
 	theirs = webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "name"));
-	return theirs != NULL && strcmp(theirs, name) == 0;
+	if (theirs == NULL)
+		return false;
+	if (payload_name(c) != NULL && strcmp(theirs, payload_name(c)) == 0)
+		return true;
+	foreach(lc, c->candidate_names)
+		if (strcmp(theirs, (char *) lfirst(lc)) == 0)
+			return true;
+	return false;
 }
 
 /* item_has_slug says whether a change's item has the change's slug now. */
@@ -717,7 +747,7 @@ lookup_name(SendState *ss, Change *c, const char *name, RequestClass *cls, char 
 
 /*
  * lookup_candidates looks a change's candidate slugs up one by one, then
- * its name, and settles it; it returns false when a lookup could not be
+ * its names, and settles it; it returns false when a lookup could not be
  * made.
  */
 static bool
@@ -739,12 +769,12 @@ lookup_candidates(SendState *ss, Change *c)
 			return true;
 		}
 	}
-	/* (the item's slug may have been changed in Webflow since: its name) */
-	if (!c->is_delete && payload_name(c) != NULL)
+	/* (the item's slug may have been changed in Webflow since: its names) */
+	foreach(lc, candidate_names(c))
 	{
 		RequestClass cls;
 		char	   *slug = NULL;
-		char	   *id = lookup_name(ss, c, payload_name(c), &cls, &slug);
+		char	   *id = lookup_name(ss, c, lfirst(lc), &cls, &slug);
 
 		if (cls != REQ_OK)
 			return false;

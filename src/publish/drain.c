@@ -83,10 +83,11 @@ static List *claim_rows(int max_rows, const char *connection, HTAB *bindings,
 static void check_schema(Binding *b, PassOptions *opts, MemoryContext cxt);
 static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
 static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
-							 MemoryContext cxt, char **slug);
+							 MemoryContext cxt, char **slug, char **name);
 static void build_payload(Change *c, MemoryContext cxt);
 static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
-					   char **slug);
+					   char **slug, char **name);
+static void add_candidate(List **list, char *value, MemoryContext cxt);
 static bool candidate_slugs(Change *c, MemoryContext cxt);
 static int64 *box_id(int64 id);
 
@@ -324,6 +325,7 @@ typedef struct ImageStep
 	Jsonb	   *image;
 	bool		slug_only;
 	char	  **slug;
+	char	  **name;			/* with slug_only, when not NULL: its name */
 	MemoryContext cxt;
 } ImageStep;
 
@@ -359,7 +361,10 @@ try_step(void (*step) (void *), void *arg, MemoryContext cxt)
 	return edata;
 }
 
-/* from_image_step builds a payload, or works out a slug, for from_image. */
+/*
+ * from_image_step builds a payload, or works out a slug (and a name), for
+ * from_image.
+ */
 static void
 from_image_step(void *arg)
 {
@@ -369,7 +374,11 @@ from_image_step(void *arg)
 	if (b->payload == NULL)
 		b->payload = webflow_payload_prepare(b->payload_options, is->cxt);
 	if (is->slug_only)
+	{
 		*is->slug = webflow_payload_slug_of(b->payload, is->image);
+		if (is->name != NULL)
+			*is->name = webflow_payload_name_of(b->payload, is->image);
+	}
 	else
 		is->c->payload = webflow_payload_build(b->payload, is->image);
 }
@@ -377,13 +386,14 @@ from_image_step(void *arg)
 /*
  * from_image runs, in a subtransaction, the payload build of a row image
  * (into c->payload) or, with slug_only, the working out of its slug (into
- * *slug); it returns NULL, or the error that stopped it (in cxt).
+ * *slug) and, when name is not NULL, its name (into *name); it returns
+ * NULL, or the error that stopped it (in cxt).
  */
 static ErrorData *
 from_image(Change *c, Jsonb *image, bool slug_only, MemoryContext cxt,
-		   char **slug)
+		   char **slug, char **name)
 {
-	ImageStep	is = {c, image, slug_only, slug, cxt};
+	ImageStep	is = {c, image, slug_only, slug, name, cxt};
 	Oid			saved = webflow_set_reference_owner(c->binding->table_owner);
 	ErrorData  *edata = try_step(from_image_step, &is, cxt);
 
@@ -424,7 +434,7 @@ build_payload(Change *c, MemoryContext cxt)
 	MemoryContext old;
 
 	c->payload = NULL;
-	edata = from_image(c, c->image, false, cxt, NULL);
+	edata = from_image(c, c->image, false, cxt, NULL, NULL);
 	if (edata == NULL)
 		return;
 	old = MemoryContextSwitchTo(cxt);
@@ -439,16 +449,19 @@ build_payload(Change *c, MemoryContext cxt)
 
 /*
  * image_slug sets *slug to the slug an item made from a row image has (NULL
- * when it has none); it returns false, with the change's error set, when
- * that cannot be worked out now.
+ * when it has none), and *name to its name when name is not NULL; it
+ * returns false, with the change's error set, when that cannot be worked
+ * out now.
  */
 static bool
-image_slug(Change *c, Jsonb *image, MemoryContext cxt, char **slug)
+image_slug(Change *c, Jsonb *image, MemoryContext cxt, char **slug, char **name)
 {
 	ErrorData  *edata;
 
 	*slug = NULL;
-	edata = from_image(c, image, true, cxt, slug);
+	if (name != NULL)
+		*name = NULL;
+	edata = from_image(c, image, true, cxt, slug, name);
 	if (edata == NULL)
 		return true;
 	c->error = MemoryContextStrdup(cxt,
@@ -457,40 +470,46 @@ image_slug(Change *c, Jsonb *image, MemoryContext cxt, char **slug)
 	return false;
 }
 
+/* add_candidate appends a copy of value to *list unless NULL or there. */
+static void
+add_candidate(List **list, char *value, MemoryContext cxt)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (value == NULL)
+		return;
+	foreach(lc, *list)
+		if (strcmp((char *) lfirst(lc), value) == 0)
+			return;
+	old = MemoryContextSwitchTo(cxt);
+	*list = lappend(*list, pstrdup(value));
+	MemoryContextSwitchTo(old);
+}
+
 /*
  * candidate_slugs lists the slugs a change's item may have in Webflow: its
  * own, and those of the states an earlier attempt may have created (worked
  * out from the slug and name alone: the rest of such a state may not make
- * an item any more).  It returns false when one could not be worked out.
+ * an item any more); and the names of those states, for an item whose slug
+ * was changed in the Designer since.  It returns false when one could not
+ * be worked out.
  */
 static bool
 candidate_slugs(Change *c, MemoryContext cxt)
 {
 	ListCell   *lc;
-	MemoryContext old;
 
-	old = MemoryContextSwitchTo(cxt);
-	if (c->slug != NULL)
-		c->candidate_slugs = lappend(c->candidate_slugs, pstrdup(c->slug));
-	MemoryContextSwitchTo(old);
+	add_candidate(&c->candidate_slugs, c->slug, cxt);
 	foreach(lc, c->unknown_images)
 	{
 		char	   *slug;
-		ListCell   *lc2;
-		bool		seen = false;
+		char	   *name;
 
-		if (!image_slug(c, lfirst(lc), cxt, &slug))
+		if (!image_slug(c, lfirst(lc), cxt, &slug, &name))
 			return false;
-		if (slug == NULL)
-			continue;
-		foreach(lc2, c->candidate_slugs)
-			seen |= strcmp((char *) lfirst(lc2), slug) == 0;
-		if (!seen)
-		{
-			old = MemoryContextSwitchTo(cxt);
-			c->candidate_slugs = lappend(c->candidate_slugs, slug);
-			MemoryContextSwitchTo(old);
-		}
+		add_candidate(&c->candidate_slugs, slug, cxt);
+		add_candidate(&c->candidate_names, name, cxt);
 	}
 	return true;
 }
@@ -605,11 +624,14 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 				 webflow_delete_action(b) != ACTION_NONE)
 		{
 			/* a create may have happened before the delete: find its item */
-			if (!image_slug(c, c->last_upsert_image, cxt, &c->slug))
+			char	   *name;
+
+			if (!image_slug(c, c->last_upsert_image, cxt, &c->slug, &name))
 			{
 				c->outcome = OUTCOME_RETRY;
 				return;
 			}
+			add_candidate(&c->candidate_names, name, cxt);
 			c->action = ACTION_RESOLVE;
 		}
 		else

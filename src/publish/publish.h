@@ -80,6 +80,8 @@ typedef struct Change
 	Jsonb	   *last_upsert_image;	/* newest upsert image among its rows */
 	List	   *unknown_images; /* images of rows that may have been sent */
 	List	   *candidate_slugs;	/* slugs its item may have in Webflow */
+	List	   *candidate_names;	/* names of the states an earlier create
+									 * may have sent */
 	bool		maybe_sent;		/* an earlier attempt may have reached Webflow */
 	int			attempts;
 
