@@ -345,6 +345,34 @@ for my $n (1, 5)
 	});
 }
 
+# ===========================================================================
+# 3. a create whose answer is lost, then the row fails for its own reason
+#    (a field made required that it leaves empty) before the lookup; the
+#    field is made optional again, the row renamed, sync() run
+# ===========================================================================
+run_attack('lost create, the row fails for its own reason, then renamed and sync()' => sub {
+	my $coll = new_collection('D5');
+	new_table('d5', $coll);
+	my ($fid) = map { $_->{id} } grep { $_->{slug} eq 'description' } @{ (fake_api('GET', "/collections/$coll", undef, actor => 'designer'))[1]{fields} };
+	my $seq = fake_log_seq();
+	set_conf('webflow.worker_enabled', 'off');
+	fake_fault({ match => { kind => 'post_live' }, process => $T, status => 500, count => 1 });
+	sql(q{INSERT INTO d5 VALUES (1, 'D5 Row', NULL)});
+	drain_until(sub { grep { $_->{fieldData}{name} eq 'D5 Row' } @{ fake_items($coll) } });
+	designer('PATCH', "/collections/$coll/fields/$fid", { isRequired => $T });
+	sql(qq{SELECT webflow.refresh_schema('$coll')});
+	sql(q{SELECT webflow.retry(false)});    # (no need to wait for the backoff)
+	drain_until(sub { n_outbox('d5', 'failed') > 0 });
+	designer('PATCH', "/collections/$coll/fields/$fid", { isRequired => JSON::PP::false });
+	sql(qq{SELECT webflow.refresh_schema('$coll')});
+	sql(q{UPDATE d5 SET name = 'D5 Row renamed', description = 'd'});
+	set_conf('webflow.worker_enabled', undef);
+	settle('d5', 20);
+	sql(q{SELECT webflow.sync('d5')});
+	settle('d5', 20);
+	verdict('lost create, the row fails for its own reason, then renamed and sync()', 'd5', $coll, $seq);
+});
+
 note(sprintf('the file ran %.0f s', time - $t_start));
 $node->stop;
 diag("divergence-attack: $attempts attempts, $breaks breaks" . (@broken ? ' (' . join('; ', @broken) . ')' : ''));

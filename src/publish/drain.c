@@ -147,6 +147,9 @@ box_id(int64 id)
  * The claim of due rows: the oldest due rows ($1 of them), every other
  * pending row of their row keys, marked "sending"; %s is empty, or a
  * condition that keeps only the rows of one connection's bindings ($2).
+ * Failed rows of those keys that may have reached Webflow come too: an
+ * earlier create of theirs may have made the item the newer rows need (it
+ * is looked up by their slugs and names), and they follow the newest.
  */
 #define CLAIM_SQL \
 	"WITH due AS (" \
@@ -159,7 +162,8 @@ box_id(int64 id)
 	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
 	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
 	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
-	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"  WHERE (o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"    OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))" \
 	"  FOR UPDATE OF o SKIP LOCKED)," \
 	" claimed AS (" \
 	"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
