@@ -281,18 +281,41 @@ run_attack('slug trade across passes: each rename waits for the other' => sub {
 	verdict('slug trade across passes: each rename waits for the other', 'd1', $coll, $seq);
 });
 
-# the same with a key change: the new key's create finds the slug taken by
-# the old key's item, whose unpublish failed (500) and waits longer
-run_attack('key change: the old item\'s unpublish fails twice, the new key\'s create waits' => sub {
-	my $coll = new_collection('D2');
-	new_table('d2', $coll);
-	sql(q{INSERT INTO d2 VALUES (1, 'D2 Row', 'a')});
-	settle('d2');
+# the same with a key change under each on_delete: the new key's create
+# finds the slug taken by the old key's item, whose removal (unpublish,
+# archive, unpublish and slug release) fails twice with a 500
+for my $v ([ 'unpublish', 'delete_live' ], [ 'archive', 'patch_live' ], [ 'unpublish_only', 'patch_staged' ])
+{
+	my ($on_delete, $kind) = @$v;
+	my $name = "key change ($on_delete): the old item's removal fails twice, the new key's create waits";
+	run_attack($name => sub {
+		my $t = "d2_$on_delete";
+		my $coll = new_collection("D2 $on_delete");
+		new_table($t, $coll, qq{{"on_delete": "$on_delete"}});
+		sql(qq{INSERT INTO $t VALUES (1, 'D2 Row', 'a')});
+		settle($t);
+		my $seq = fake_log_seq();
+		fake_fault({ match => { kind => $kind }, status => 500, count => 2 });
+		sql(qq{UPDATE $t SET id = 2 WHERE id = 1});
+		settle($t, 40);
+		verdict($name, $t, $coll, $seq);
+	});
+}
+
+# two rows swap names in one UPDATE; the slug release of the first (a
+# staged PATCH) is carried out but its answer is a 500, and the release of
+# the second is dropped after it was carried out
+run_attack('swap: the slug releases carried out, their answers lost' => sub {
+	my $coll = new_collection('D6');
+	new_table('d6', $coll);
+	sql(q{INSERT INTO d6 VALUES (1, 'D6 Left', 'l'), (2, 'D6 Right', 'r'), (3, 'D6 Middle', 'm')});
+	settle('d6');
 	my $seq = fake_log_seq();
-	fake_fault({ match => { kind => 'delete_live' }, status => 500, count => 2 });
-	sql(q{UPDATE d2 SET id = 2 WHERE id = 1});
-	settle('d2', 40);
-	verdict('key change: the old item\'s unpublish fails twice, the new key\'s create waits', 'd2', $coll, $seq);
+	fake_fault([ { match => { kind => 'patch_staged' }, process => $T, status => 500, count => 1 },
+			{ match => { kind => 'patch_staged' }, process => $T, drop => $T, count => 1 } ]);
+	sql(q{UPDATE d6 SET name = CASE id WHEN 1 THEN 'D6 Right' WHEN 2 THEN 'D6 Middle' ELSE 'D6 Left' END});
+	settle('d6', 40);
+	verdict('swap: the slug releases carried out, their answers lost', 'd6', $coll, $seq);
 });
 
 # ===========================================================================
@@ -371,6 +394,39 @@ run_attack('lost create, the row fails for its own reason, then renamed and sync
 	sql(q{SELECT webflow.sync('d5')});
 	settle('d5', 20);
 	verdict('lost create, the row fails for its own reason, then renamed and sync()', 'd5', $coll, $seq);
+});
+
+# ===========================================================================
+# 4. a row whose referenced row cannot be published for a while (the token
+#    is refused: the queue is paused) waits for it, and is published once
+#    the token works again
+# ===========================================================================
+run_attack('a book waits for its author while the token is refused' => sub {
+	my $acoll = new_collection('D7 authors');
+	my ($st, $bc) = fake_api('POST', "/sites/$SITE/collections", {
+			displayName => 'D7 books', singularName => 'D7 book', slug => 'divergence-d7-books',
+			fields => [ { type => 'PlainText', displayName => 'Description', slug => 'description' },
+				{ type => 'Reference', displayName => 'Author', slug => 'author', validations => { collectionId => $acoll } } ] },
+		actor => 'designer');
+	die "could not create the books collection: $st\n" unless $st == 200;
+	my $bcoll = $bc->{id};
+	sql(qq{CREATE TABLE d7a (id int PRIMARY KEY, name text NOT NULL, description text);
+	       SELECT webflow.bind('d7a', '$acoll');
+	       CREATE TABLE d7b (id int PRIMARY KEY, name text NOT NULL, description text, author int REFERENCES d7a);
+	       SELECT webflow.bind('d7b', '$bcoll');});
+	my $seq = fake_log_seq();
+	# the author's create, and the probes of the pause, are refused for ~25 s
+	fake_fault({ match => { kind => 'post_live', path => $acoll }, status => 401, count => 3 });
+	sql(q{INSERT INTO d7a VALUES (1, 'D7 Author', 'a')});
+	wait_for($node, q{SELECT webflow.worker_status()->>'pausedBecause' IS NOT NULL}, 't', 10);
+	sql(q{INSERT INTO d7b VALUES (1, 'D7 Book', 'b', 1)});
+	wait_until(sub { faults_left() == 0 || n_outbox('d7b', 'failed') > 0 }, 40, 0.5);
+	fake_clear_faults();
+	sql(q{SELECT pg_reload_conf()});    # the token is fine again: resume
+	settle('d7a', 20);
+	settle('d7b', 20);
+	verdict('a book waits for its author while the token is refused (authors)', 'd7a', $acoll, $seq);
+	verdict('a book waits for its author while the token is refused (books)', 'd7b', $bcoll, $seq);
 });
 
 note(sprintf('the file ran %.0f s', time - $t_start));

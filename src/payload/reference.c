@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
@@ -29,6 +30,10 @@
 /* the role whose collections references may name (InvalidOid: any) */
 static Oid	reference_owner = InvalidOid;
 static SPIPlanPtr item_lookup_plan = NULL;
+
+/* the last reference webflow_item_lookup found no item for (NULLs: none) */
+static char *missing_collection = NULL;
+static char *missing_key = NULL;
 
 static void check_reference_owner(const char *collection_id, Datum collection);
 
@@ -136,5 +141,39 @@ webflow_item_lookup(const char *collection_id, const char *source_key)
 	}
 	webflow_run_as_end(&ra);
 	SPI_finish();
+	if (result == NULL)
+	{
+		webflow_forget_missing_reference();
+		missing_collection = MemoryContextStrdup(TopMemoryContext, collection_id);
+		missing_key = MemoryContextStrdup(TopMemoryContext, source_key);
+	}
 	return result;
+}
+
+/*
+ * webflow_missing_reference returns the collection and row key of the
+ * last reference that had no item (the publish worker asks whether that
+ * row is on its way), or false when there was none since
+ * webflow_forget_missing_reference.
+ */
+bool
+webflow_missing_reference(char **collection_id, char **source_key)
+{
+	if (missing_collection == NULL)
+		return false;
+	*collection_id = pstrdup(missing_collection);
+	*source_key = pstrdup(missing_key);
+	return true;
+}
+
+/* webflow_forget_missing_reference forgets the last reference without an item. */
+void
+webflow_forget_missing_reference(void)
+{
+	if (missing_collection != NULL)
+		pfree(missing_collection);
+	if (missing_key != NULL)
+		pfree(missing_key);
+	missing_collection = NULL;
+	missing_key = NULL;
 }

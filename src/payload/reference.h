@@ -14,5 +14,7 @@
 extern Oid	webflow_set_reference_owner(Oid owner);
 extern char *webflow_item_lookup(const char *collection_id,
 								 const char *source_key);
+extern bool webflow_missing_reference(char **collection_id, char **source_key);
+extern void webflow_forget_missing_reference(void);
 
 #endif							/* WEBFLOW_REFERENCE_H */

@@ -85,6 +85,7 @@ static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
 static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
 							 MemoryContext cxt, char **slug, char **name);
 static void build_payload(Change *c, MemoryContext cxt);
+static bool reference_on_its_way(void);
 static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
 					   char **slug, char **name);
 static void add_candidate(List **list, char *value, MemoryContext cxt);
@@ -438,6 +439,7 @@ build_payload(Change *c, MemoryContext cxt)
 	MemoryContext old;
 
 	c->payload = NULL;
+	webflow_forget_missing_reference();
 	edata = from_image(c, c->image, false, cxt, NULL, NULL);
 	if (edata == NULL)
 		return;
@@ -448,7 +450,37 @@ build_payload(Change *c, MemoryContext cxt)
 	MemoryContextSwitchTo(old);
 	/* a referenced row not published yet: wait for it */
 	c->reference_wait = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION;
+	c->reference_queued = c->reference_wait && reference_on_its_way();
 	c->outcome = c->reference_wait ? OUTCOME_RETRY : OUTCOME_FAILED;
+}
+
+/*
+ * reference_on_its_way says whether the row a payload build found no item
+ * for is queued to get one (its newest queued change, not failed, is an
+ * upsert): waiting for it is then not the referencing row's failure.
+ */
+static bool
+reference_on_its_way(void)
+{
+	char	   *collection_id;
+	char	   *key;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+
+	if (!webflow_missing_reference(&collection_id, &key))
+		return false;
+	args[0] = CStringGetTextDatum(collection_id);
+	args[1] = CStringGetTextDatum(key);
+	if (SPI_execute_with_args("SELECT o.op FROM webflow.outbox o"
+							  " JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id"
+							  " WHERE b.collection_id OPERATOR(pg_catalog.=) $1"
+							  "   AND o.row_key OPERATOR(pg_catalog.=) $2"
+							  "   AND o.state OPERATOR(pg_catalog.<>) 'failed'"
+							  " ORDER BY o.id DESC LIMIT 1",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webflow.outbox");
+	return SPI_processed == 1 &&
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "upsert") == 0;
 }
 
 /*

@@ -104,6 +104,7 @@ typedef struct Change
 	char	   *new_item_id;	/* item map after this pass (NULL: unchanged) */
 	bool		unmap;			/* remove the item map entry */
 	bool		reference_wait; /* a referenced row has no item yet */
+	bool		reference_queued;	/* ... and is queued to get one */
 	char	   *slug_holder_key;	/* the row (not in this pass) whose item
 									 * holds the slug it wants: its next
 									 * attempt comes with this change's */

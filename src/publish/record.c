@@ -80,6 +80,10 @@ static void step_run(RecordStep *rs);
 static double backoff_seconds(int attempts, double jitter);
 
 static double wait_seconds(Change *c, double jitter);
+static bool counts_attempt(Change *c);
+
+/* Longest wait of a row for a referenced row that is queued to get an item. */
+#define REFERENCE_WAIT_MAX_S 30.0
 
 /*
  * backoff_seconds is the wait before the next attempt: exponential in the
@@ -321,6 +325,22 @@ wait_seconds(Change *c, double jitter)
 }
 
 /*
+ * counts_attempt says whether a change that stays counts an attempt: a
+ * retry or a failure does, except the last one of a row that waits for a
+ * referenced row queued to get its item (the wait is not the row's fault,
+ * however long the other row takes: a pause, an outage).
+ */
+static bool
+counts_attempt(Change *c)
+{
+	if (c->outcome == OUTCOME_FAILED)
+		return true;
+	if (c->outcome != OUTCOME_RETRY)
+		return false;
+	return !(c->reference_queued && c->attempts + 1 >= webflow_max_attempts);
+}
+
+/*
  * record_staying puts a change that is not done back in the queue (after
  * its backoff or the outage delay) or marks it failed; the rows it
  * superseded keep their images and "maybe sent" marks (the slugs an
@@ -333,11 +353,12 @@ static void
 record_staying(RecordStep *rs, Change *c)
 {
 	ListCell   *lc;
-	bool		counts = c->outcome == OUTCOME_RETRY || c->outcome == OUTCOME_FAILED;
+	bool		counts = counts_attempt(c);
 	double		delay = c->outcome == OUTCOME_WAIT || c->outcome == OUTCOME_DEFER ?
 		wait_seconds(c, rs->jitter) :
 		c->outcome != OUTCOME_RETRY ? 0.0 :
 		c->reference_wait && c->attempts < 2 ? 0.0 :
+		c->reference_queued ? Min(REFERENCE_WAIT_MAX_S, backoff_seconds(c->attempts + 1, rs->jitter)) :
 		backoff_seconds(c->attempts + 1, rs->jitter);
 	Datum		v[7] = {Int64GetDatum(c->newest_id), Int32GetDatum(counts ? 1 : 0),
 		Float8GetDatum(delay), c->error ? CStringGetTextDatum(c->error) : (Datum) 0,
@@ -361,7 +382,7 @@ record_staying(RecordStep *rs, Change *c)
 		stmt_add(&rs->align, a, NULL);
 	}
 	if (c->outcome == OUTCOME_FAILED ||
-		(c->outcome == OUTCOME_RETRY && c->attempts + 1 >= webflow_max_attempts))
+		(c->outcome == OUTCOME_RETRY && counts && c->attempts + 1 >= webflow_max_attempts))
 	{
 		rs->failed++;
 		if (c->binding != NULL && c->error != NULL)
