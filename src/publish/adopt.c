@@ -897,8 +897,13 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 			if (count < WEBFLOW_MAX_BATCH ||
 				(total >= 0 && (int64) p * WEBFLOW_MAX_BATCH + count >= total))
 			{
-				/* we saw the whole collection, unless pages shifted under us */
-				complete = !shifted;
+				/*
+				 * We saw the whole collection, unless pages shifted under
+				 * us, or a short page lists fewer items than its total says
+				 * (no end of the collection either).
+				 */
+				complete = !shifted &&
+					(total < 0 || (int64) p * WEBFLOW_MAX_BATCH + count >= total);
 				break;
 			}
 		}
