@@ -35,6 +35,13 @@
 #include "step.h"
 #include "webflow.h"
 
+/* An item found by name in the newest-items scan, and its slug. */
+typedef struct NameMatch
+{
+	char	   *id;
+	char	   *slug;
+} NameMatch;
+
 /* An item of a listed page, and the row key webflow.items maps it to. */
 typedef struct ItemOwner
 {
@@ -63,6 +70,9 @@ static List *page_owners(SendState *ss, Binding *b, JsonbValue *items,
 						 int count);
 static bool owned_by_other(List *owners, Change *c, const char *id);
 static int64 pagination_total(Jsonb *response);
+static void match_page(SendState *ss, Change **cs, int n, JsonbValue *items,
+					   int count, List *owners, NameMatch *names);
+static bool scan_newest(SendState *ss, Change **cs, int n);
 static bool slug_taken(const WebflowHttpResult *result);
 static char *update_body(Change *c, bool archive_only);
 static bool created_slug_taken(SendState *ss, Change *c, WebflowHttpResult *result);
@@ -812,117 +822,145 @@ pagination_total(Jsonb *response)
 }
 
 /*
+ * match_page settles the changes that one of the slugs their row had
+ * matches an item of a page of the newest items; for the others it notes
+ * the first item that has one of their names (names[i]; used only when
+ * no item has their slugs: a newer item with the name, made in the
+ * Designer, say, is not theirs if one has the slug).  Items other rows own
+ * are passed over.
+ */
+static void
+match_page(SendState *ss, Change **cs, int n, JsonbValue *items, int count,
+		   List *owners, NameMatch *names)
+{
+	int			i;
+	int			j;
+
+	for (j = 0; j < count; j++)
+	{
+		JsonbValue *e = webflow_jsonb_array_element(items, j);
+		JsonbValue *fd = webflow_jsonb_is_object(e) ?
+			webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
+		char	   *slug = webflow_jsonb_is_object(fd) ?
+			webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
+		char	   *id = webflow_jsonb_is_object(e) ?
+			webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
+
+		for (i = 0; slug != NULL && id != NULL && i < n; i++)
+		{
+			if (cs[i]->action != ACTION_RESOLVE ||
+				claimed_elsewhere(ss, cs[i], id) || owned_by_other(owners, cs[i], id))
+				continue;
+			if (has_candidate(cs[i], slug))
+				resolve_found(cs[i], id, slug);
+			else if (names[i].id == NULL && has_name(cs[i], fd))
+			{
+				names[i].id = id;
+				names[i].slug = slug;
+			}
+		}
+	}
+}
+
+/*
+ * scan_newest reads the collection's newest items page by page (a lost
+ * create is among the newest), a few pages, and on to the end of the
+ * collection when that costs no more requests than looking the rest up
+ * one by one, and settles the changes it finds the items of.  It returns
+ * whether it saw the whole collection: the changes it did not settle then
+ * have no item.
+ */
+static bool
+scan_newest(SendState *ss, Change **cs, int n)
+{
+	Binding    *b = cs[0]->binding;
+	NameMatch  *names = palloc0(sizeof(NameMatch) * n);
+	int			p;
+	int			i;
+	int			unresolved = n;
+	int64		total = -1;
+	bool		complete = false;
+	bool		shifted = false;
+
+	for (p = 0; !ss->stop && unresolved > 0; p++)
+	{
+		WebflowHttpResult result;
+		char	   *query = psprintf("sortBy=createdOn&sortOrder=desc&limit=100&offset=%d",
+									 p * WEBFLOW_MAX_BATCH);
+		Jsonb	   *response;
+		JsonbValue *items;
+		int			count;
+		int64		pages_left;
+
+		if (p >= Min(n / WEBFLOW_MAX_BATCH + 2, MAX_NEWEST_PAGES))
+		{
+			pages_left = total < 0 ? -1 :
+				(total - (int64) p * WEBFLOW_MAX_BATCH + WEBFLOW_MAX_BATCH - 1) / WEBFLOW_MAX_BATCH;
+			if (pages_left < 0 || pages_left > unresolved)
+				break;
+		}
+		if (webflow_send_request(ss, "GET", webflow_items_path(b, false, NULL),
+								 query, NULL, &result) != REQ_OK)
+			break;
+		response = webflow_jsonb_try_parse(result.body);
+		if (p > 0 && pagination_total(response) != total)
+			shifted = true;		/* items came or went between pages */
+		total = pagination_total(response);
+		items = webflow_jsonb_get(response, "items");
+		count = webflow_jsonb_array_size(items);
+		if (count < 0)
+		{
+			/* a page that does not parse is no end of the collection */
+			webflow_outage_observe(ss->conn, false);
+			break;
+		}
+		match_page(ss, cs, n, items, count, page_owners(ss, b, items, count), names);
+		unresolved = 0;
+		for (i = 0; i < n; i++)
+			unresolved += cs[i]->action == ACTION_RESOLVE;
+		if (count < WEBFLOW_MAX_BATCH ||
+			(total >= 0 && (int64) p * WEBFLOW_MAX_BATCH + count >= total))
+		{
+			/*
+			 * We saw the whole collection, unless pages shifted under us,
+			 * or a short page lists fewer items than its total says (no end
+			 * of the collection either).
+			 */
+			complete = !shifted &&
+				(total < 0 || (int64) p * WEBFLOW_MAX_BATCH + count >= total);
+			break;
+		}
+	}
+	/* no item has their slugs: the item with their name (the whole collection seen) */
+	for (i = 0; complete && i < n; i++)
+		if (cs[i]->action == ACTION_RESOLVE && names[i].id != NULL &&
+			!claimed_elsewhere(ss, cs[i], names[i].id))
+			resolve_found(cs[i], names[i].id, names[i].slug);
+	return complete;
+}
+
+/*
  * webflow_resolve_unknown settles changes whose earlier create may have
  * reached Webflow, by looking for an item with one of the slugs the row
- * had when it was sent (or has now).  Many at once are matched against the
- * collection's newest items; a few are looked up one by one.
+ * had when it was sent (or has now), then with one of its names.  Many at
+ * once are matched against the collection's newest items; a few are
+ * looked up one by one.
  */
 void
 webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 {
 	int			i;
+	bool		complete = n > 3 && scan_newest(ss, cs, n);
 
-	if (n > 3)
+	for (i = 0; i < n && !ss->stop; i++)
 	{
-		Binding    *b = cs[0]->binding;
-		int			p;
-		int			unresolved = n;
-		int64		total = -1;
-		bool		complete = false;
-		bool		shifted = false;
-
-		/*
-		 * Read the newest items page by page (a lost create is among the
-		 * newest), a few pages, and on to the end of the collection when
-		 * that costs no more requests than looking the rest up one by one.
-		 */
-		for (p = 0; !ss->stop && unresolved > 0; p++)
-		{
-			WebflowHttpResult result;
-			char	   *query = psprintf("sortBy=createdOn&sortOrder=desc&limit=100&offset=%d",
-										 p * WEBFLOW_MAX_BATCH);
-			Jsonb	   *response;
-			JsonbValue *items;
-			List	   *owners;
-			int			count;
-			int			j;
-			int64		pages_left;
-
-			if (p >= Min(n / WEBFLOW_MAX_BATCH + 2, MAX_NEWEST_PAGES))
-			{
-				pages_left = total < 0 ? -1 :
-					(total - (int64) p * WEBFLOW_MAX_BATCH + WEBFLOW_MAX_BATCH - 1) / WEBFLOW_MAX_BATCH;
-				if (pages_left < 0 || pages_left > unresolved)
-					break;
-			}
-			if (webflow_send_request(ss, "GET", webflow_items_path(b, false, NULL),
-									 query, NULL, &result) != REQ_OK)
-				break;
-			response = webflow_jsonb_try_parse(result.body);
-			if (p > 0 && pagination_total(response) != total)
-				shifted = true;	/* items came or went between pages */
-			total = pagination_total(response);
-			items = webflow_jsonb_get(response, "items");
-			count = webflow_jsonb_array_size(items);
-			if (count < 0)
-			{
-				/* a page that does not parse is no end of the collection */
-				webflow_outage_observe(ss->conn, false);
-				break;
-			}
-			owners = page_owners(ss, b, items, count);
-			for (j = 0; j < count; j++)
-			{
-				JsonbValue *e = webflow_jsonb_array_element(items, j);
-				JsonbValue *fd = webflow_jsonb_is_object(e) ?
-					webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
-				char	   *slug = webflow_jsonb_is_object(fd) ?
-					webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
-				char	   *id = webflow_jsonb_is_object(e) ?
-					webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
-
-				for (i = 0; slug != NULL && id != NULL && i < n; i++)
-				{
-					/* (an item another row owns is passed over: read on) */
-					if (cs[i]->action == ACTION_RESOLVE &&
-						(has_candidate(cs[i], slug) || has_name(cs[i], fd)) &&
-						!claimed_elsewhere(ss, cs[i], id) &&
-						!owned_by_other(owners, cs[i], id))
-						resolve_found(cs[i], id, slug);
-				}
-			}
-			unresolved = 0;
-			for (i = 0; i < n; i++)
-				unresolved += cs[i]->action == ACTION_RESOLVE;
-			if (count < WEBFLOW_MAX_BATCH ||
-				(total >= 0 && (int64) p * WEBFLOW_MAX_BATCH + count >= total))
-			{
-				/*
-				 * We saw the whole collection, unless pages shifted under
-				 * us, or a short page lists fewer items than its total says
-				 * (no end of the collection either).
-				 */
-				complete = !shifted &&
-					(total < 0 || (int64) p * WEBFLOW_MAX_BATCH + count >= total);
-				break;
-			}
-		}
-		for (i = 0; i < n && !ss->stop; i++)
-		{
-			if (cs[i]->action != ACTION_RESOLVE)
-				continue;
-			if (complete)
-				resolve_found(cs[i], NULL, NULL);
-			else
-				/* items made long ago may lie beyond the pages read */
-				(void) lookup_candidates(ss, cs[i]);
-		}
-	}
-	else
-	{
-		for (i = 0; i < n && !ss->stop; i++)
-			if (cs[i]->action == ACTION_RESOLVE)
-				(void) lookup_candidates(ss, cs[i]);
+		if (cs[i]->action != ACTION_RESOLVE)
+			continue;
+		if (complete)
+			resolve_found(cs[i], NULL, NULL);
+		else
+			/* items made long ago may lie beyond the pages read */
+			(void) lookup_candidates(ss, cs[i]);
 	}
 	/*
 	 * What could not be looked up waits (the network's problem, not the
