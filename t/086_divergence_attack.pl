@@ -486,6 +486,22 @@ for my $n (1, 5)
 	});
 }
 
+# ===========================================================================
+# 7. Webflow unavailable for a while: every create answered 503 (a gateway
+#    in front of Webflow), more times than a row may be attempted
+# ===========================================================================
+run_attack('Webflow answers 503 to every create for a while' => sub {
+	my $coll = new_collection('D10');
+	new_table('d10', $coll);
+	my $seq = fake_log_seq();
+	fake_fault({ match => { kind => 'post_live' }, status => 503, count => 6 });
+	sql(q{INSERT INTO d10 VALUES (1, 'D10 Row', 'd')});
+	wait_until(sub { faults_left() == 0 || n_outbox('d10', 'failed') > 0 }, 60, 0.2);
+	fake_clear_faults();
+	settle('d10', 90);
+	verdict('Webflow answers 503 to every create for a while', 'd10', $coll, $seq);
+});
+
 note(sprintf('the file ran %.0f s', time - $t_start));
 $node->stop;
 diag("divergence-attack: $attempts attempts, $breaks breaks" . (@broken ? ' (' . join('; ', @broken) . ')' : ''));

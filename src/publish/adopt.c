@@ -190,7 +190,7 @@ publish_staged(SendState *ss, Change *c)
 	if (cls == REQ_OK)
 		webflow_chunk_succeeded(&c, 1, GROUP_UPDATE, NULL);
 	else if (cls == REQ_RETRY)
-		webflow_settle(&c, 1, OUTCOME_RETRY, &result, false);
+		webflow_settle(&c, 1, webflow_retry_outcome(&result), &result, false);
 	else if (cls == REQ_STOP)
 		webflow_settle(&c, 1, OUTCOME_DEFER, NULL, false);
 	else
@@ -377,8 +377,7 @@ archive_staged(SendState *ss, Change *c)
 		webflow_chunk_succeeded(&c, 1, GROUP_ARCHIVE, NULL);
 	else if (cls == REQ_RETRY)
 	{
-		webflow_settle(&c, 1, result.outcome == WEBFLOW_HTTP_RESPONSE ? OUTCOME_RETRY : OUTCOME_WAIT,
-					   &result, false);
+		webflow_settle(&c, 1, webflow_retry_outcome(&result), &result, false);
 		/* (it may have been carried out: its slug is not known now) */
 		c->new_item_id = c->item_id;
 		c->mapped_slug = NULL;

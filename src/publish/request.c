@@ -219,6 +219,24 @@ webflow_send_request(SendState *ss, const char *method, const char *path,
 	}
 }
 
+/*
+ * webflow_retry_outcome is the outcome of a write to try again: a 5xx of
+ * Webflow's own counts an attempt (the changes it carried may be the
+ * cause); no answer at all, a 2xx whose body is not JSON, or a gateway's
+ * 502, 503 or 504 (Webflow unreachable or overloaded, for every change
+ * alike) is the network's problem: the changes wait, however long it
+ * lasts.
+ */
+ChangeOutcome
+webflow_retry_outcome(const WebflowHttpResult *result)
+{
+	if (result->outcome != WEBFLOW_HTTP_RESPONSE ||
+		(result->status >= 200 && result->status < 300) ||
+		result->status == 502 || result->status == 503 || result->status == 504)
+		return OUTCOME_WAIT;
+	return OUTCOME_RETRY;
+}
+
 /* webflow_settle gives n changes one outcome, with the failure's description. */
 void
 webflow_settle(Change **cs, int n, ChangeOutcome outcome, WebflowHttpResult *result,

@@ -57,6 +57,7 @@ extern RequestClass webflow_send_request(SendState *ss, const char *method,
 										 const char *path, const char *query,
 										 const char *body,
 										 WebflowHttpResult *result);
+extern ChangeOutcome webflow_retry_outcome(const WebflowHttpResult *result);
 extern void webflow_settle(Change **cs, int n, ChangeOutcome outcome,
 						   WebflowHttpResult *result, bool unknown);
 extern char *webflow_items_path(Binding *b, bool live, const char *suffix);

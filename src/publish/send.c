@@ -173,13 +173,13 @@ send_chunk(SendState *ss, Change **cs, int n, GroupKind kind)
 			 * A write may have happened if the request got through: a 5xx
 			 * may come after Webflow made the change, and no answer tells
 			 * nothing.  Only a request that never left is known not sent.
-			 * No answer at all is the network's problem: the changes wait
-			 * without an attempt counted; a 5xx counts one.
+			 * No answer at all, or a gateway's 502/503/504, is the
+			 * network's problem: the changes wait without an attempt
+			 * counted; another 5xx counts one.
 			 */
 			unknown = result.outcome == WEBFLOW_HTTP_RESPONSE ||
 				result.maybe_delivered || result.reconnected;
-			webflow_settle(cs, n,
-						   result.outcome == WEBFLOW_HTTP_RESPONSE ? OUTCOME_RETRY : OUTCOME_WAIT,
+			webflow_settle(cs, n, webflow_retry_outcome(&result),
 						   &result, kind == GROUP_CREATE && unknown);
 			if (kind != GROUP_CREATE && unknown)
 				forget_item_state(cs, n);
