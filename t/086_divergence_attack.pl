@@ -502,6 +502,28 @@ run_attack('Webflow answers 503 to every create for a while' => sub {
 	verdict('Webflow answers 503 to every create for a while', 'd10', $coll, $seq);
 });
 
+# ===========================================================================
+# 8. the worker killed between Webflow's answers and the record step: a key
+#    change whose old item is gone and whose new item is made, then the
+#    row renamed
+# ===========================================================================
+run_attack('key change, the worker killed before it records, then renamed' => sub {
+	my $coll = new_collection('D11');
+	new_table('d11', $coll);
+	sql(q{INSERT INTO d11 VALUES (1, 'D11 Row', 'd')});
+	settle('d11');
+	my $seq = fake_log_seq();
+	fake_fault({ match => { kind => 'post_live' }, process => $T, delay_ms => 6000, count => 1 });
+	sql(q{UPDATE d11 SET id = 2 WHERE id = 1});
+	die "the create did not come\n" unless wait_until(sub { faults_left() == 0 }, 10, 0.05);
+	sleep(0.3);    # (Webflow made the item; its answer is 6 s away)
+	crash_worker();
+	sql(q{UPDATE d11 SET name = 'D11 Row renamed'});
+	fake_clear_faults();
+	settle('d11', 20);
+	verdict('key change, the worker killed before it records, then renamed', 'd11', $coll, $seq);
+});
+
 note(sprintf('the file ran %.0f s', time - $t_start));
 $node->stop;
 diag("divergence-attack: $attempts attempts, $breaks breaks" . (@broken ? ' (' . join('; ', @broken) . ')' : ''));
