@@ -433,6 +433,21 @@ run_attack('a book waits for its author while the token is refused' => sub {
 	verdict('a book waits for its author while the token is refused (books)', 'd7b', $bcoll, $seq);
 });
 
+# a row that references itself (a Reference of its collection to itself)
+# can never be made into an item: it fails for its own reason, in the end,
+# and is not left waiting for itself for ever
+run_attack('a row that references itself fails, it does not wait for itself for ever' => sub {
+	my $coll = new_collection('D7 self');
+	designer('POST', "/collections/$coll/fields",
+		{ type => 'Reference', displayName => 'Parent', slug => 'parent', validations => { collectionId => $coll } });
+	sql(qq{CREATE TABLE d7s (id int PRIMARY KEY, name text NOT NULL, description text, parent int);
+	       SELECT webflow.bind('d7s', '$coll');
+	       INSERT INTO d7s VALUES (1, 'D7 Self', 's', 1);});
+	my $failed = wait_until(sub { n_outbox('d7s', 'failed') > 0 }, 40, 0.5);
+	attempt('a row that references itself fails, it does not wait for itself for ever', $failed,
+		psql_quiet(q{SELECT string_agg(format('%s %s attempts=%s next=%s error=%s', id, state, attempts, next_attempt_at - now(), last_error), E'\n') FROM webflow.outbox}));
+});
+
 # ===========================================================================
 # 5. five creates whose answers are lost (the rows renamed since) are
 #    looked for in the newest items; the page that answers is short of

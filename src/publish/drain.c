@@ -457,30 +457,35 @@ build_payload(Change *c, MemoryContext cxt)
 /*
  * reference_on_its_way says whether the row a payload build found no item
  * for is queued to get one (its newest queued change, not failed, is an
- * upsert): waiting for it is then not the referencing row's failure.
+ * upsert, not on its last attempt): waiting for it is then not the
+ * referencing row's failure.  (Rows that wait for each other, or a row
+ * for itself, reach their last attempts and fail as before.)
  */
 static bool
 reference_on_its_way(void)
 {
 	char	   *collection_id;
 	char	   *key;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
 
 	if (!webflow_missing_reference(&collection_id, &key))
 		return false;
 	args[0] = CStringGetTextDatum(collection_id);
 	args[1] = CStringGetTextDatum(key);
-	if (SPI_execute_with_args("SELECT o.op FROM webflow.outbox o"
+	args[2] = Int32GetDatum(webflow_max_attempts - 1);
+	if (SPI_execute_with_args("SELECT o.op OPERATOR(pg_catalog.=) 'upsert'"
+							  "   AND o.attempts OPERATOR(pg_catalog.<) $3"
+							  " FROM webflow.outbox o"
 							  " JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id"
 							  " WHERE b.collection_id OPERATOR(pg_catalog.=) $1"
 							  "   AND o.row_key OPERATOR(pg_catalog.=) $2"
 							  "   AND o.state OPERATOR(pg_catalog.<>) 'failed'"
 							  " ORDER BY o.id DESC LIMIT 1",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webflow.outbox");
 	return SPI_processed == 1 &&
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "upsert") == 0;
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
 }
 
 /*
