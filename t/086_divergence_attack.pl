@@ -285,6 +285,23 @@ run_attack('slug trade across passes: each rename waits for the other' => sub {
 	verdict('slug trade across passes: each rename waits for the other', 'd1', $coll, $seq);
 });
 
+# three rows rotating names in three transactions, each after the one
+# before got its slug refused
+run_attack('slug rotation of three rows across passes' => sub {
+	my $coll = new_collection('D1r');
+	new_table('d1r', $coll);
+	sql(q{INSERT INTO d1r VALUES (1, 'D1r A', 'a'), (2, 'D1r B', 'b'), (3, 'D1r C', 'c')});
+	settle('d1r');
+	my $seq = fake_log_seq();
+	sql(q{UPDATE d1r SET name = 'D1r B' WHERE id = 1});
+	wait_until(sub { attempts_of('d1r', 1) >= 1 }, 10, 0.02);
+	sql(q{UPDATE d1r SET name = 'D1r C' WHERE id = 2});
+	wait_until(sub { attempts_of('d1r', 2) >= 1 }, 10, 0.02);
+	sql(q{UPDATE d1r SET name = 'D1r A' WHERE id = 3});
+	settle('d1r', 40);
+	verdict('slug rotation of three rows across passes', 'd1r', $coll, $seq);
+});
+
 # the same with a key change under each on_delete: the new key's create
 # finds the slug taken by the old key's item, whose removal (unpublish,
 # archive, unpublish and slug release) fails twice with a 500
