@@ -343,24 +343,29 @@ run_attack('swap: the slug releases carried out, their answers lost' => sub {
 # 2. a create whose answer is lost, the Designer changes the new item's
 #    slug, then the row is deleted (and sync() runs)
 # ===========================================================================
-run_attack('lost create, the Designer changes its slug, the row deleted, sync()' => sub {
-	my $coll = new_collection('D3');
-	new_table('d3', $coll);
-	my $seq = fake_log_seq();
-	set_conf('webflow.worker_enabled', 'off');
-	fake_fault({ match => { kind => 'post_live' }, process => $T, status => 500, count => 1 });
-	sql(q{INSERT INTO d3 VALUES (1, 'D3 Row', 'a'), (2, 'D3 Other', 'b')});
-	drain_until(sub { grep { $_->{fieldData}{name} eq 'D3 Row' } @{ fake_items($coll) } });
-	my ($item) = grep { $_->{fieldData}{name} eq 'D3 Row' } @{ fake_items($coll) };
-	die "the create did not happen\n" unless $item;
-	designer('PATCH', "/collections/$coll/items/$item->{id}/live", { fieldData => { slug => 'd3-by-the-designer' } });
-	sql(q{DELETE FROM d3 WHERE id = 1});
-	set_conf('webflow.worker_enabled', undef);
-	settle('d3', 20);
-	sql(q{SELECT webflow.sync('d3')});
-	settle('d3', 20);
-	verdict('lost create, the Designer changes its slug, the row deleted, sync()', 'd3', $coll, $seq);
-});
+for my $on_delete ('unpublish', 'archive', 'unpublish_only')
+{
+	my $name = "lost create, the Designer changes its slug, the row deleted, sync() (on_delete $on_delete)";
+	run_attack($name => sub {
+		my $t = "d3_$on_delete";
+		my $coll = new_collection("D3 $on_delete");
+		new_table($t, $coll, qq{{"on_delete": "$on_delete"}});
+		my $seq = fake_log_seq();
+		set_conf('webflow.worker_enabled', 'off');
+		fake_fault({ match => { kind => 'post_live' }, process => $T, status => 500, count => 1 });
+		sql(qq{INSERT INTO $t VALUES (1, 'D3 Row', 'a'), (2, 'D3 Other', 'b')});
+		drain_until(sub { grep { $_->{fieldData}{name} eq 'D3 Row' } @{ fake_items($coll) } });
+		my ($item) = grep { $_->{fieldData}{name} eq 'D3 Row' } @{ fake_items($coll) };
+		die "the create did not happen\n" unless $item;
+		designer('PATCH', "/collections/$coll/items/$item->{id}/live", { fieldData => { slug => "d3-$on_delete-by-the-designer" } });
+		sql(qq{DELETE FROM $t WHERE id = 1});
+		set_conf('webflow.worker_enabled', undef);
+		settle($t, 20);
+		sql(qq{SELECT webflow.sync('$t')});
+		settle($t, 20);
+		verdict($name, $t, $coll, $seq);
+	});
+}
 
 # the same, but the row is renamed instead of deleted: its item is looked
 # up by its slugs (the Designer's is none of them) and by its name (the new
