@@ -523,6 +523,20 @@ for my $n (1, 5)
 	});
 }
 
+# the Designer made an item with the slug a new row's item gets (a
+# create refused for its slug adopts the item that holds it), while the
+# create's first answer is lost
+run_attack('the Designer made an item with a new row\'s slug, the create\'s answer lost' => sub {
+	my $coll = new_collection('D13');
+	new_table('d13', $coll);
+	designer('POST', "/collections/$coll/items/live", { fieldData => { name => 'D13 by the Designer', slug => 'd13-row', description => 'theirs' } });
+	my $seq = fake_log_seq();
+	fake_fault({ match => { kind => 'post_live' }, process => $T, drop => $T, count => 1 });
+	sql(q{INSERT INTO d13 VALUES (1, 'D13 Row', 'd'), (2, 'D13 Other', 'e')});
+	settle('d13', 20);
+	verdict('the Designer made an item with a new row\'s slug, the create\'s answer lost', 'd13', $coll, $seq);
+});
+
 # ===========================================================================
 # 7. Webflow unavailable for a while: every create answered 503 (a gateway
 #    in front of Webflow), more times than a row may be attempted
