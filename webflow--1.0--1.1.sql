@@ -678,8 +678,8 @@ BEGIN
         IF current_setting('transaction_isolation') <> 'read committed' THEN
             RAISE EXCEPTION 'webflow.sync() must run in a READ COMMITTED transaction'
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = format('The transaction is %s: rows changed since its snapshot would be queued with their old images after their new ones.',
-                                      upper(current_setting('transaction_isolation'))),
+                      DETAIL = 'The transaction is ' || upper(current_setting('transaction_isolation'))
+                               || ': rows changed since its snapshot would be queued with their old images after their new ones.',
                       HINT = 'Call webflow.sync() outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
         END IF;
         EXECUTE format('LOCK TABLE %s IN SHARE MODE', source);
