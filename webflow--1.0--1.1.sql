@@ -473,9 +473,12 @@ AS $$
 BEGIN
     -- (a dropped column is reported with its table's objid and its number
     -- in objsubid: only the table itself going takes its binding)
+    -- Rows in flight are left to the worker, as unbind() leaves them: it
+    -- records them without waiting for the dropping transaction, and drops
+    -- those of a binding gone at its next claim.
     DELETE FROM @extschema@.outbox o USING @extschema@.bindings b, pg_event_trigger_dropped_objects() d
     WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid
-      AND d.objsubid = 0;
+      AND d.objsubid = 0 AND o.state <> 'sending';
     DELETE FROM @extschema@.bindings b USING pg_event_trigger_dropped_objects() d
     WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid AND d.objsubid = 0;
 END
