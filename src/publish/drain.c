@@ -533,7 +533,13 @@ check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
 	b->schema_error = MemoryContextStrdup(cxt, edata->detail ?
 										  psprintf("%s (%s)", edata->message, edata->detail) :
 										  edata->message);
-	if (edata->sqlerrcode == ERRCODE_WEBFLOW_NOT_FOUND)
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	{
+		/* (a user's open bind() stores it: wait a naptime, never for it) */
+		b->schema_busy = true;
+		b->schema_outcome = OUTCOME_DEFER;
+	}
+	else if (edata->sqlerrcode == ERRCODE_WEBFLOW_NOT_FOUND)
 		b->schema_outcome = OUTCOME_FAILED;
 	else if (edata->sqlerrcode == ERRCODE_WEBFLOW_AUTH ||
 			 edata->sqlerrcode == ERRCODE_WEBFLOW_FORBIDDEN)

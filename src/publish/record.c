@@ -293,7 +293,8 @@ record_done(RecordStep *rs, Change *c)
  * wait_seconds is how long a change that is not its own fault waits: after
  * a failed read over its connection, the outage delay (jittered); when its
  * connection is paused, until the pause ends; when the binding's role may
- * no longer use its connection, ten naptimes (at most a minute).
+ * no longer use its connection, ten naptimes (at most a minute); while
+ * another transaction stores its collection's schema, a naptime.
  */
 static double
 wait_seconds(Change *c, double jitter)
@@ -305,6 +306,8 @@ wait_seconds(Change *c, double jitter)
 		return webflow_outage_delay(conn) * jitter;
 	if (c->binding != NULL && c->binding->conn_refusal != NULL)
 		return Min(60.0, 10.0 * Max(webflow_naptime_s, 1));
+	if (c->binding != NULL && c->binding->schema_busy)
+		return Max(webflow_naptime_s, 1) * jitter;
 	return webflow_budget_resume_in(conn);
 }
 
