@@ -175,8 +175,15 @@ step_init(RecordStep *rs)
 			  "   RETURNING o.id)"
 			  " SELECT DISTINCT m FROM older WHERE id NOT IN (SELECT id FROM gone)",
 			  3, superseded);
-	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id = ANY($1)"
-			  " AND id <> ALL($2)", 1, done_rows);
+	/*
+	 * (the rows of the pass are its own: no user's transaction writes a
+	 * row in flight; should one all the same, the row is left to it, or to
+	 * the next pass, which finds it still "sending" and sends it again as
+	 * maybe sent)
+	 */
+	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id IN"
+			  " (SELECT id FROM webflow.outbox WHERE id = ANY($1) AND id <> ALL($2)"
+			  "  FOR UPDATE SKIP LOCKED)", 1, done_rows);
 	stmt_init(&rs->unmap,
 			  "DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
 			  " WHERE i.collection_id = d.c AND i.source_key = d.k", 2, unmap);
@@ -203,7 +210,8 @@ step_init(RecordStep *rs)
 			  " claimed_at = NULL"
 			  " FROM unnest($1, $2, $3, $4, $5, $6, $7)"
 			  "   AS d(id, inc, delay, err, status, unknown, fail)"
-			  " WHERE o.id = d.id", 7, requeue);
+			  " WHERE o.id = d.id AND o.id IN (SELECT id FROM webflow.outbox"
+			  "   WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)", 7, requeue);
 	/*
 	 * (a binding that a user's open bind() or unbind() holds keeps its
 	 * last outcome: these columns only report, and nobody is waited for)
