@@ -434,6 +434,16 @@ BEGIN
                   HINT = 'The items of its rows stay in Webflow: delete them with webflow.delete_items().';
         RETURN NULL;
     END IF;
+    -- The keys to delete are read from the item map and the queue: under
+    -- REPEATABLE READ from a snapshot older than the table's lock, which
+    -- misses the rows published since, and their items would stay.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE of bound table % must run in a READ COMMITTED transaction', TG_RELID::regclass
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('The transaction is %s: the items of rows added since its snapshot would stay in Webflow.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'TRUNCATE outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
     INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
     SELECT b.id, 'delete', k.key, NULL
     FROM (SELECT i.source_key AS key FROM @extschema@.items i
