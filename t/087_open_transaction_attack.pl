@@ -14,7 +14,9 @@
 # a TRUNCATE kept open, an open bind() that caches her collection's schema
 # while the worker has to fetch it, uncommitted outbox rows of hers while
 # the worker claims, sync() followed by a key change, and a drain() cut
-# short by statement_timeout while its request is in flight.
+# short by statement_timeout while its request is in flight, a TRUNCATE
+# under REPEATABLE READ, and her own AFTER trigger that writes the row
+# again before the publish trigger fires.
 #
 # Every verdict comes from what a visitor sees (every page of live items,
 # through the public API) and from how long alice's row takes to appear
@@ -406,6 +408,36 @@ SELECT pg_sleep(5); TRUNCATE mallory.m9; COMMIT;});
 	wait_settled(20);
 	my @live = live_names($TAGS, qr/Snap|Late/);
 	my @rows = sort split /\n/, admin_q(q{SELECT name FROM mallory.m9});
+	push @p, "her table holds [@rows] but the live site shows [@live]" unless "@live" eq "@rows";
+	return @p;
+});
+
+# 10. her own AFTER trigger, which fires before the publish trigger (its
+#     name sorts first), writes the row again: the publish trigger of that
+#     nested write queues the newer image before the outer one queues the
+#     older
+attempt('her own AFTER trigger that writes the row again fires first', sub {
+	my @p;
+	my ($r, $o, $e) = mallory(q{
+CREATE TABLE mallory.m10 (id int PRIMARY KEY, name text NOT NULL);
+SELECT webflow.bind('mallory.m10', '__TAGS__');
+CREATE FUNCTION mallory.bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.name NOT LIKE '%!' THEN
+        UPDATE mallory.m10 SET name = NEW.name || '!' WHERE id = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER a_bump AFTER INSERT OR UPDATE ON mallory.m10 FOR EACH ROW EXECUTE FUNCTION mallory.bump();
+INSERT INTO mallory.m10 VALUES (1, 'Bump Tag');
+INSERT INTO mallory.m10 VALUES (2, 'Other Bump');
+UPDATE mallory.m10 SET name = 'Bumped Again' WHERE id = 2;
+});
+	push @p, "setup: $e" if $e =~ /ERROR/;
+	sleep 1;
+	wait_settled(20);
+	my @live = live_names($TAGS, qr/Bump/);
+	my @rows = sort split /\n/, admin_q(q{SELECT name FROM mallory.m10});
 	push @p, "her table holds [@rows] but the live site shows [@live]" unless "@live" eq "@rows";
 	return @p;
 });
