@@ -434,6 +434,16 @@ BEGIN
                   HINT = 'The items of its rows stay in Webflow: delete them with webflow.delete_items().';
         RETURN NULL;
     END IF;
+    -- The keys to delete are read from the item map and the queue: under
+    -- REPEATABLE READ from a snapshot older than the table's lock, which
+    -- misses the rows published since, and their items would stay.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE of bound table % must run in a READ COMMITTED transaction', TG_RELID::regclass
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('The transaction is %s: the items of rows added since its snapshot would stay in Webflow.',
+                                  upper(current_setting('transaction_isolation'))),
+                  HINT = 'TRUNCATE outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
+    END IF;
     INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
     SELECT b.id, 'delete', k.key, NULL
     FROM (SELECT i.source_key AS key FROM @extschema@.items i
@@ -473,9 +483,12 @@ AS $$
 BEGIN
     -- (a dropped column is reported with its table's objid and its number
     -- in objsubid: only the table itself going takes its binding)
+    -- Rows in flight are left to the worker, as unbind() leaves them: it
+    -- records them without waiting for the dropping transaction, and drops
+    -- those of a binding gone at its next claim.
     DELETE FROM @extschema@.outbox o USING @extschema@.bindings b, pg_event_trigger_dropped_objects() d
     WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid
-      AND d.objsubid = 0;
+      AND d.objsubid = 0 AND o.state <> 'sending';
     DELETE FROM @extschema@.bindings b USING pg_event_trigger_dropped_objects() d
     WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid AND d.objsubid = 0;
 END

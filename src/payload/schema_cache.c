@@ -15,6 +15,12 @@
  * never in the middle of a call), so a refresh in any session is seen by
  * every other at its commit.
  *
+ * Every store of a collection's schema takes the collection's store lock
+ * first, so that two stores never meet on the table's rows: a session
+ * waits for another's, the pipeline's workers never do (a user's open
+ * bind() that stored the schema would otherwise hold the worker, and with
+ * it every role's publishing, until it ends).
+ *
  * The table is readable by its owner only.  item_payload is for everyone,
  * so the reads here run with the table owner's rights (the extension
  * owner), in a security-restricted context with a search_path of
@@ -27,7 +33,10 @@
 
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -246,6 +255,36 @@ webflow_schema_cached(const char *collection_id)
 }
 
 /*
+ * The store lock of a collection's schema: a transaction-level lock in the
+ * advisory lock space, with a tag that SQL's pg_advisory_lock() cannot name
+ * (it sets field4 to 1 or 2), so no role can take it to hold the worker.
+ */
+#define SCHEMA_LOCK_FIELD4 0x5753	/* "WS" */
+
+/*
+ * schema_store_lock takes the store lock of a collection's schema until the
+ * transaction ends: a session waits for it, a background worker of the
+ * pipeline fails at once (ERRCODE_LOCK_NOT_AVAILABLE) when another
+ * transaction holds it.
+ */
+static void
+schema_store_lock(const char *collection_id)
+{
+	LOCKTAG		tag;
+	uint64		h = hash_bytes_extended((const unsigned char *) collection_id,
+										strlen(collection_id), 0);
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (h >> 32), (uint32) h,
+						 SCHEMA_LOCK_FIELD4);
+	if (LockAcquire(&tag, ExclusiveLock, false, IsBackgroundWorker) == LOCKACQUIRE_NOT_AVAIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("another transaction is storing the field schema of Webflow collection %s",
+						collection_id),
+				 errdetail("The worker does not wait for it: the collection's changes wait until it ends.")));
+}
+
+/*
  * webflow_schema_store replaces a collection's rows in
  * webflow.collection_fields with fields (the "fields" array of Get
  * Collection); returns the number of fields.
@@ -260,6 +299,7 @@ webflow_schema_store(const char *collection_id, Jsonb *fields)
 
 	args[0] = CStringGetTextDatum(collection_id);
 	args[1] = JsonbPGetDatum(fields);
+	schema_store_lock(collection_id);
 	SPI_connect();
 	webflow_run_as_begin(&ra, webflow_relation_owner(webflow_extension_table("collection_fields")));
 	run_sql("DELETE FROM webflow.collection_fields"

@@ -593,7 +593,13 @@ check_schema(Binding *b, PassOptions *opts, MemoryContext cxt)
 	b->schema_error = MemoryContextStrdup(cxt, edata->detail ?
 										  psprintf("%s (%s)", edata->message, edata->detail) :
 										  edata->message);
-	if (edata->sqlerrcode == ERRCODE_WEBFLOW_NOT_FOUND)
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	{
+		/* (a user's open bind() stores it: wait a naptime, never for it) */
+		b->schema_busy = true;
+		b->schema_outcome = OUTCOME_DEFER;
+	}
+	else if (edata->sqlerrcode == ERRCODE_WEBFLOW_NOT_FOUND)
 		b->schema_outcome = OUTCOME_FAILED;
 	else if (edata->sqlerrcode == ERRCODE_WEBFLOW_AUTH ||
 			 edata->sqlerrcode == ERRCODE_WEBFLOW_FORBIDDEN)
@@ -742,9 +748,13 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	}
 	refresh_snapshot();
 	make_resumed_due();
-	/* rows a dead process left "sending" may have reached Webflow */
+	/*
+	 * rows a dead process left "sending" may have reached Webflow (one a
+	 * user's transaction holds is left to it, or to a later pass)
+	 */
 	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
-					" claimed_at = NULL WHERE state = 'sending'", false, 0) < 0)
+					" claimed_at = NULL WHERE id IN (SELECT id FROM webflow.outbox"
+					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED)", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
 
 	changes = claim(max_rows, cxt, claimed, &opts->several_connections);

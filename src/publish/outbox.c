@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
@@ -35,6 +36,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "nodes/makefuncs.h"
@@ -48,6 +50,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
 
@@ -96,6 +99,9 @@ static Oid	binding_relid(Relation rel);
 static int32 register_binding(TriggerState *st, Relation rel,
 							  const char *collection, const char *options);
 static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
+static bool superseded(HeapTuple tuple);
+static void enqueue_latest(TriggerState *st, Relation rel, HeapTuple tuple);
+static void enqueue_upsert(TriggerState *st, Relation rel, HeapTuple tuple);
 static bool tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b);
 static bool keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b);
 
@@ -540,6 +546,65 @@ keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
 }
 
 /*
+ * superseded says whether this transaction has updated or deleted a row
+ * version since the statement that made it (an AFTER trigger of the
+ * table's owner that fired before this one, say).  (The trigger's tuple
+ * is fetched when the trigger fires, its header as it is then; only this
+ * transaction can change a version it made.)
+ */
+static bool
+superseded(HeapTuple tuple)
+{
+	HeapTupleHeader h = tuple->t_data;
+	TransactionId xmax;
+
+	if (h == NULL || (h->t_infomask & HEAP_XMAX_INVALID) != 0 ||
+		HEAP_XMAX_IS_LOCKED_ONLY(h->t_infomask))
+		return false;
+	xmax = HeapTupleHeaderGetUpdateXid(h);
+	return TransactionIdIsValid(xmax) && TransactionIdIsCurrentTransactionId(xmax);
+}
+
+/*
+ * enqueue_latest queues the image of a row's latest version, as this
+ * transaction sees it now, instead of a version it has updated since: the
+ * change that updated it may have queued its newer image already (it fired
+ * first), or nothing (it changed no column that matters), so the image
+ * queued last must be the latest.  A row deleted since queues nothing
+ * here: its delete is queued.
+ */
+static void
+enqueue_latest(TriggerState *st, Relation rel, HeapTuple tuple)
+{
+	ItemPointerData tid = tuple->t_self;
+	TableScanDesc scan = table_beginscan_tid(rel, SnapshotSelf);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		should_free;
+
+	table_tuple_get_latest_tid(scan, &tid);
+	table_endscan(scan);
+	if (table_tuple_fetch_row_version(rel, &tid, SnapshotSelf, slot))
+	{
+		HeapTuple	latest = ExecFetchSlotHeapTuple(slot, true, &should_free);
+
+		enqueue(st, rel, latest, true);
+		if (should_free)
+			heap_freetuple(latest);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* enqueue_upsert queues a new row version: its image, or its latest one's. */
+static void
+enqueue_upsert(TriggerState *st, Relation rel, HeapTuple tuple)
+{
+	if (superseded(tuple))
+		enqueue_latest(st, rel, tuple);
+	else
+		enqueue(st, rel, tuple, true);
+}
+
+/*
  * enqueue writes one outbox row for a row: its image and key computed as
  * the writer, the outbox row written by outbox_write.c (no SQL runs).
  */
@@ -582,7 +647,7 @@ webflow_publish_trigger(PG_FUNCTION_ARGS)
 	st = get_state(trigdata);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		enqueue(st, rel, trigdata->tg_trigtuple, true);
+		enqueue_upsert(st, rel, trigdata->tg_trigtuple);
 	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		HeapTuple	oldtup = trigdata->tg_trigtuple;
@@ -592,7 +657,7 @@ webflow_publish_trigger(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 		if (keys_differ(st, desc, oldtup, newtup))
 			enqueue(st, rel, oldtup, false);
-		enqueue(st, rel, newtup, true);
+		enqueue_upsert(st, rel, newtup);
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		enqueue(st, rel, trigdata->tg_trigtuple, false);

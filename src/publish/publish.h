@@ -34,6 +34,7 @@ typedef struct Binding
 	bool		schema_checked; /* this pass made sure of the schema */
 	int			schema_outcome; /* ChangeOutcome: OUTCOME_PENDING when known */
 	char	   *schema_error;	/* why the schema is not known now */
+	bool		schema_busy;	/* another transaction is storing it */
 	WebflowConnection conn;		/* where its requests go, with whose token */
 	char	   *conn_refusal;	/* why that connection cannot be used now */
 } Binding;

@@ -181,8 +181,15 @@ step_init(RecordStep *rs)
 			  "   RETURNING o.id)"
 			  " SELECT DISTINCT m FROM older WHERE id NOT IN (SELECT id FROM gone)",
 			  3, superseded);
-	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id = ANY($1)"
-			  " AND id <> ALL($2)", 1, done_rows);
+	/*
+	 * (the rows of the pass are its own: no user's transaction writes a
+	 * row in flight; should one all the same, the row is left to it, or to
+	 * the next pass, which finds it still "sending" and sends it again as
+	 * maybe sent)
+	 */
+	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id IN"
+			  " (SELECT id FROM webflow.outbox WHERE id = ANY($1) AND id <> ALL($2)"
+			  "  FOR UPDATE SKIP LOCKED)", 1, done_rows);
 	stmt_init(&rs->unmap,
 			  "DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
 			  " WHERE i.collection_id = d.c AND i.source_key = d.k", 2, unmap);
@@ -209,7 +216,8 @@ step_init(RecordStep *rs)
 			  " claimed_at = NULL"
 			  " FROM unnest($1, $2, $3, $4, $5, $6, $7)"
 			  "   AS d(id, inc, delay, err, status, unknown, fail)"
-			  " WHERE o.id = d.id", 7, requeue);
+			  " WHERE o.id = d.id AND o.id IN (SELECT id FROM webflow.outbox"
+			  "   WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)", 7, requeue);
 	/* (rows a user's open transaction holds are left as they are) */
 	stmt_init(&rs->align,
 			  "UPDATE webflow.outbox o SET next_attempt_at = w.next_attempt_at"
@@ -309,7 +317,8 @@ record_done(RecordStep *rs, Change *c)
  * wait_seconds is how long a change that is not its own fault waits: after
  * a failed read over its connection, the outage delay (jittered); when its
  * connection is paused, until the pause ends; when the binding's role may
- * no longer use its connection, ten naptimes (at most a minute).
+ * no longer use its connection, ten naptimes (at most a minute); while
+ * another transaction stores its collection's schema, a naptime.
  */
 static double
 wait_seconds(Change *c, double jitter)
@@ -321,6 +330,8 @@ wait_seconds(Change *c, double jitter)
 		return webflow_outage_delay(conn) * jitter;
 	if (c->binding != NULL && c->binding->conn_refusal != NULL)
 		return Min(60.0, 10.0 * Max(webflow_naptime_s, 1));
+	if (c->binding != NULL && c->binding->schema_busy)
+		return Max(webflow_naptime_s, 1) * jitter;
 	return webflow_budget_resume_in(conn);
 }
 
