@@ -440,8 +440,8 @@ BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'TRUNCATE of bound table % must run in a READ COMMITTED transaction', TG_RELID::regclass
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = format('The transaction is %s: the items of rows added since its snapshot would stay in Webflow.',
-                                  upper(current_setting('transaction_isolation'))),
+                  DETAIL = 'The transaction is ' || upper(current_setting('transaction_isolation'))
+                           || ': the items of rows added since its snapshot would stay in Webflow.',
                   HINT = 'TRUNCATE outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
     END IF;
     INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
