@@ -54,7 +54,7 @@ static char *lookup_slug(SendState *ss, Binding *b, const char *slug,
 static void publish_staged(SendState *ss, Change *c);
 static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
 static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
-static char *holder_row(SendState *ss, Change *c, const char *id);
+static char *holder_row(SendState *ss, Change *c, const char *id, bool *queued);
 static bool release_moving_slug(SendState *ss, Change *c);
 static char *payload_name(Change *c);
 static char *lookup_name(SendState *ss, Change *c, const char *name,
@@ -425,7 +425,7 @@ release_moving_slug(SendState *ss, Change *c)
 		 * or a delete that frees the slug, waiting for its backoff), the
 		 * two must meet in one pass, or each waits for the other forever.
 		 */
-		c->slug_holder_key = holder_row(ss, c, holder);
+		c->slug_holder_key = holder_row(ss, c, holder, &c->slug_holder_queued);
 		return false;
 	}
 	/* (a row that keeps the slug holds it for good: a real conflict) */
@@ -547,27 +547,39 @@ mapped_to_other_row(SendState *ss, Change *c, const char *id)
 
 /*
  * holder_row returns the key of the other row of the binding that
- * webflow.items maps the item to, or NULL, in a short read-only step.
+ * webflow.items maps the item to, or NULL, and sets *queued when that row
+ * has a change queued, in a short read-only step.
  */
 static char *
-holder_row(SendState *ss, Change *c, const char *id)
+holder_row(SendState *ss, Change *c, const char *id, bool *queued)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[4];
 	char	   *key = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	args[0] = CStringGetTextDatum(c->binding->collection_id);
 	args[1] = CStringGetTextDatum(id);
 	args[2] = CStringGetTextDatum(c->row_key);
+	args[3] = Int32GetDatum(c->binding_id);
+	*queued = false;
 	webflow_step_begin(ss->opts);
-	if (SPI_execute_with_args("SELECT source_key FROM webflow.items WHERE collection_id = $1"
-							  " AND item_id = $2 AND source_key <> $3",
-							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT i.source_key, EXISTS (SELECT 1 FROM webflow.outbox o"
+							  "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
+							  "     AND o.state = 'pending')"
+							  " FROM webflow.items i WHERE i.collection_id = $1"
+							  " AND i.item_id = $2 AND i.source_key <> $3",
+							  4, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webflow.items");
 	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
 		key = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 1));
+		*queued = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 2, &isnull));
+	}
 	webflow_step_end(ss->opts);
 	MemoryContextSwitchTo(cxt);
 	return key;

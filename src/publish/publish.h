@@ -109,6 +109,7 @@ typedef struct Change
 	char	   *slug_holder_key;	/* the row (not in this pass) whose item
 									 * holds the slug it wants: its next
 									 * attempt comes with this change's */
+	bool		slug_holder_queued; /* ... and that row has a change queued */
 } Change;
 
 /* How long a pass may wait (the worker, or the one drain() starts). */

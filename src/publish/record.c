@@ -338,8 +338,9 @@ wait_seconds(Change *c, double jitter)
 /*
  * counts_attempt says whether a change that stays counts an attempt: a
  * retry or a failure does, except the last one of a row that waits for a
- * referenced row queued to get its item (the wait is not the row's fault,
- * however long the other row takes: a pause, an outage).
+ * referenced row queued to get its item, or for a slug whose holder's row
+ * has a change queued (the wait is not the row's fault, however long the
+ * other row takes: a pause, an outage, three rows rotating their slugs).
  */
 static bool
 counts_attempt(Change *c)
@@ -348,7 +349,8 @@ counts_attempt(Change *c)
 		return true;
 	if (c->outcome != OUTCOME_RETRY)
 		return false;
-	return !(c->reference_queued && c->attempts + 1 >= webflow_max_attempts);
+	return !((c->reference_queued || c->slug_holder_queued) &&
+			 c->attempts + 1 >= webflow_max_attempts);
 }
 
 /*
@@ -369,7 +371,8 @@ record_staying(RecordStep *rs, Change *c)
 		wait_seconds(c, rs->jitter) :
 		c->outcome != OUTCOME_RETRY ? 0.0 :
 		c->reference_wait && c->attempts < 2 ? 0.0 :
-		c->reference_queued ? Min(REFERENCE_WAIT_MAX_S, backoff_seconds(c->attempts + 1, rs->jitter)) :
+		c->reference_queued || c->slug_holder_queued ?
+		Min(REFERENCE_WAIT_MAX_S, backoff_seconds(c->attempts + 1, rs->jitter)) :
 		backoff_seconds(c->attempts + 1, rs->jitter);
 	Datum		v[7] = {Int64GetDatum(c->newest_id), Int32GetDatum(counts ? 1 : 0),
 		Float8GetDatum(delay), c->error ? CStringGetTextDatum(c->error) : (Datum) 0,
