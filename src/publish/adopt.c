@@ -60,6 +60,7 @@ static char *payload_name(Change *c);
 static char *lookup_name(SendState *ss, Change *c, const char *name,
 						 RequestClass *cls, char **slug);
 static List *candidate_names(Change *c);
+static void listed_item(JsonbValue *items, int j, char **id, JsonbValue **fd, char **slug);
 static bool has_name(Change *c, JsonbValue *fd);
 static void archive_staged(SendState *ss, Change *c);
 static bool item_has_slug(SendState *ss, Change *c);
@@ -477,6 +478,27 @@ candidate_names(Change *c)
 }
 
 /*
+ * listed_item reads the j-th item of a list answer: its id, its fieldData
+ * and the slug in it (NULLs for what it lacks or an element that is no
+ * object).
+ */
+static void
+listed_item(JsonbValue *items, int j, char **id, JsonbValue **fd, char **slug)
+{
+	JsonbValue *e = webflow_jsonb_array_element(items, j);
+
+	*id = NULL;
+	*fd = NULL;
+	*slug = NULL;
+	if (!webflow_jsonb_is_object(e))
+		return;
+	*id = webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id"));
+	*fd = webflow_jsonb_container_get(e->val.binary.data, "fieldData");
+	if (webflow_jsonb_is_object(*fd))
+		*slug = webflow_jsonb_string(webflow_jsonb_container_get((*fd)->val.binary.data, "slug"));
+}
+
+/*
  * has_name says whether an item's fieldData has one of the names a
  * change's item may have.
  */
@@ -603,10 +625,11 @@ page_owners(SendState *ss, Binding *b, JsonbValue *items, int count)
 
 	for (j = 0; j < count; j++)
 	{
-		JsonbValue *e = webflow_jsonb_array_element(items, j);
-		char	   *id = webflow_jsonb_is_object(e) ?
-			webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
+		char	   *id;
+		JsonbValue *fd;
+		char	   *slug;
 
+		listed_item(items, j, &id, &fd, &slug);
 		if (id != NULL)
 			ids[nids++] = CStringGetTextDatum(id);
 	}
@@ -751,18 +774,15 @@ lookup_name(SendState *ss, Change *c, const char *name, RequestClass *cls, char 
 	}
 	for (j = 0; j < n; j++)
 	{
-		JsonbValue *e = webflow_jsonb_array_element(items, j);
-		JsonbValue *fd = webflow_jsonb_is_object(e) ?
-			webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
-		char	   *id = webflow_jsonb_is_object(e) ?
-			webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
+		char	   *id;
+		JsonbValue *fd;
 
+		listed_item(items, j, &id, &fd, slug);
 		if (id == NULL || claimed_elsewhere(ss, c, id) || mapped_to_other_row(ss, c, id))
 			continue;
-		*slug = webflow_jsonb_is_object(fd) ?
-			webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
 		return id;
 	}
+	*slug = NULL;
 	return NULL;
 }
 
@@ -849,13 +869,11 @@ match_page(SendState *ss, Change **cs, int n, JsonbValue *items, int count,
 
 	for (j = 0; j < count; j++)
 	{
-		JsonbValue *e = webflow_jsonb_array_element(items, j);
-		JsonbValue *fd = webflow_jsonb_is_object(e) ?
-			webflow_jsonb_container_get(e->val.binary.data, "fieldData") : NULL;
-		char	   *slug = webflow_jsonb_is_object(fd) ?
-			webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "slug")) : NULL;
-		char	   *id = webflow_jsonb_is_object(e) ?
-			webflow_jsonb_string(webflow_jsonb_container_get(e->val.binary.data, "id")) : NULL;
+		char	   *id;
+		JsonbValue *fd;
+		char	   *slug;
+
+		listed_item(items, j, &id, &fd, &slug);
 
 		for (i = 0; slug != NULL && id != NULL && i < n; i++)
 		{
