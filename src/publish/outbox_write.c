@@ -21,7 +21,10 @@
  * gives: the id is the next value of outbox_id_seq, enqueued_at and
  * next_attempt_at are the transaction's start (now()), attempts 0, state
  * 'pending', maybe_sent false, op 'upsert' or 'delete'.  A column the
- * code does not know must be nullable and without a default.
+ * code does not know must be nullable and without a default.  Such a row
+ * is fresh (pending, next_attempt_at = enqueued_at): of the extension's
+ * indexes only outbox_fresh, on the id, takes it (webflow--1.0--1.1.sql).
+ * There the id is the highest yet, so the entry goes at the right end.
  *
  * No SQL runs and no function a role could have written is called:
  * nextval skips the privilege check (the caller is the trigger, which the
