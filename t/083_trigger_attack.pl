@@ -251,5 +251,35 @@ attempt($after eq $before && $due2 eq 'true' && amcheck_ok(),
 sql(q{SELECT webflow.retry(false)});
 attempt(amcheck_ok(), 'outbox indexes consistent after retry() (amcheck heapallindexed)');
 
+# ---- 10. a partial index whose predicate reads only what a transaction's
+# rows share (the times, state) is decided once per transaction; one that
+# reads op per row.  A warm writer in one session, the predicate's time
+# between two of its transactions; both directions checked (heap -> index by
+# amcheck, index -> heap by counting through the index)
+my $T = sql(q{SELECT (now() + interval '2 seconds')::text});
+sql(qq{CREATE INDEX outbox_later ON webflow.outbox (id) WHERE enqueued_at > '$T';
+       CREATE INDEX outbox_dels ON webflow.outbox (id) WHERE op = 'delete' AND state = 'pending';});
+my $w = $node->background_psql('postgres', on_error_stop => 0);
+$w->query_safe(q{BEGIN; INSERT INTO ord VALUES (100, 'early'); DELETE FROM ord WHERE id = 100; INSERT INTO ord VALUES (101, 'early'); COMMIT;});
+sleep 3;
+$w->query_safe(q{BEGIN; INSERT INTO ord VALUES (102, 'late'); DELETE FROM ord WHERE id = 102; INSERT INTO ord VALUES (103, 'late'); COMMIT;});
+$w->quit;
+sub through_index
+{
+	my ($index, $cond) = @_;
+	my $by_index = sql(qq{SET enable_seqscan = off; SET enable_bitmapscan = off;
+	                      SELECT count(*) FROM webflow.outbox WHERE $cond});
+	my $by_heap = sql(qq{SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;
+	                     SELECT count(*) FROM webflow.outbox WHERE $cond});
+	return "$by_index/$by_heap";
+}
+my $later = through_index('outbox_later', qq{enqueued_at > '$T'});
+my $dels = through_index('outbox_dels', q{op = 'delete' AND state = 'pending'});
+my ($lb, $lh) = split m{/}, $later;
+my ($db, $dh) = split m{/}, $dels;
+attempt($lb eq $lh && $lh eq '3' && $db eq $dh && $dh >= 2 && amcheck_ok(),
+	"partial indexes decided per transaction (time) and per row (op) hold exactly their rows: later $later, deletes $dels");
+sql(q{DROP INDEX webflow.outbox_later; DROP INDEX webflow.outbox_dels;});
+
 diag("trigger-attack: $attempts attempts, $breaks breaks");
 done_testing();
