@@ -273,7 +273,8 @@ BEGIN
     -- changes that wait for the old connection's pause go over the new one now
     IF moved THEN
         UPDATE @extschema@.outbox o SET next_attempt_at = now()
-        WHERE o.binding_id = binding AND o.state = 'pending' AND o.next_attempt_at > now();
+        WHERE o.binding_id = binding AND o.state = 'pending' AND o.next_attempt_at > now()
+          AND o.next_attempt_at <> o.enqueued_at;  -- (outbox_due's rows)
     END IF;
 
     -- a typo in the field mapping fails now, not at 3 a.m.
@@ -380,7 +381,8 @@ BEGIN
     UPDATE @extschema@.outbox o
     SET state = 'pending', attempts = 0, next_attempt_at = now()
     WHERE (o.state = 'failed'
-           OR (NOT coalesce(failed_only, true) AND o.state = 'pending' AND o.next_attempt_at > now()))
+           OR (NOT coalesce(failed_only, true) AND o.state = 'pending' AND o.next_attempt_at > now()
+               AND o.next_attempt_at <> o.enqueued_at))  -- (outbox_due's rows)
       AND (everything
            OR EXISTS (SELECT 1 FROM @extschema@.bindings b JOIN pg_class c ON c.oid = b.source
                       WHERE b.id = o.binding_id AND pg_has_role(caller, c.relowner, 'USAGE')));

@@ -208,8 +208,10 @@ make_resumed_due(void)
 	if (horizon == 0)
 		return;
 	args[0] = TimestampTzGetDatum(horizon + USECS_PER_SEC);
+	/* (rows not yet due were put back: outbox_due's predicate says so) */
 	if (SPI_execute_with_args("UPDATE webflow.outbox SET next_attempt_at = pg_catalog.now()"
 							  " WHERE state OPERATOR(pg_catalog.=) 'pending'"
+							  "   AND next_attempt_at OPERATOR(pg_catalog.<>) enqueued_at"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.<=) $1",
 							  1, argtypes, args, NULL, false, 0) < 0)
