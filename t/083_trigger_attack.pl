@@ -239,14 +239,14 @@ attempt($k1 eq '1:2:true' && amcheck_ok(),
 sql(q{UPDATE webflow.outbox SET next_attempt_at = now() - interval '1 hour' WHERE row_key = '2'
       AND binding_id = (SELECT id FROM webflow.bindings WHERE source = 'ord'::regclass);
       INSERT INTO ord SELECT i, 'x' FROM generate_series(10, 40) i;});
-my $before = sql(q{SELECT string_agg(o.row_key, ',' ORDER BY o.id) FROM webflow.outbox o
+my $fresh_before = sql(q{SELECT string_agg(o.row_key, ',' ORDER BY o.id) FROM webflow.outbox o
                    WHERE o.next_attempt_at = o.enqueued_at});
 sql(q{SELECT webflow.drain(1)});
-my $after = sql(q{SELECT string_agg(o.row_key, ',' ORDER BY o.id) FROM webflow.outbox o
+my $fresh_after = sql(q{SELECT string_agg(o.row_key, ',' ORDER BY o.id) FROM webflow.outbox o
                   WHERE o.next_attempt_at = o.enqueued_at});
 my $due2 = sql(q{SELECT (o.next_attempt_at > now())::text FROM webflow.outbox o
                  JOIN webflow.bindings b ON b.id = o.binding_id WHERE b.source = 'ord'::regclass AND o.row_key = '2'});
-attempt($after eq $before && $due2 eq 'true' && amcheck_ok(),
+attempt($fresh_after eq $fresh_before && $due2 eq 'true' && amcheck_ok(),
 	"a pass of one row takes the oldest due row (a row put back, older than every fresh one), no fresh row: $due2");
 sql(q{SELECT webflow.retry(false)});
 attempt(amcheck_ok(), 'outbox indexes consistent after retry() (amcheck heapallindexed)');
@@ -274,11 +274,11 @@ sub through_index
 	return "$by_index/$by_heap";
 }
 my $later = through_index('outbox_later', qq{enqueued_at > '$T'});
-my $dels = through_index('outbox_dels', q{op = 'delete' AND state = 'pending'});
+my $pending_dels = through_index('outbox_dels', q{op = 'delete' AND state = 'pending'});
 my ($lb, $lh) = split m{/}, $later;
-my ($db, $dh) = split m{/}, $dels;
+my ($db, $dh) = split m{/}, $pending_dels;
 attempt($lb eq $lh && $lh eq '3' && $db eq $dh && $dh >= 2 && amcheck_ok(),
-	"partial indexes decided per transaction (time) and per row (op) hold exactly their rows: later $later, deletes $dels");
+	"partial indexes decided per transaction (time) and per row (op) hold exactly their rows: later $later, deletes $pending_dels");
 sql(q{DROP INDEX webflow.outbox_later; DROP INDEX webflow.outbox_dels;});
 
 diag("trigger-attack: $attempts attempts, $breaks breaks");
