@@ -55,7 +55,7 @@ typedef struct ArrayStatement
 typedef struct RecordStep
 {
 	ArrayStatement done_rows;	/* outbox rows completed */
-	ArrayStatement failed_of_done;	/* failed rows of keys now done */
+	ArrayStatement superseded;	/* older unclaimed rows of keys now done */
 	ArrayStatement unmap;		/* item map deletes */
 	ArrayStatement map;			/* item map upserts */
 	ArrayStatement requeue;		/* rows that stay: retried, failed, waiting */
@@ -156,7 +156,7 @@ static void
 step_init(RecordStep *rs)
 {
 	static const Oid done_rows[] = {INT4OID, TEXTOID, INT8OID};
-	static const Oid failed_of_done[] = {INT4OID, TEXTOID, INT8OID};
+	static const Oid superseded[] = {INT4OID, TEXTOID, INT8OID};
 	static const Oid unmap[] = {TEXTOID, TEXTOID};
 	static const Oid map[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
 	static const Oid requeue[] = {INT4OID, TEXTOID, INT8OID, INT4OID, FLOAT8OID, TEXTOID,
@@ -169,11 +169,18 @@ step_init(RecordStep *rs)
 			  " USING unnest($1, $2, $3) AS d(b, k, id)"
 			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id = d.id"
 			  "   AND " CLAIMED_ROW, 3, done_rows);
-	stmt_init(&rs->failed_of_done,
+	/*
+	 * Older rows of a key whose newer state is now done: failed ones, and
+	 * pending ones the claim did not get (a retry() made them pending while
+	 * the pass sent, or held them locked at the claim, which skipped them).
+	 * Sent later, they would put an older state back on the site.  A row
+	 * another transaction still holds is waited for and looked at again.
+	 */
+	stmt_init(&rs->superseded,
 			  "DELETE FROM webflow.outbox o"
 			  " USING unnest($1, $2, $3) AS d(b, k, m)"
 			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
-			  "   AND o.state = 'failed' AND " CLAIMED_ROW, 3, failed_of_done);
+			  "   AND o.state IN ('failed', 'pending') AND " CLAIMED_ROW, 3, superseded);
 	stmt_init(&rs->unmap,
 			  "DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
 			  " WHERE i.collection_id = d.c AND i.source_key = d.k", 2, unmap);
@@ -255,7 +262,8 @@ record_mapping(RecordStep *rs, Change *c)
 
 /*
  * record_done deletes a done change's outbox rows (its newest and those it
- * superseded) and the failed rows of its key.
+ * superseded) and the older rows of its key the claim did not take
+ * (failed, or pending but not claimed: see rs->superseded).
  */
 static void
 record_done(RecordStep *rs, Change *c)
@@ -272,7 +280,7 @@ record_done(RecordStep *rs, Change *c)
 		stmt_add(&rs->done_rows, older, NULL);
 	}
 	rs->completed += 1 + list_length(c->older_ids);
-	stmt_add(&rs->failed_of_done, key, NULL);
+	stmt_add(&rs->superseded, key, NULL);
 	if (c->binding != NULL && c->action != ACTION_NONE)
 	{
 		Datum		b = Int32GetDatum(c->binding_id);
@@ -350,7 +358,7 @@ static void
 step_run(RecordStep *rs)
 {
 	stmt_run(&rs->done_rows, false, InvalidOid, (Datum) 0);
-	stmt_run(&rs->failed_of_done, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->superseded, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->unmap, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->map, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->requeue, true, INT4OID, Int32GetDatum(webflow_max_attempts));
