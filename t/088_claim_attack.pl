@@ -13,7 +13,9 @@
 # The end prints "claim-attack: N attempts, M breaks".  Before the fix in
 # record.c (older unclaimed rows of a key whose newer state is done are
 # deleted) attempts 3 and 4 and the final check broke: an older state went
-# out after the newer one.
+# out after the newer one.  Attempts 13-15 (a 401 pause lifted, the drain
+# worker killed while its record step waits for a locked row, an immediate
+# stop with a change in flight) came after the fix.
 use strict;
 use warnings;
 use IPC::Run;
@@ -290,6 +292,57 @@ my $ix_after = $node->safe_psql('restored', q{SET enable_seqscan = off;
 my $nextid = $node->safe_psql('restored', q{SELECT nextval('webflow.outbox_id_seq') > (SELECT max(id) FROM webflow.outbox)});
 attempt($before eq $after && $ix_after == scalar(split /,/, $before) && $nextid eq 't',
 	"pg_dump/restore keeps queued rows, their kind and index entries ($before -> $after)");
+# ---- 13. a 401 pauses the queue with a change put back; the row changes
+# again; a superuser's retry() lifts the pause
+fake_fault({ match => { kind => 'patch_live' }, status => 401, count => 1 });
+sql(q{UPDATE jobs SET name = 'ten paused' WHERE id = 10});
+sql('SELECT webflow.drain()');
+my $paused = sql(q{SELECT count(*) FROM webflow.outbox WHERE row_key = '10' AND state = 'pending' AND next_attempt_at <> enqueued_at});
+sql(q{UPDATE jobs SET name = 'ten after pause' WHERE id = 10});
+sql(q{UPDATE jobs SET name = 'eleven during pause' WHERE id = 11});
+sql('SELECT webflow.retry()');
+drain_all();
+attempt($paused eq '1' && site_matches('jobs', $JOBS, [10, 11]),
+	"a change put back by a 401 pause, changed again, the pause lifted by retry(): the latest state ($paused put back)");
+
+# ---- 14. the drain's worker killed while its record step waits for a row
+# that retry(false) holds: nothing lost, the latest state
+fake_fault({ match => { kind => 'patch_live' }, status => 500, count => 1 });
+sql(q{UPDATE jobs SET name = 'twelve old' WHERE id = 12});
+sql('SELECT webflow.drain()');
+sql(q{UPDATE webflow.outbox SET next_attempt_at = now() + interval '1 hour' WHERE row_key = '12' AND state = 'pending'});
+$lock = $node->background_psql('postgres');
+$lock->query_safe(q{BEGIN; SELECT webflow.retry(false)});
+sql(q{UPDATE jobs SET name = 'twelve new' WHERE id = 12});
+$h = drain_bg();
+my $waiting = wait_until(sub { sql(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'webflow drain' AND wait_event_type = 'Lock'}) ne '0' }, 10, 0.05);
+sql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'webflow drain'});
+$h->finish;
+$lock->query_safe('COMMIT');
+$lock->quit;
+sql(q{UPDATE jobs SET name = 'twelve newest' WHERE id = 12});
+drain_all();
+attempt(site_matches('jobs', $JOBS, [12]) && sql(q{SELECT count(*) FROM webflow.outbox}) eq '0',
+	'the drain worker killed while its record step waited for a locked older row (' . ($waiting ? 'it waited' : 'no wait seen') . '): the latest state once');
+
+# ---- 15. an immediate stop while a change is in flight, with a put-back
+# row and a fresh one of the same key behind it
+fake_fault({ match => { kind => 'patch_live' }, status => 503, count => 1 });
+sql(q{UPDATE jobs SET name = 'thirteen a' WHERE id = 13});
+sql('SELECT webflow.drain()');
+sql(q{UPDATE jobs SET name = 'thirteen b' WHERE id = 13});
+fake_fault({ match => { kind => 'patch_live' }, delay_ms => 3000, process => JSON::PP::true, count => 1 });
+$h = drain_bg();
+wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) ne '0' }, 10, 0.05);
+$node->stop('immediate');
+$h->finish;
+$node->start;
+sql(q{UPDATE jobs SET name = 'thirteen c' WHERE id = 13});
+sleep(3);
+drain_all();
+attempt(site_matches('jobs', $JOBS, [13]) && amcheck_ok() && indexes_cover(),
+	'an immediate stop between claim and record, then a newer change: the latest state once, indexes consistent');
+
 # ---- 12. ALTER EXTENSION UPDATE from 1.0 with rows pending (fresh and put
 # back, due and not), sending and failed: every row kept, in the right index
 sql('CREATE DATABASE up');
