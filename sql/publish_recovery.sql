@@ -72,7 +72,7 @@ SELECT wftest.clear_log();
 SELECT webflow.drain();
 SELECT method, path, status FROM wftest.requests() WHERE method <> 'GET';
 SELECT op, state, attempts, last_status, last_error LIKE '%Unique value%' AS slug_taken
-FROM webflow.outbox;
+FROM webflow.outbox ORDER BY id;
 SELECT i.source_key, i.slug FROM webflow.items i
 WHERE collection_id = :books ORDER BY 1;
 -- the other row lets go of the slug; the row is sent again as an update

@@ -86,6 +86,10 @@ WHERE i.indrelid = 'webflow.outbox'::regclass ORDER BY c.relname;
 SET enable_seqscan = off;
 SELECT count(*) AS pending_by_index FROM webflow.outbox
 WHERE state = 'pending' AND next_attempt_at <= now() AND binding_id = (SELECT id FROM webflow.bindings WHERE source = 'ri'::regclass);
+-- a written row is fresh: in outbox_fresh, which the claim reads by id
+SELECT count(*) AS fresh_by_index FROM webflow.outbox
+WHERE state = 'pending' AND next_attempt_at = enqueued_at
+  AND binding_id = (SELECT id FROM webflow.bindings WHERE source = 'ri'::regclass);
 RESET enable_seqscan;
 
 -- a new index on the outbox is seen by sessions that wrote before

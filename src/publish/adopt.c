@@ -586,9 +586,13 @@ holder_row(SendState *ss, Change *c, const char *id, bool *queued)
 	args[3] = Int32GetDatum(c->binding_id);
 	*queued = false;
 	webflow_step_begin(ss->opts);
+	/* (fresh rows are in outbox_fresh, put-back ones in outbox_row) */
 	if (SPI_execute_with_args("SELECT i.source_key, EXISTS (SELECT 1 FROM webflow.outbox o"
 							  "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
-							  "     AND o.state = 'pending')"
+							  "     AND o.state = 'pending' AND " OUTBOX_ROW_PREDICATE("o") ")"
+							  "  OR EXISTS (SELECT 1 FROM webflow.outbox o"
+							  "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
+							  "     AND " OUTBOX_FRESH_PREDICATE("o") ")"
 							  " FROM webflow.items i WHERE i.collection_id = $1"
 							  " AND i.item_id = $2 AND i.source_key <> $3",
 							  4, types, args, NULL, true, 1) != SPI_OK_SELECT)

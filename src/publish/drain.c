@@ -8,9 +8,11 @@
  * A pass:
  *	1. (a short transaction) takes the drain lock, so that passes never
  *	   overlap; puts back rows a dead process left "sending", marking them
- *	   maybe sent; claims due rows with FOR UPDATE SKIP LOCKED, together
- *	   with every other pending row of the same row keys, and marks them
- *	   "sending"; keeps only the newest state per (binding, row key); reads
+ *	   maybe sent; claims due rows with FOR UPDATE SKIP LOCKED (the oldest
+ *	   fresh rows by id, the others by due time), together with every
+ *	   other pending row of the same row keys that was put back before
+ *	   (newer fresh rows of those keys wait for a later pass), and marks
+ *	   them "sending"; keeps only the newest state per (binding, row key); reads
  *	   the item map and builds each payload (a row whose payload cannot be
  *	   built fails alone, with the reason);
  *	2. (no transaction, in the worker) sends, see send.c;
@@ -145,30 +147,49 @@ box_id(int64 id)
 }
 
 /*
- * The claim of due rows: the oldest due rows ($1 of them), every other
- * pending row of their row keys, marked "sending"; %s is empty, or a
- * condition that keeps only the rows of one connection's bindings ($2).
- * Failed rows of those keys that may have reached Webflow come too: an
- * earlier create of theirs may have made the item the newer rows need (it
- * is looked up by their slugs and names), and they follow the newest.
+ * The claim of due rows: the oldest fresh rows (pending, never put back:
+ * next_attempt_at = enqueued_at) by id through outbox_fresh, and the
+ * earliest due of the others through outbox_due, $1 of them all by id;
+ * then every other pending row of their row keys that is not fresh
+ * (through outbox_row), all marked "sending" (found again by ctid: the
+ * outbox has no index on id alone).  Fresh rows of those keys left out
+ * are newer than every fresh row taken ($1 fresh rows with lower ids are
+ * there, and so none of theirs would be taken); they wait for a later
+ * pass.  Failed rows of those keys that may have reached Webflow come too:
+ * an earlier create of theirs may have made the item the newer rows need
+ * (it is looked up by their slugs and names), and they follow the newest.
+ * %s (twice) is empty, or a condition that keeps only the rows of one
+ * connection's bindings ($2).  The conditions repeat the predicates of
+ * the partial indexes word for word, so that the planner sees that they
+ * apply.
  */
 #define CLAIM_SQL \
-	"WITH due AS (" \
-	"  SELECT id, binding_id, row_key FROM webflow.outbox" \
-	"  WHERE state OPERATOR(pg_catalog.=) 'pending'" \
-	"    AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
+	"WITH fresh AS (" \
+	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
+	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
 	"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" retried AS (" \
+	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
+	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"    AND o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at" \
+	"    AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
+	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" due AS (" \
+	"  SELECT * FROM fresh UNION ALL SELECT * FROM retried" \
+	"  ORDER BY id LIMIT $1)," \
 	" same_key AS (" \
-	"  SELECT o.id FROM webflow.outbox o" \
+	"  SELECT o.ctid FROM webflow.outbox o" \
 	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
 	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
 	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
-	"  WHERE (o.state OPERATOR(pg_catalog.=) 'pending'" \
-	"    OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))" \
+	"  WHERE " OUTBOX_ROW_PREDICATE("o") \
+	"    AND (o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"         OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))" \
 	"  FOR UPDATE OF o SKIP LOCKED)," \
 	" claimed AS (" \
 	"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
-	"  WHERE o.id IN (SELECT id FROM due UNION SELECT id FROM same_key)" \
+	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(" \
+	"    SELECT ctid FROM due UNION SELECT ctid FROM same_key))" \
 	"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image," \
 	"    o.attempts, o.maybe_sent)" \
 	" SELECT * FROM claimed ORDER BY binding_id, row_key, id"
@@ -192,13 +213,18 @@ make_resumed_due(void)
 	if (horizon == 0)
 		return;
 	args[0] = TimestampTzGetDatum(horizon + USECS_PER_SEC);
-	/* (rows a user's open retry() holds are left to it: never wait for one) */
+	/*
+	 * (rows a user's open retry() holds are left to it: never wait for one;
+	 * rows not yet due were put back: outbox_due's predicate says so)
+	 */
 	if (SPI_execute_with_args("UPDATE webflow.outbox SET next_attempt_at = pg_catalog.now()"
-							  " WHERE id IN (SELECT id FROM webflow.outbox"
+							  " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+							  "   SELECT ctid FROM webflow.outbox"
 							  "   WHERE state OPERATOR(pg_catalog.=) 'pending'"
+							  "   AND next_attempt_at OPERATOR(pg_catalog.<>) enqueued_at"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.<=) $1"
-							  "   FOR UPDATE SKIP LOCKED)",
+							  "   FOR UPDATE SKIP LOCKED))",
 							  1, argtypes, args, NULL, false, 0) < 0)
 		elog(ERROR, "could not make the rows of a lifted pause due");
 }
@@ -259,10 +285,12 @@ claim_rows(int max_rows, const char *connection, HTAB *bindings,
 	uint64		nrows_claimed;
 	uint64		i;
 	int			ret;
+	const char *cond;
 
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
-	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, connection ? CLAIM_CONNECTION_SQL : ""),
+	cond = connection ? CLAIM_CONNECTION_SQL : "";
+	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond, cond),
 								connection ? 2 : 1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not claim outbox rows: %s", SPI_result_code_string(ret));
@@ -474,14 +502,21 @@ reference_on_its_way(void)
 	args[0] = CStringGetTextDatum(collection_id);
 	args[1] = CStringGetTextDatum(key);
 	args[2] = Int32GetDatum(webflow_max_attempts - 1);
-	if (SPI_execute_with_args("SELECT o.op OPERATOR(pg_catalog.=) 'upsert'"
-							  "   AND o.attempts OPERATOR(pg_catalog.<) $3"
-							  " FROM webflow.outbox o"
-							  " JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id"
-							  " WHERE b.collection_id OPERATOR(pg_catalog.=) $1"
-							  "   AND o.row_key OPERATOR(pg_catalog.=) $2"
-							  "   AND o.state OPERATOR(pg_catalog.<>) 'failed'"
-							  " ORDER BY o.id DESC LIMIT 1",
+	if (SPI_execute_with_args("SELECT q.op OPERATOR(pg_catalog.=) 'upsert'"
+							  "   AND q.attempts OPERATOR(pg_catalog.<) $3 FROM ("
+							  "  SELECT o.id, o.op, o.attempts FROM webflow.outbox o"
+							  "  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id"
+							  "  WHERE b.collection_id OPERATOR(pg_catalog.=) $1"
+							  "    AND o.row_key OPERATOR(pg_catalog.=) $2"
+							  "    AND o.state OPERATOR(pg_catalog.<>) 'failed'"
+							  "    AND " OUTBOX_ROW_PREDICATE("o")
+							  "  UNION ALL"
+							  "  SELECT o.id, o.op, o.attempts FROM webflow.outbox o"
+							  "  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id"
+							  "  WHERE b.collection_id OPERATOR(pg_catalog.=) $1"
+							  "    AND o.row_key OPERATOR(pg_catalog.=) $2"
+							  "    AND " OUTBOX_FRESH_PREDICATE("o") ") q"
+							  " ORDER BY q.id DESC LIMIT 1",
 							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webflow.outbox");
 	return SPI_processed == 1 &&
@@ -753,8 +788,8 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	 * user's transaction holds is left to it, or to a later pass)
 	 */
 	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
-					" claimed_at = NULL WHERE id IN (SELECT id FROM webflow.outbox"
-					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED)", false, 0) < 0)
+					" claimed_at = NULL WHERE ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox"
+					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
 
 	changes = claim(max_rows, cxt, claimed, &opts->several_connections);

@@ -21,7 +21,10 @@
  * gives: the id is the next value of outbox_id_seq, enqueued_at and
  * next_attempt_at are the transaction's start (now()), attempts 0, state
  * 'pending', maybe_sent false, op 'upsert' or 'delete'.  A column the
- * code does not know must be nullable and without a default.
+ * code does not know must be nullable and without a default.  Such a row
+ * is fresh (pending, next_attempt_at = enqueued_at): of the extension's
+ * indexes only outbox_fresh, on the id, takes it (webflow--1.0--1.1.sql).
+ * There the id is the highest yet, so the entry goes at the right end.
  *
  * No SQL runs and no function a role could have written is called:
  * nextval skips the privilege check (the caller is the trigger, which the
@@ -46,6 +49,7 @@
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "optimizer/optimizer.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -87,6 +91,9 @@ typedef struct OutboxIndex
 	IndexInfo  *info;
 	ExprState  *predicate;		/* NULL unless partial */
 	IndexUniqueCheck check;
+	bool		per_xact;		/* the predicate reads no column rows differ in */
+	LocalTransactionId known_lxid;	/* the transaction known_value is for */
+	bool		known_value;
 } OutboxIndex;
 
 /* What writing a row needs, once per session (until invalidated). */
@@ -126,6 +133,8 @@ static void free_writer(void);
 static void setup_writer(void);
 static void setup_columns(Relation rel);
 static void setup_indexes(Relation rel);
+static bool predicate_per_xact(List *predicate);
+static bool predicate_holds(OutboxIndex *ix, ExprContext *econtext);
 static void insert_index_entries(Relation rel, TupleTableSlot *slot);
 static Relation open_outbox(void);
 
@@ -225,11 +234,45 @@ setup_indexes(Relation rel)
 							RelationGetRelationName(irel))));
 		ix->check = irel->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO;
 		if (ix->info->ii_Predicate != NIL)
+		{
 			ix->predicate = ExecPrepareQual(ix->info->ii_Predicate, writer.estate);
+			ix->per_xact = predicate_per_xact(ix->info->ii_Predicate);
+			ix->known_lxid = InvalidLocalTransactionId;
+		}
 		index_close(irel, NoLock);
 	}
 	writer.nindexes = n;
 	list_free(indexoids);
+}
+
+/*
+ * predicate_per_xact says whether a partial index's predicate reads only
+ * columns that every row written in one transaction has alike (state,
+ * attempts, the two times, maybe_sent, and the columns left NULL): not
+ * id, binding_id, op, row_key, row_image, a system column or the whole
+ * row.  Such a predicate (immutable, as PostgreSQL requires) has one
+ * value per transaction.  (Called after setup_columns.)
+ */
+static bool
+predicate_per_xact(List *predicate)
+{
+	static const int varying[] = {COL_ID, COL_BINDING_ID, COL_OP, COL_ROW_KEY, COL_ROW_IMAGE};
+	Bitmapset  *attrs = NULL;
+	int			x = -1;
+
+	pull_varattnos((Node *) predicate, 1, &attrs);
+	while ((x = bms_next_member(attrs, x)) >= 0)
+	{
+		AttrNumber	attnum = x + FirstLowInvalidHeapAttributeNumber;
+		int			i;
+
+		if (attnum <= 0)
+			return false;
+		for (i = 0; i < lengthof(varying); i++)
+			if (writer.attnums[varying[i]] == attnum)
+				return false;
+	}
+	return true;
 }
 
 /* setup_writer works out what writing a row needs, once per session. */
@@ -282,6 +325,23 @@ setup_writer(void)
 }
 
 /*
+ * predicate_holds says whether the row in econtext's scan tuple goes into
+ * a partial index: evaluated for every row, or once per transaction when
+ * the predicate reads only columns the rows of a transaction share.
+ */
+static bool
+predicate_holds(OutboxIndex *ix, ExprContext *econtext)
+{
+	LocalTransactionId lxid = CURRENT_LXID;
+
+	if (ix->per_xact && ix->known_lxid == lxid)
+		return ix->known_value;
+	ix->known_value = ExecQual(ix->predicate, econtext);
+	ix->known_lxid = lxid;
+	return ix->known_value;
+}
+
+/*
  * insert_index_entries makes the index entries of the tuple in slot, as
  * ExecInsertIndexTuples does: partial indexes only when the predicate
  * holds, unique indexes checked at once.
@@ -302,7 +362,7 @@ insert_index_entries(Relation rel, TupleTableSlot *slot)
 
 		if (!ix->info->ii_ReadyForInserts)
 			continue;
-		if (ix->predicate != NULL && !ExecQual(ix->predicate, econtext))
+		if (ix->predicate != NULL && !predicate_holds(ix, econtext))
 			continue;
 		irel = index_open(ix->indexoid, NoLock);	/* open_outbox locked it */
 		FormIndexDatum(ix->info, slot, writer.estate, values, isnull);

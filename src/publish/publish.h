@@ -19,6 +19,22 @@
 #include "connection.h"
 #include "payload.h"
 
+/*
+ * The predicates of the outbox's partial indexes, word for word, for the
+ * statements that must say them for the planner to use those indexes
+ * (the outbox has no index on id alone; see webflow--1.0--1.1.sql).  A
+ * fresh row (pending, never put back: as the trigger writes every row) is
+ * in outbox_fresh (id) only; every other row is in outbox_row (binding_id,
+ * row_key, id), and the pending ones among them in outbox_due.  a is the
+ * outbox's alias in the statement.
+ */
+#define OUTBOX_FRESH_PREDICATE(a) \
+	"(" a ".state OPERATOR(pg_catalog.=) 'pending'" \
+	" AND " a ".next_attempt_at OPERATOR(pg_catalog.=) " a ".enqueued_at)"
+#define OUTBOX_ROW_PREDICATE(a) \
+	"(" a ".state OPERATOR(pg_catalog.<>) 'pending'" \
+	" OR " a ".next_attempt_at OPERATOR(pg_catalog.<>) " a ".enqueued_at)"
+
 /* A table bound to a collection, as a pass sees it. */
 typedef struct Binding
 {

@@ -46,8 +46,8 @@ typedef struct ArrayStatement
 {
 	const char *sql;
 	int			ncols;
-	Oid			elem_types[8];
-	ArrayBuildState *cols[8];
+	Oid			elem_types[9];
+	ArrayBuildState *cols[9];
 	int			nrows;
 } ArrayStatement;
 
@@ -55,6 +55,7 @@ typedef struct ArrayStatement
 typedef struct RecordStep
 {
 	ArrayStatement superseded;	/* older rows of keys now done */
+	ArrayStatement held;		/* done rows whose older rows are held */
 	ArrayStatement done_rows;	/* outbox rows completed */
 	ArrayStatement unmap;		/* item map deletes */
 	ArrayStatement map;			/* item map upserts */
@@ -75,7 +76,6 @@ static void record_mapping(RecordStep *rs, Change *c);
 static void record_done(RecordStep *rs, Change *c);
 static void record_staying(RecordStep *rs, Change *c);
 static Datum delete_superseded(RecordStep *rs);
-static void requeue_held(Datum held);
 static void step_run(RecordStep *rs);
 static double backoff_seconds(int attempts, double jitter);
 
@@ -128,8 +128,8 @@ stmt_add(ArrayStatement *st, const Datum *values, const bool *nulls)
 static void
 stmt_run(ArrayStatement *st, bool has_scalar, Oid scalar_type, Datum scalar)
 {
-	Oid			types[9];
-	Datum		args[9];
+	Oid			types[10];
+	Datum		args[10];
 	int			nargs = st->ncols;
 	int			ret;
 
@@ -150,36 +150,58 @@ stmt_run(ArrayStatement *st, bool has_scalar, Oid scalar_type, Datum scalar)
 		elog(ERROR, "webflow: recording the pass failed: %s", SPI_result_code_string(ret));
 }
 
+/*
+ * A claimed row ("sending", or put back) is found by its binding, row key
+ * and id through outbox_row, whose predicate the statements say (the
+ * outbox has no index on id alone).
+ */
+#define CLAIMED(a) " AND " OUTBOX_ROW_PREDICATE(a)
+
 /* step_init prepares the statements of a record step. */
 static void
 step_init(RecordStep *rs)
 {
-	static const Oid done_rows[] = {INT8OID};
+	static const Oid done_rows[] = {INT4OID, TEXTOID, INT8OID};
 	static const Oid superseded[] = {INT4OID, TEXTOID, INT8OID};
 	static const Oid unmap[] = {TEXTOID, TEXTOID};
 	static const Oid map[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
-	static const Oid requeue[] = {INT8OID, INT4OID, FLOAT8OID, TEXTOID, INT4OID, BOOLOID, BOOLOID};
-	static const Oid align[] = {INT8OID, INT4OID, TEXTOID};
+	static const Oid requeue[] = {INT4OID, TEXTOID, INT8OID, INT4OID, FLOAT8OID, TEXTOID,
+	INT4OID, BOOLOID, BOOLOID};
+	static const Oid align[] = {INT4OID, TEXTOID, INT8OID, TEXTOID};
 	static const Oid ok_bindings[] = {INT4OID};
 	static const Oid bad_bindings[] = {INT4OID, TEXTOID};
 
 	/*
 	 * The older rows of a done change's key (failed, or pending again
-	 * after a retry()) are deleted, unless another transaction holds them
-	 * (a retry() not committed yet): the worker never waits for a user's
-	 * transaction.  The statement returns the done changes whose older
-	 * rows it could not delete.
+	 * after a retry(), or left out of the claim because another
+	 * transaction held them then) are deleted, unless another transaction
+	 * holds them (a retry() not committed yet): the worker never waits for
+	 * a user's transaction.  Older fresh rows are read through
+	 * outbox_fresh's range of ids below the done row's (the claim took the
+	 * oldest fresh rows: few are left below it).  The statement returns the
+	 * done changes whose older rows it could not delete.
 	 */
 	stmt_init(&rs->superseded,
 			  "WITH d AS (SELECT * FROM unnest($1, $2, $3) AS d(b, k, m)),"
-			  " older AS (SELECT o.id, d.m FROM webflow.outbox o JOIN d"
+			  " older AS (SELECT o.ctid AS t, d.b, d.k, d.m FROM webflow.outbox o JOIN d"
 			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
-			  "   WHERE o.state <> 'sending'),"
-			  " free AS (SELECT o.id FROM webflow.outbox o"
-			  "   WHERE o.id IN (SELECT id FROM older) FOR UPDATE SKIP LOCKED),"
-			  " gone AS (DELETE FROM webflow.outbox o USING free WHERE o.id = free.id"
-			  "   RETURNING o.id)"
-			  " SELECT DISTINCT m FROM older WHERE id NOT IN (SELECT id FROM gone)",
+			  "   WHERE o.state <> 'sending'" CLAIMED("o")
+			  "   UNION ALL"
+			  "   SELECT o.ctid, d.b, d.k, d.m FROM webflow.outbox o JOIN d"
+			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
+			  "   WHERE " OUTBOX_FRESH_PREDICATE("o") "),"
+			  " free AS (SELECT o.ctid AS t FROM webflow.outbox o"
+			  "   WHERE o.ctid = ANY (ARRAY(SELECT t FROM older)) FOR UPDATE SKIP LOCKED),"
+			  " gone AS (DELETE FROM webflow.outbox o USING free WHERE o.ctid = free.t"
+			  "   RETURNING o.ctid AS t)"
+			  " SELECT DISTINCT b, k, m FROM older WHERE t NOT IN (SELECT t FROM gone)",
+			  3, superseded);
+	/* (filled from what rs->superseded returns) */
+	stmt_init(&rs->held,
+			  "UPDATE webflow.outbox o SET state = 'pending', claimed_at = NULL,"
+			  " next_attempt_at = now() + make_interval(secs => $4)"
+			  " FROM unnest($1, $2, $3) AS d(b, k, id)"
+			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id = d.id" CLAIMED("o"),
 			  3, superseded);
 	/*
 	 * (the rows of the pass are its own: no user's transaction writes a
@@ -187,9 +209,11 @@ step_init(RecordStep *rs)
 	 * the next pass, which finds it still "sending" and sends it again as
 	 * maybe sent)
 	 */
-	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE id IN"
-			  " (SELECT id FROM webflow.outbox WHERE id = ANY($1) AND id <> ALL($2)"
-			  "  FOR UPDATE SKIP LOCKED)", 1, done_rows);
+	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE ctid = ANY (ARRAY("
+			  " SELECT o.ctid FROM webflow.outbox o JOIN unnest($1, $2, $3) AS d(b, k, id)"
+			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id = d.id"
+			  " WHERE d.id <> ALL ($4)" CLAIMED("o") " FOR UPDATE OF o SKIP LOCKED))",
+			  3, done_rows);
 	stmt_init(&rs->unmap,
 			  "DELETE FROM webflow.items i USING unnest($1, $2) AS d(c, k)"
 			  " WHERE i.collection_id = d.c AND i.source_key = d.k", 2, unmap);
@@ -206,7 +230,7 @@ step_init(RecordStep *rs)
 			  6, map);
 	stmt_init(&rs->requeue,
 			  "UPDATE webflow.outbox o SET"
-			  " state = CASE WHEN d.fail OR (d.inc > 0 AND o.attempts + d.inc >= $8)"
+			  " state = CASE WHEN d.fail OR (d.inc > 0 AND o.attempts + d.inc >= $10)"
 			  "         THEN 'failed' ELSE 'pending' END,"
 			  " attempts = o.attempts + d.inc,"
 			  " next_attempt_at = now() + make_interval(secs => d.delay),"
@@ -214,20 +238,32 @@ step_init(RecordStep *rs)
 			  " last_status = coalesce(d.status, o.last_status),"
 			  " maybe_sent = o.maybe_sent OR d.unknown,"
 			  " claimed_at = NULL"
-			  " FROM unnest($1, $2, $3, $4, $5, $6, $7)"
-			  "   AS d(id, inc, delay, err, status, unknown, fail)"
-			  " WHERE o.id = d.id AND o.id IN (SELECT id FROM webflow.outbox"
-			  "   WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)", 7, requeue);
-	/* (rows a user's open transaction holds are left as they are) */
+			  " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+			  "   AS d(b, k, id, inc, delay, err, status, unknown, fail)"
+			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id = d.id"
+			  "   AND o.ctid = ANY (ARRAY(SELECT x.ctid FROM webflow.outbox x"
+			  "     JOIN unnest($1, $2, $3) AS e(b, k, id)"
+			  "       ON x.binding_id = e.b AND x.row_key = e.k AND x.id = e.id"
+			  "     WHERE true" CLAIMED("x") " FOR UPDATE OF x SKIP LOCKED))", 9, requeue);
+	/*
+	 * The waiter's row (w, requeued just before) gives its next attempt to
+	 * the pending rows of the slug holder's key, fresh ones too (rows a
+	 * user's open transaction holds are left as they are).
+	 */
 	stmt_init(&rs->align,
 			  "UPDATE webflow.outbox o SET next_attempt_at = w.next_attempt_at"
-			  " FROM unnest($1, $2, $3) AS d(id, b, k)"
-			  " JOIN webflow.outbox w ON w.id = d.id"
-			  " WHERE o.binding_id = d.b AND o.row_key = d.k"
+			  " FROM unnest($1, $2, $3, $4) AS d(b, wk, wid, hk)"
+			  " JOIN webflow.outbox w ON w.binding_id = d.b AND w.row_key = d.wk"
+			  "   AND w.id = d.wid" CLAIMED("w")
+			  " WHERE o.binding_id = d.b AND o.row_key = d.hk"
 			  "   AND o.state = 'pending' AND w.state = 'pending'"
-			  "   AND o.id IN (SELECT x.id FROM webflow.outbox x"
-			  "     JOIN unnest($2, $3) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
-			  "     WHERE x.state = 'pending' FOR UPDATE OF x SKIP LOCKED)", 3, align);
+			  "   AND o.ctid = ANY (ARRAY(SELECT x.ctid FROM webflow.outbox x"
+			  "     JOIN unnest($1, $4) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
+			  "     WHERE x.state = 'pending'" CLAIMED("x") " FOR UPDATE OF x SKIP LOCKED)"
+			  "   || ARRAY(SELECT x.ctid FROM webflow.outbox x"
+			  "     JOIN unnest($1, $4) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
+			  "     WHERE " OUTBOX_FRESH_PREDICATE("x") " FOR UPDATE OF x SKIP LOCKED))",
+			  4, align);
 	/*
 	 * (a binding that a user's open bind() or unbind() holds keeps its
 	 * last outcome: these columns only report, and nobody is waited for)
@@ -293,16 +329,16 @@ static void
 record_done(RecordStep *rs, Change *c)
 {
 	ListCell   *lc;
-	Datum		newest = Int64GetDatum(c->newest_id);
-	Datum		key[3] = {Int32GetDatum(c->binding_id), CStringGetTextDatum(c->row_key), newest};
+	Datum		key[3] = {Int32GetDatum(c->binding_id), CStringGetTextDatum(c->row_key),
+	Int64GetDatum(c->newest_id)};
 
+	stmt_add(&rs->done_rows, key, NULL);
 	foreach(lc, c->older_ids)
 	{
-		Datum		id = Int64GetDatum(*(int64 *) lfirst(lc));
+		Datum		older[3] = {key[0], key[1], Int64GetDatum(*(int64 *) lfirst(lc))};
 
-		stmt_add(&rs->done_rows, &id, NULL);
+		stmt_add(&rs->done_rows, older, NULL);
 	}
-	stmt_add(&rs->done_rows, &newest, NULL);
 	rs->completed += 1 + list_length(c->older_ids);
 	stmt_add(&rs->superseded, key, NULL);
 	if (c->binding != NULL && c->action != ACTION_NONE)
@@ -374,23 +410,25 @@ record_staying(RecordStep *rs, Change *c)
 		c->reference_queued || c->slug_holder_queued ?
 		Min(REFERENCE_WAIT_MAX_S, backoff_seconds(c->attempts + 1, rs->jitter)) :
 		backoff_seconds(c->attempts + 1, rs->jitter);
-	Datum		v[7] = {Int64GetDatum(c->newest_id), Int32GetDatum(counts ? 1 : 0),
+	Datum		v[9] = {Int32GetDatum(c->binding_id), CStringGetTextDatum(c->row_key),
+		Int64GetDatum(c->newest_id), Int32GetDatum(counts ? 1 : 0),
 		Float8GetDatum(delay), c->error ? CStringGetTextDatum(c->error) : (Datum) 0,
 		Int32GetDatum(c->status), BoolGetDatum(c->unknown_outcome),
 	BoolGetDatum(c->outcome == OUTCOME_FAILED)};
-	bool		n[7] = {false, false, false, c->error == NULL, c->status == 0, false, false};
+	bool		n[9] = {false, false, false, false, false, c->error == NULL, c->status == 0,
+	false, false};
 
 	stmt_add(&rs->requeue, v, n);
 	foreach(lc, c->older_ids)
 	{
-		v[0] = Int64GetDatum(*(int64 *) lfirst(lc));
-		n[3] = n[4] = true;
+		v[2] = Int64GetDatum(*(int64 *) lfirst(lc));
+		n[5] = n[6] = true;
 		stmt_add(&rs->requeue, v, n);
 	}
 	if (c->slug_holder_key != NULL)
 	{
 		/* the row whose item holds the slug comes due with this one */
-		Datum		a[3] = {Int64GetDatum(c->newest_id), Int32GetDatum(c->binding_id),
+		Datum		a[4] = {v[0], v[1], Int64GetDatum(c->newest_id),
 		CStringGetTextDatum(c->slug_holder_key)};
 
 		stmt_add(&rs->align, a, NULL);
@@ -409,50 +447,35 @@ record_staying(RecordStep *rs, Change *c)
 }
 
 /*
- * delete_superseded deletes the older rows of the keys now done and
- * returns, as an int8[], the done rows whose older rows another
- * transaction holds (counted out of rs->completed).
+ * delete_superseded deletes the older rows of the keys now done, puts the
+ * done rows whose older rows another transaction holds (a retry() not
+ * committed yet) into rs->held (counted out of rs->completed), and returns
+ * their ids as an int8[].  Those rows stay queued, no attempt counted, so
+ * that they are claimed with the held rows once they are free and their
+ * newer state wins.
  */
 static Datum
 delete_superseded(RecordStep *rs)
 {
-	ArrayBuildState *held = initArrayResult(INT8OID, CurrentMemoryContext, false);
+	ArrayBuildState *ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
 
 	if (rs->superseded.nrows > 0)
 	{
 		stmt_run(&rs->superseded, false, InvalidOid, (Datum) 0);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			bool		isnull;
-			Datum		id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1,
-										   &isnull);
+			Datum		v[3];
+			bool		n[3];
 
-			accumArrayResult(held, id, isnull, INT8OID, CurrentMemoryContext);
+			for (int i = 0; i < 3; i++)
+				v[i] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i + 1,
+									 &n[i]);
+			stmt_add(&rs->held, v, n);
+			accumArrayResult(ids, v[2], n[2], INT8OID, CurrentMemoryContext);
 			rs->completed--;
 		}
 	}
-	return makeArrayResult(held, CurrentMemoryContext);
-}
-
-/*
- * requeue_held keeps the done rows whose older rows another transaction
- * holds (a retry() not committed yet) queued, no attempt counted, so that
- * they are claimed with those rows once they are free and their newer
- * state wins.
- */
-static void
-requeue_held(Datum held)
-{
-	Oid			types[2] = {INT8ARRAYOID, FLOAT8OID};
-	Datum		args[2] = {held, Float8GetDatum(Max(webflow_naptime_s, 1))};
-	ArrayType  *a = DatumGetArrayTypeP(held);
-
-	if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) == 0)
-		return;
-	if (SPI_execute_with_args("UPDATE webflow.outbox SET state = 'pending', claimed_at = NULL,"
-							  " next_attempt_at = now() + make_interval(secs => $2)"
-							  " WHERE id = ANY($1)", 2, types, args, NULL, false, 0) < 0)
-		elog(ERROR, "webflow: could not keep the held rows queued");
+	return makeArrayResult(ids, CurrentMemoryContext);
 }
 
 /* step_run runs the record step's statements, in order. */
@@ -462,7 +485,7 @@ step_run(RecordStep *rs)
 	Datum		held = delete_superseded(rs);
 
 	stmt_run(&rs->done_rows, true, INT8ARRAYOID, held);
-	requeue_held(held);
+	stmt_run(&rs->held, true, FLOAT8OID, Float8GetDatum(Max(webflow_naptime_s, 1)));
 	stmt_run(&rs->unmap, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->map, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->requeue, true, INT4OID, Int32GetDatum(webflow_max_attempts));
