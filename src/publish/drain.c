@@ -87,7 +87,7 @@ static void plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt);
 static ErrorData *from_image(Change *c, Jsonb *image, bool slug_only,
 							 MemoryContext cxt, char **slug, char **name);
 static void build_payload(Change *c, MemoryContext cxt);
-static bool reference_on_its_way(void);
+static void mark_references_on_its_way(List *changes);
 static bool image_slug(Change *c, Jsonb *image, MemoryContext cxt,
 					   char **slug, char **name);
 static void add_candidate(List **list, char *value, MemoryContext cxt);
@@ -478,49 +478,89 @@ build_payload(Change *c, MemoryContext cxt)
 	MemoryContextSwitchTo(old);
 	/* a referenced row not published yet: wait for it */
 	c->reference_wait = edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION;
-	c->reference_queued = c->reference_wait && reference_on_its_way();
 	c->outcome = c->reference_wait ? OUTCOME_RETRY : OUTCOME_FAILED;
+	if (c->reference_wait &&
+		webflow_missing_reference(&c->missing_collection, &c->missing_key))
+	{
+		c->missing_collection = MemoryContextStrdup(cxt, c->missing_collection);
+		c->missing_key = MemoryContextStrdup(cxt, c->missing_key);
+	}
 }
 
 /*
- * reference_on_its_way says whether the row a payload build found no item
- * for is queued to get one (its newest queued change, not failed, is an
- * upsert, not on its last attempt): waiting for it is then not the
- * referencing row's failure.  (Rows that wait for each other, or a row
- * for itself, reach their last attempts and fail as before.)
+ * The references of a pass that are on their way: of the rows ($1
+ * collections, $2 keys) that payload builds found no item for, the
+ * ordinals of those queued to get one (the newest queued change, not
+ * failed, is an upsert, not on its last attempt, $3).  Put-back rows are
+ * read by key through outbox_row; fresh rows by one read of outbox_fresh
+ * for the whole pass (it has no key), which the newest of a key always is
+ * when it has one.
  */
-static bool
-reference_on_its_way(void)
-{
-	char	   *collection_id;
-	char	   *key;
-	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
-	Datum		args[3];
+#define ON_ITS_WAY_SQL \
+	"WITH w AS (SELECT * FROM unnest($1, $2) WITH ORDINALITY AS w(c, k, n))," \
+	" fresh AS MATERIALIZED (SELECT o.id, o.op, o.attempts, b.collection_id AS c, o.row_key AS k" \
+	"  FROM webflow.outbox o" \
+	"  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id" \
+	"  WHERE " OUTBOX_FRESH_PREDICATE("o") \
+	"    AND (b.collection_id, o.row_key) IN (SELECT c, k FROM w))" \
+	" SELECT w.n FROM w WHERE (SELECT q.op OPERATOR(pg_catalog.=) 'upsert'" \
+	"   AND q.attempts OPERATOR(pg_catalog.<) $3 FROM (" \
+	"  SELECT o.id, o.op, o.attempts FROM webflow.outbox o" \
+	"  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id" \
+	"  WHERE b.collection_id OPERATOR(pg_catalog.=) w.c" \
+	"    AND o.row_key OPERATOR(pg_catalog.=) w.k" \
+	"    AND o.state OPERATOR(pg_catalog.<>) 'failed'" \
+	"    AND " OUTBOX_ROW_PREDICATE("o") \
+	"  UNION ALL" \
+	"  SELECT f.id, f.op, f.attempts FROM fresh f" \
+	"  WHERE f.c OPERATOR(pg_catalog.=) w.c AND f.k OPERATOR(pg_catalog.=) w.k) q" \
+	" ORDER BY q.id DESC LIMIT 1)"
 
-	if (!webflow_missing_reference(&collection_id, &key))
-		return false;
-	args[0] = CStringGetTextDatum(collection_id);
-	args[1] = CStringGetTextDatum(key);
+/*
+ * mark_references_on_its_way sets reference_queued on the changes that
+ * wait for a referenced row queued to get its item: waiting for it is then
+ * not the referencing row's failure.  (Rows that wait for each other, or a
+ * row for itself, reach their last attempts and fail as before.)  One
+ * statement for the whole pass.
+ */
+static void
+mark_references_on_its_way(List *changes)
+{
+	ArrayBuildState *cols = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	ArrayBuildState *keys = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, INT4OID};
+	Datum		args[3];
+	Change	  **waiting = palloc(sizeof(Change *) * Max(list_length(changes), 1));
+	int			nwaiting = 0;
+	ListCell   *lc;
+
+	foreach(lc, changes)
+	{
+		Change	   *c = lfirst(lc);
+
+		if (c->missing_key == NULL)
+			continue;
+		accumArrayResult(cols, CStringGetTextDatum(c->missing_collection), false, TEXTOID,
+						 CurrentMemoryContext);
+		accumArrayResult(keys, CStringGetTextDatum(c->missing_key), false, TEXTOID,
+						 CurrentMemoryContext);
+		waiting[nwaiting++] = c;
+	}
+	if (nwaiting == 0)
+		return;
+	args[0] = makeArrayResult(cols, CurrentMemoryContext);
+	args[1] = makeArrayResult(keys, CurrentMemoryContext);
 	args[2] = Int32GetDatum(webflow_max_attempts - 1);
-	if (SPI_execute_with_args("SELECT q.op OPERATOR(pg_catalog.=) 'upsert'"
-							  "   AND q.attempts OPERATOR(pg_catalog.<) $3 FROM ("
-							  "  SELECT o.id, o.op, o.attempts FROM webflow.outbox o"
-							  "  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id"
-							  "  WHERE b.collection_id OPERATOR(pg_catalog.=) $1"
-							  "    AND o.row_key OPERATOR(pg_catalog.=) $2"
-							  "    AND o.state OPERATOR(pg_catalog.<>) 'failed'"
-							  "    AND " OUTBOX_ROW_PREDICATE("o")
-							  "  UNION ALL"
-							  "  SELECT o.id, o.op, o.attempts FROM webflow.outbox o"
-							  "  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id"
-							  "  WHERE b.collection_id OPERATOR(pg_catalog.=) $1"
-							  "    AND o.row_key OPERATOR(pg_catalog.=) $2"
-							  "    AND " OUTBOX_FRESH_PREDICATE("o") ") q"
-							  " ORDER BY q.id DESC LIMIT 1",
-							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(ON_ITS_WAY_SQL, 3, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webflow.outbox");
-	return SPI_processed == 1 &&
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+
+		waiting[n - 1]->reference_queued = true;
+	}
 }
 
 /*
@@ -813,6 +853,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 		plan_change(c, map_plan, cxt);
 		any_to_send |= c->outcome == OUTCOME_PENDING;
 	}
+	mark_references_on_its_way(changes);
 	webflow_step_end(opts);
 
 	old = MemoryContextSwitchTo(cxt);

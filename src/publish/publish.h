@@ -122,6 +122,8 @@ typedef struct Change
 	bool		unmap;			/* remove the item map entry */
 	bool		reference_wait; /* a referenced row has no item yet */
 	bool		reference_queued;	/* ... and is queued to get one */
+	char	   *missing_collection; /* that referenced row: its collection */
+	char	   *missing_key;	/* ... and row key */
 	char	   *slug_holder_key;	/* the row (not in this pass) whose item
 									 * holds the slug it wants: its next
 									 * attempt comes with this change's */

@@ -176,20 +176,19 @@ step_init(RecordStep *rs)
 	 * after a retry(), or left out of the claim because another
 	 * transaction held them then) are deleted, unless another transaction
 	 * holds them (a retry() not committed yet): the worker never waits for
-	 * a user's transaction.  Older fresh rows are read through
-	 * outbox_fresh's range of ids below the done row's (the claim took the
-	 * oldest fresh rows: few are left below it).  The statement returns the
-	 * done changes whose older rows it could not delete.
+	 * a user's transaction.  The statement returns the done changes whose
+	 * older rows it could not delete.  Older fresh rows are not looked for
+	 * (that would read every fresh row: outbox_fresh has no key): the
+	 * claim takes the oldest fresh rows, and a key's changes get their ids
+	 * in the order they commit (its writers wait for each other's row lock
+	 * or key), so none is left below a claimed one, unless a superuser's
+	 * own statement on webflow.outbox held it locked at the claim.
 	 */
 	stmt_init(&rs->superseded,
 			  "WITH d AS (SELECT * FROM unnest($1, $2, $3) AS d(b, k, m)),"
 			  " older AS (SELECT o.ctid AS t, d.b, d.k, d.m FROM webflow.outbox o JOIN d"
 			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
-			  "   WHERE o.state <> 'sending'" CLAIMED("o")
-			  "   UNION ALL"
-			  "   SELECT o.ctid, d.b, d.k, d.m FROM webflow.outbox o JOIN d"
-			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
-			  "   WHERE " OUTBOX_FRESH_PREDICATE("o") "),"
+			  "   WHERE o.state <> 'sending'" CLAIMED("o") "),"
 			  " free AS (SELECT o.ctid AS t FROM webflow.outbox o"
 			  "   WHERE o.ctid = ANY (ARRAY(SELECT t FROM older)) FOR UPDATE SKIP LOCKED),"
 			  " gone AS (DELETE FROM webflow.outbox o USING free WHERE o.ctid = free.t"
