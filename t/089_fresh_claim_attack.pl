@@ -128,5 +128,84 @@ attempt($seen_new && !$regressed && site_matches('jobs', $JOBS, [1]),
 	"a put-back row and a newer fresh row in flight, the pass killed after Webflow took the newer state, then drain(1): "
 	  . ($regressed ? 'the site went BACK to the older state' : 'no older state') . " (queue before: $before1; put back: $pb1)");
 
+
+# ---- 1b. the same with one batch size throughout (drain(3) for every
+# pass), the newer row pushed out of the next pass's claim by rows of a
+# transaction that took lower ids and committed after the claim
+fake_fault({ match => { kind => 'patch_live' }, status => 503, count => 1 });
+sql(q{UPDATE jobs SET name = 'two old' WHERE id = 2});
+sql('SELECT webflow.drain(3)');
+wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE next_attempt_at > now()}) eq '0' }, 5, 0.2);
+my $late = $node->background_psql('postgres');
+$late->query_safe(q{BEGIN; UPDATE jobs SET name = name || '+' WHERE id BETWEEN 5 AND 7});
+sql(q{UPDATE jobs SET name = 'two new' WHERE id = 2});
+fake_fault({ match => { kind => 'patch_live' }, delay_ms => 4000, process => JSON::PP::true, count => 1 });
+$h = drain_bg(3);
+wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) eq '2' }, 10, 0.05);
+$seen_new = wait_until(sub { grep { $_ eq 'two new' } @{ live_names($JOBS) } }, 5, 0.1);
+sql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'webflow drain'});
+$h->finish;
+$late->query_safe('COMMIT');
+$late->quit;
+sleep(4.2);
+fake_clear_faults();
+my $before1b = outbox_dump();
+sql('SELECT webflow.drain(3)');
+$regressed = grep { $_ eq 'two old' } @{ live_names($JOBS) };
+drain_all();
+attempt($seen_new && !$regressed && site_matches('jobs', $JOBS),
+	"1b: the same with drain(3) throughout and a transaction's rows with lower ids committed after the claim: "
+	  . ($regressed ? 'the site went BACK to the older state' : 'no older state') . " (queue before: $before1b)");
+
+# ---- 1c. the same for a row never published yet: its create, with the
+# newer state, reached Webflow in the killed pass; drain(1) claims only the
+# older put-back row (maybe sent), looks its item up by the older slug and
+# name, finds none and creates it again: a visitor must never see two items
+fake_fault({ match => { kind => 'post_live' }, status => 503, count => 1 });
+sql(q{INSERT INTO jobs VALUES (30, 'thirty old')});
+sql('SELECT webflow.drain()');
+my $pb1c = outbox_dump();
+wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE next_attempt_at > now()}) eq '0' }, 5, 0.2);
+sql(q{UPDATE jobs SET name = 'thirty new' WHERE id = 30});
+fake_fault({ match => { kind => 'post_live' }, delay_ms => 4000, process => JSON::PP::true, count => 1 });
+$h = drain_bg();
+wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) eq '2' }, 10, 0.05);
+$seen_new = wait_until(sub { grep { $_ eq 'thirty new' } @{ live_names($JOBS) } }, 5, 0.1);
+sql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'webflow drain'});
+$h->finish;
+sleep(4.2);
+fake_clear_faults();
+my $before1c = outbox_dump();
+sql('SELECT webflow.drain(1)');
+my @mid1c = grep { /^thirty/ } @{ live_names($JOBS) };
+drain_all();
+my @end1c = grep { /^thirty/ } @{ live_names($JOBS) };
+diag('1c outbox at the end: ' . sql(q{SELECT string_agg(format('%s %s %s attempts=%s ms=%s err=%s', id, row_key, state, attempts, maybe_sent, last_error), E'\n') FROM webflow.outbox}));
+# (what is left of row 30 does not hold up the attempts after it)
+sql(q{DELETE FROM webflow.outbox WHERE row_key = '30'});
+attempt($seen_new && @mid1c <= 1 && site_matches('jobs', $JOBS),
+	"1c: a create with the newer state reached Webflow in a killed pass, then drain(1): items of row 30 after it: "
+	  . join('|', @mid1c) . '; at the end: ' . join('|', @end1c) . " (queue before: $before1c)");
+
+# ---- 2. ids out of commit order on a table keyed by a column that is not
+# unique: an older delete of key x commits after a newer insert of x was
+# published; the row with key x exists, its item must stay live
+sql(qq{CREATE TABLE codes (code text NOT NULL, name text NOT NULL);
+  SELECT webflow.bind('codes', '$TAGS', '{"key": "code"}');
+  INSERT INTO codes VALUES ('x', 'code x'), ('y', 'code y');});
+drain_all();
+my $del = $node->background_psql('postgres');
+$del->query_safe(q{BEGIN; DELETE FROM codes WHERE code = 'x'});
+sql(q{INSERT INTO codes VALUES ('x', 'code x again')});
+drain_all();
+my $mid2 = join('|', sort @{ live_names($TAGS) });
+$del->query_safe('COMMIT');
+$del->quit;
+drain_all();
+my $codes = sql(q{SELECT string_agg(code || '=' || name, ',' ORDER BY code) FROM codes});
+my @live2 = sort @{ live_names($TAGS) };
+attempt(scalar(grep { $_ eq 'code x again' } @live2) == 1,
+	"2: a delete of key x (lower id) committed after a newer insert of x was published: table $codes, site " . join('|', @live2) . " (before the delete committed: $mid2)");
+
 diag(sprintf('fresh-claim-attack: %d attempts, %d breaks, %.0f s', $attempts, $breaks, time - $t_start));
 done_testing();
