@@ -316,8 +316,8 @@ my $nb_small = sql('SELECT webflow.drain(100)');
 my $tb_small = time - $t0;
 sql(q{DELETE FROM webflow.outbox o USING webflow.bindings b WHERE b.id = o.binding_id
       AND b.source IN ('books'::regclass, 'authors'::regclass)});
-sql(q{INSERT INTO books SELECT i, 'book ' || i, i FROM generate_series(101, 50100) i;
-      INSERT INTO authors SELECT i, 'author ' || i FROM generate_series(101, 50100) i;
+sql(q{INSERT INTO books SELECT i, 'book ' || i, i FROM generate_series(101, 100100) i;
+      INSERT INTO authors SELECT i, 'author ' || i FROM generate_series(101, 100100) i;
       ANALYZE webflow.outbox;});
 $t0 = time;
 my $nb_big = sql('SELECT webflow.drain(100)');
@@ -325,19 +325,67 @@ my $tb_big = time - $t0;
 my $waiting = sql(q{SELECT count(*) FROM webflow.outbox WHERE attempts > 0 OR next_attempt_at <> enqueued_at});
 diag('P3 reference_on_its_way for an author queued last: ' . explain(qq{SELECT q.op = 'upsert' AND q.attempts < 99 FROM (
   SELECT o.id, o.op, o.attempts FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
-  WHERE b.collection_id = '$AUTHORS' AND o.row_key = '50100' AND o.state <> 'failed'
+  WHERE b.collection_id = '$AUTHORS' AND o.row_key = '100100' AND o.state <> 'failed'
     AND (o.state OPERATOR(pg_catalog.<>) 'pending' OR o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at)
   UNION ALL
   SELECT o.id, o.op, o.attempts FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
-  WHERE b.collection_id = '$AUTHORS' AND o.row_key = '50100'
+  WHERE b.collection_id = '$AUTHORS' AND o.row_key = '100100'
     AND (o.state OPERATOR(pg_catalog.=) 'pending' AND o.next_attempt_at OPERATOR(pg_catalog.=) o.enqueued_at)) q
   ORDER BY q.id DESC LIMIT 1}));
 attempt(!slow($tb_big, $tb_small),
-	sprintf('P3: 50k books queued before their 50k authors: a pass takes %.2f s (%s done, %s rows put back), %.3f s with 100 of each',
+	sprintf('P3: 100k books queued before their 100k authors: a pass takes %.2f s (%s done, %s rows put back), %.3f s with 100 of each',
 		$tb_big, $nb_big, $waiting, $tb_small));
 sql(q{SELECT webflow.unbind('books'); SELECT webflow.unbind('authors');});
 sql(q{DELETE FROM webflow.outbox o WHERE NOT EXISTS (SELECT 1 FROM webflow.bindings b WHERE b.id = o.binding_id)});
 sql('VACUUM webflow.outbox');
+
+# ---- P4. 100k rows published (deleted from the outbox) while a
+# REPEATABLE READ transaction holds an old snapshot (a pg_dump, a report):
+# their outbox_fresh entries cannot be removed; a pass must not read them all
+my ($t_p4a, $n_p4a) = flow_pass();
+my $old = $node->background_psql('postgres');
+$old->query_safe(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM flow});
+sql(q{CREATE TABLE gone (id int PRIMARY KEY, name text NOT NULL)});
+sql(qq{SELECT webflow.bind('gone', '$BULK')});
+sql(q{INSERT INTO gone SELECT i, 'gone ' || i FROM generate_series(1, 100000) i});
+# (as the record step deletes the rows it completed)
+sql(q{DELETE FROM webflow.outbox o USING webflow.bindings b WHERE b.id = o.binding_id AND b.source = 'gone'::regclass});
+my ($t_p4, $n_p4) = flow_pass();
+my ($t_p4b, $n_p4b) = flow_pass();
+my $top4 = sql(q{SELECT max(id) + 1 FROM webflow.outbox});
+diag('P4 the superseded statement (fresh branch), 100 done rows: ' . explain(
+	'SELECT o.ctid FROM webflow.outbox o JOIN unnest(' . $arr->(($flow_b) x 100) . '::int[], '
+	  . $arr->(1 .. 100) . '::text[], ' . $arr->(map { $top4 + $_ } 1 .. 100) . '::int8[]) AS d(b, k, m)'
+	  . ' ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m'
+	  . q{ WHERE (o.state OPERATOR(pg_catalog.=) 'pending' AND o.next_attempt_at OPERATOR(pg_catalog.=) o.enqueued_at)}));
+$old->query_safe('COMMIT');
+$old->quit;
+attempt(!slow($t_p4, $t_p4a) && !slow($t_p4b, $t_p4a),
+	sprintf('P4: 100k rows published while an old snapshot is held: a pass of 100 rows takes %.2f s, then %.2f s (%s, %s done), %.3f s before',
+		$t_p4, $t_p4b, $n_p4, $n_p4b, $t_p4a));
+sql(q{SELECT webflow.unbind('gone'); DROP TABLE gone; VACUUM webflow.outbox;});
+
+# ---- 3. VACUUM FULL and CLUSTER of the outbox between a pass's claim and
+# its record step (every ctid moves), with a put-back row, a fresh one and a
+# failed one of the claimed keys
+fake_fault({ match => { kind => 'patch_live' }, status => 503, count => 1 });
+sql(q{UPDATE flow SET name = 'f1 put back' WHERE id = 1});
+sql('SELECT webflow.drain(100)');
+fake_fault({ match => { kind => 'patch_live' }, status => 400, count => 1 });
+sql(q{UPDATE flow SET name = 'f2 failed' WHERE id = 2});
+sql('SELECT webflow.drain(100)');
+sql(q{UPDATE flow SET name = 'f1 newer' WHERE id = 1; UPDATE flow SET name = 'f2 newer' WHERE id = 2;
+      UPDATE flow SET name = name || ' v' WHERE id BETWEEN 3 AND 20});
+fake_fault({ match => { kind => 'patch_live' }, delay_ms => 2500, count => 1 });
+$h = drain_bg(100);
+wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) ne '0' }, 10, 0.05);
+sql(q{VACUUM FULL webflow.outbox});
+sql(q{CREATE INDEX outbox_cl ON webflow.outbox (id); CLUSTER webflow.outbox USING outbox_cl; DROP INDEX webflow.outbox_cl;});
+$h->finish;
+my $left3 = outbox_dump();
+drain_all();
+attempt(site_matches('flow', $FLOW) && sql(q{SELECT count(*) FROM webflow.outbox WHERE state <> 'failed'}) eq '0',
+	"3: VACUUM FULL and CLUSTER of the outbox while a pass is in flight: every row live with its latest state (queue after that pass: $left3)");
 
 diag(sprintf('fresh-claim-attack: %d attempts, %d breaks, %.0f s', $attempts, $breaks, time - $t_start));
 done_testing();
