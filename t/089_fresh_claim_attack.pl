@@ -34,6 +34,8 @@
 #   4b  the same with drain(1) passes: never converges (BREAK; a claim of
 #       one due row cannot take both rows, also before perf12c)
 #   5   an older fresh row locked by a superuser's session (holds)
+#   6   two named connections, a table unbound mid-pass, the pass killed:
+#       the orphan row drains (holds)
 # The end prints "fresh-claim-attack: N attempts, M breaks".
 use strict;
 use warnings;
@@ -497,6 +499,45 @@ $lk->quit;
 drain_all();
 attempt($flowed && site_matches('flow', $FLOW, [5, 6]) && sql(q{SELECT count(*) FROM webflow.outbox}) eq '0',
 	"5: an older fresh row of a key locked by a superuser's session: other rows flow ($flowed), the key ends with its latest state (queue while held: $q5)");
+
+# ---- 6. a database whose bindings all use named connections (two of
+# them: each gets its own claim, none the default one that takes orphans):
+# a table unbound while its change is in flight, the pass killed; the row
+# left "sending" comes back pending (fresh-looking) with no binding.  The
+# queue must drain, and the worker's wake-up (NEXT_DUE_SQL) must not say
+# "due now" for ever
+sql('CREATE DATABASE named');
+sub nsql { return $node->safe_psql('named', $_[0]); }
+my $NA = new_collection('named a');
+my $NB = new_collection('named b');
+nsql(qq{CREATE EXTENSION webflow;
+  CREATE SERVER s2 FOREIGN DATA WRAPPER webflow OPTIONS (api_url '$fenv{WEBFLOW_FAKE_URL}');
+  CREATE USER MAPPING FOR CURRENT_USER SERVER s2 OPTIONS (token 'test-token');
+  CREATE SERVER s3 FOREIGN DATA WRAPPER webflow OPTIONS (api_url '$fenv{WEBFLOW_FAKE_URL}');
+  CREATE USER MAPPING FOR CURRENT_USER SERVER s3 OPTIONS (token 'test-token');
+  CREATE TABLE na (id int PRIMARY KEY, name text NOT NULL);
+  CREATE TABLE nb (id int PRIMARY KEY, name text NOT NULL);
+  SELECT webflow.bind('na', '$NA', '{"connection": "s2"}');
+  SELECT webflow.bind('nb', '$NB', '{"connection": "s3"}');
+  INSERT INTO na VALUES (1, 'named a one');});
+fake_fault({ match => { kind => 'post_live' }, delay_ms => 3000, process => JSON::PP::true, count => 1 });
+my ($o6, $e6) = ('', '');
+$h = IPC::Run::start([ 'psql', '-X', '-qAt', '-d', $node->connstr('named'), '-c', 'SELECT webflow.drain()' ],
+	'>', \$o6, '2>', \$e6);
+wait_until(sub { nsql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) ne '0' }, 10, 0.05);
+nsql(q{SELECT webflow.unbind('na')});
+$node->safe_psql('named', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'webflow drain'});
+$h->finish;
+sleep(3.2);
+nsql(q{INSERT INTO nb VALUES (1, 'named b one')});
+for (1 .. 4) { nsql('SELECT webflow.drain()'); }
+my $left6 = nsql(q{SELECT coalesce(string_agg(format('%s %s %s fresh=%s binding=%s', id, row_key, state, next_attempt_at = enqueued_at, binding_id), '; '), '') FROM webflow.outbox});
+my $due6 = nsql(q{SELECT CASE WHEN EXISTS (SELECT FROM webflow.outbox o WHERE o.state = 'pending' AND o.next_attempt_at = o.enqueued_at) THEN 0
+  ELSE (SELECT extract(epoch FROM min(next_attempt_at) - now()) * 1000 FROM webflow.outbox WHERE state = 'pending' AND next_attempt_at <> enqueued_at) END});
+my $b_live = grep { $_ eq 'named b one' } @{ live_names($NB) };
+attempt($left6 eq '' && $b_live,
+	"6: bindings on two named connections, a table unbound mid-pass and the pass killed: the queue drains (left: $left6; the worker's next wake-up in: "
+	  . ($due6 eq '' ? 'none' : "$due6 ms") . "; the other table's row live: $b_live)");
 
 diag(sprintf('fresh-claim-attack: %d attempts, %d breaks, %.0f s', $attempts, $breaks, time - $t_start));
 done_testing();
