@@ -861,3 +861,74 @@ CREATE INDEX outbox_row ON @extschema@.outbox (binding_id, row_key, id)
 ALTER TABLE @extschema@.outbox REPLICA IDENTITY FULL;
 
 -- end of the writer pays less
+
+-------------------------------------------------------------------------
+-- Keys are unique: a "key" option names columns a unique index covers
+-------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION @extschema@._binding_key_columns(source regclass, options jsonb)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols text[];
+    col text;
+BEGIN
+    IF options ? 'key' THEN
+        IF jsonb_typeof(options->'key') = 'string' THEN
+            cols := ARRAY[options->>'key'];
+        ELSIF jsonb_typeof(options->'key') = 'array' AND jsonb_array_length(options->'key') > 0
+              AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(options->'key') e
+                              WHERE jsonb_typeof(e) <> 'string') THEN
+            SELECT array_agg(k ORDER BY o) INTO cols
+            FROM jsonb_array_elements_text(options->'key') WITH ORDINALITY AS e(k, o);
+        ELSE
+            RAISE EXCEPTION 'option "key" must be a column name or an array of column names'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOREACH col IN ARRAY cols LOOP
+            IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                           WHERE attrelid = source AND attname = col
+                             AND attnum > 0 AND NOT attisdropped) THEN
+                RAISE EXCEPTION 'key column "%" does not exist in table %', col, source
+                    USING ERRCODE = 'undefined_column',
+                          HINT = 'Name existing columns in the "key" option.';
+            END IF;
+        END LOOP;
+        -- the order of a key's changes is the order of their ids, which is
+        -- the order they commit only when writers of one key wait for each
+        -- other: a unique index on (some of) the key columns makes them
+        IF NOT EXISTS (SELECT 1 FROM pg_index i
+                       WHERE i.indrelid = source AND i.indisunique AND i.indimmediate
+                         AND i.indpred IS NULL AND i.indexprs IS NULL
+                         AND (SELECT bool_and(a.attname::text = ANY (cols))
+                              FROM unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
+                              JOIN pg_attribute a ON a.attrelid = source AND a.attnum = k.attnum)) THEN
+            RAISE EXCEPTION 'key columns of table % are not unique', source
+                USING ERRCODE = 'invalid_table_definition',
+                      DETAIL = 'No unique, non-deferrable index of the table is on the key columns ('
+                               || array_to_string(cols, ', ') || ') or some of them: two transactions '
+                               || 'could write one key out of the order they commit in, and the older '
+                               || 'change would win in Webflow.',
+                      HINT = 'Create a unique index on the key columns, or name a unique key in the "key" option.';
+        END IF;
+        RETURN cols;
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY k.ord) INTO cols
+    FROM pg_index i
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = source AND i.indisprimary AND k.ord <= i.indnkeyatts;
+    IF cols IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key to identify its rows in Webflow', source
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'Add a primary key, or name the key columns: options => ''{"key": "column"}''.';
+    END IF;
+    RETURN cols;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) IS
+'Private: the columns that identify a bound table''s rows: the "key" option, else the primary key';
+REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FROM PUBLIC;
+
+-- end of keys are unique

@@ -922,7 +922,7 @@ SELECT coalesce(key, '') FROM k;
 	note('poison key length: ' . length($found));
 	alice_table('alice.a10', $JOBS, [ '1', 'Alice Job One' ]);
 	my ($r, $o, $e) = mallory(qq{
-CREATE TABLE mallory.m10 (k text, name text NOT NULL);
+CREATE TABLE mallory.m10 (k text UNIQUE, name text NOT NULL);
 SELECT webflow.bind('mallory.m10', '__TAGS__', '{"key": "k"}');
 INSERT INTO mallory.m10 VALUES ('$found', 'Poison Tag');
 });

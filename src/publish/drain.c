@@ -825,10 +825,13 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	make_resumed_due();
 	/*
 	 * rows a dead process left "sending" may have reached Webflow (one a
-	 * user's transaction holds is left to it, or to a later pass)
+	 * user's transaction holds is left to it, or to a later pass): they are
+	 * put back, due now, no longer fresh, so that a claim of an older row
+	 * of their key takes them along through outbox_row (else the older
+	 * state could overwrite theirs on the site)
 	 */
 	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
-					" claimed_at = NULL WHERE ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox"
+					" claimed_at = NULL, next_attempt_at = pg_catalog.now() WHERE ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox"
 					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
 
