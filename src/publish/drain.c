@@ -155,7 +155,10 @@ box_id(int64 id)
  * outbox has no index on id alone).  Fresh rows of those keys left out
  * are newer than every fresh row taken ($1 fresh rows with lower ids are
  * there, and so none of theirs would be taken); they wait for a later
- * pass.  Failed rows of those keys that may have reached Webflow come too:
+ * pass.  A fresh row among the oldest that another transaction holds (a
+ * superuser's own statement on the outbox) is skipped, and so are the
+ * newer rows of its key (its older state must not follow theirs): they
+ * wait until it is free.  Failed rows of those keys that may have reached Webflow come too:
  * an earlier create of theirs may have made the item the newer rows need
  * (it is looked up by their slugs and names), and they follow the newest.
  * %s (twice) is empty, or a condition that keeps only the rows of one
@@ -164,10 +167,19 @@ box_id(int64 id)
  * apply.
  */
 #define CLAIM_SQL \
-	"WITH fresh AS (" \
+	"WITH seen AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
-	"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	"  ORDER BY id LIMIT $1)," \
+	" fresh AS (" \
+	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
+	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM seen))" \
+	"    AND " OUTBOX_FRESH_PREDICATE("o") \
+	"  FOR UPDATE SKIP LOCKED)," \
+	" skipped AS (" \
+	"  SELECT binding_id, row_key, pg_catalog.min(id) AS id FROM seen" \
+	"  WHERE ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT ctid FROM fresh))" \
+	"  GROUP BY binding_id, row_key)," \
 	" retried AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
@@ -175,7 +187,11 @@ box_id(int64 id)
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
 	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)," \
 	" due AS (" \
-	"  SELECT * FROM fresh UNION ALL SELECT * FROM retried" \
+	"  SELECT * FROM (SELECT * FROM fresh UNION ALL SELECT * FROM retried) r" \
+	"  WHERE NOT EXISTS (SELECT FROM skipped k" \
+	"    WHERE k.binding_id OPERATOR(pg_catalog.=) r.binding_id" \
+	"      AND k.row_key OPERATOR(pg_catalog.=) r.row_key" \
+	"      AND k.id OPERATOR(pg_catalog.<) r.id)" \
 	"  ORDER BY id LIMIT $1)," \
 	" same_key AS (" \
 	"  SELECT o.ctid FROM webflow.outbox o" \
