@@ -15,7 +15,7 @@
 #   1   put-back row + newer fresh row in flight, pass killed after Webflow
 #       took the newer state, then drain(1): the site goes back to the
 #       older state (BREAK: the recovered newer row looks fresh, same_key
-#       leaves it out)
+#       leaves it out; now recovered rows are put back, not fresh)
 #   1b  the same with drain(3) throughout, lower ids committed late (BREAK)
 #   1c  the same for a create: a second item, the row then stuck on a
 #       slug conflict (BREAK)
@@ -24,10 +24,10 @@
 #       ordering by id is in the code before perf12c; now bind() refuses a
 #       key no unique index covers, and with one the insert waits)
 #   P1  an open bulk load of 100k rows below the flowing rows (holds)
-#   P2  100k fresh rows of a second, failing connection (holds; the record
-#       step reads all of outbox_fresh once per pass)
+#   P2  100k fresh rows of a second, failing connection (holds)
 #   P3  100k books queued before their authors (BREAK: reference_on_its_way
-#       reads all of outbox_fresh for every waiting book)
+#       read all of outbox_fresh for every waiting book; now one statement
+#       per pass)
 #   P4  100k rows published while an old snapshot is held (holds)
 #   P5  50 slug conflicts during an open bulk load of 100k rows (holds)
 #   3   VACUUM FULL and CLUSTER of the outbox mid-pass (holds)
@@ -35,7 +35,8 @@
 #   4b  the same with drain(1) passes: never converges (a claim of one due
 #       row cannot take both rows, also before perf12c; not run: a known
 #       limit of passes of one row, see README "drain")
-#   5   an older fresh row locked by a superuser's session (holds)
+#   5   an older fresh row locked by a superuser's session (holds; the
+#       claim skips the newer rows of its key)
 #   6   two named connections, a table unbound mid-pass, the pass killed:
 #       the orphan row drains (holds)
 # The end prints "fresh-claim-attack: N attempts, M breaks".
@@ -280,12 +281,6 @@ sub flow_pass
 	return (time - $t0, $n);
 }
 sub slow { my ($big, $small) = @_; return $big > 1.0 && $big > 5 * $small; }
-# explain(SQL): the plan's scans, rows removed and execution time, on one line
-sub explain
-{
-	my $plan = sql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $_[0]");
-	return join(' / ', map { s/^\s+//r } grep { /Scan|Removed|Execution|Loop|Join|Sort/ } split /\n/, $plan);
-}
 my ($t_small, $n_small) = flow_pass();
 ($t_small, $n_small) = flow_pass();    # (warm: the schema cached, plans made)
 diag(sprintf('a pass of 100 rows, no backlog: %.3f s (%s done)', $t_small, $n_small));
@@ -327,11 +322,6 @@ my $far_fresh = sql(q{SELECT count(*) FROM webflow.outbox o JOIN webflow.binding
 my $flow_b = sql(q{SELECT id FROM webflow.bindings WHERE source = 'flow'::regclass});
 my $top = sql(q{SELECT max(id) + 1 FROM webflow.outbox});
 my $arr = sub { return "'{" . join(',', @_) . "}'" };
-diag('P2 the record step\'s superseded statement (fresh branch) for 100 done rows: ' . explain(
-	'SELECT o.ctid FROM webflow.outbox o JOIN unnest(' . $arr->(($flow_b) x 100) . '::int[], '
-	  . $arr->(1 .. 100) . '::text[], ' . $arr->(map { $top + $_ } 1 .. 100) . '::int8[]) AS d(b, k, m)'
-	  . ' ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m'
-	  . q{ WHERE (o.state OPERATOR(pg_catalog.=) 'pending' AND o.next_attempt_at OPERATOR(pg_catalog.=) o.enqueued_at)}));
 attempt(!slow($t_p2, $t_two) && !slow($t_p2b, $t_two) && $n_p2 >= 100,
 	sprintf('P2: 100k fresh rows of a second, failing connection: a pass of 100 rows of the first takes %.2f s, then %.2f s (%s, %s done), %.3f s without (%s far rows still fresh)',
 		$t_p2, $t_p2b, $n_p2, $n_p2b, $t_two, $far_fresh));
@@ -361,15 +351,6 @@ $t0 = time;
 my $nb_big = sql('SELECT webflow.drain(100)');
 my $tb_big = time - $t0;
 my $waiting = sql(q{SELECT count(*) FROM webflow.outbox WHERE attempts > 0 OR next_attempt_at <> enqueued_at});
-diag('P3 reference_on_its_way for an author queued last: ' . explain(qq{SELECT q.op = 'upsert' AND q.attempts < 99 FROM (
-  SELECT o.id, o.op, o.attempts FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
-  WHERE b.collection_id = '$AUTHORS' AND o.row_key = '100100' AND o.state <> 'failed'
-    AND (o.state OPERATOR(pg_catalog.<>) 'pending' OR o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at)
-  UNION ALL
-  SELECT o.id, o.op, o.attempts FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
-  WHERE b.collection_id = '$AUTHORS' AND o.row_key = '100100'
-    AND (o.state OPERATOR(pg_catalog.=) 'pending' AND o.next_attempt_at OPERATOR(pg_catalog.=) o.enqueued_at)) q
-  ORDER BY q.id DESC LIMIT 1}));
 attempt(!slow($tb_big, $tb_small),
 	sprintf('P3: 100k books queued before their 100k authors: a pass takes %.2f s (%s done, %s rows put back), %.3f s with 100 of each',
 		$tb_big, $nb_big, $waiting, $tb_small));
@@ -391,11 +372,6 @@ sql(q{DELETE FROM webflow.outbox o USING webflow.bindings b WHERE b.id = o.bindi
 my ($t_p4, $n_p4) = flow_pass();
 my ($t_p4b, $n_p4b) = flow_pass();
 my $top4 = sql(q{SELECT max(id) + 1 FROM webflow.outbox});
-diag('P4 the superseded statement (fresh branch), 100 done rows: ' . explain(
-	'SELECT o.ctid FROM webflow.outbox o JOIN unnest(' . $arr->(($flow_b) x 100) . '::int[], '
-	  . $arr->(1 .. 100) . '::text[], ' . $arr->(map { $top4 + $_ } 1 .. 100) . '::int8[]) AS d(b, k, m)'
-	  . ' ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m'
-	  . q{ WHERE (o.state OPERATOR(pg_catalog.=) 'pending' AND o.next_attempt_at OPERATOR(pg_catalog.=) o.enqueued_at)}));
 $old->query_safe('COMMIT');
 $old->quit;
 attempt(!slow($t_p4, $t_p4a) && !slow($t_p4b, $t_p4a),
