@@ -865,6 +865,42 @@ ALTER TABLE @extschema@.outbox REPLICA IDENTITY FULL;
 -------------------------------------------------------------------------
 -- Keys are unique: a "key" option names columns a unique index covers
 -------------------------------------------------------------------------
+CREATE FUNCTION @extschema@._check_key_types(source regclass, cols text[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    -- a row key is the key's text in the row image; these types' text
+    -- depends on the writing session (TimeZone, extra_float_digits,
+    -- IntervalStyle, lc_monetary) or mixes strings and numbers (json):
+    -- one row could get two keys, or two rows one
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ INTO bad
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_type b ON b.oid = t.typbasetype
+    WHERE a.attrelid = source AND a.attname = ANY (cols) AND a.attnum > 0
+      AND coalesce(b.oid, t.oid) IN ('json'::regtype, 'jsonb'::regtype, 'timestamptz'::regtype,
+                                     'timetz'::regtype, 'float4'::regtype, 'float8'::regtype,
+                                     'interval'::regtype, 'money'::regtype)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'key column "%" of table % has type %, whose text does not identify a row',
+                        bad.attname, source, bad.typ
+            USING ERRCODE = 'invalid_table_definition',
+                  DETAIL = 'Rows are told apart in Webflow by the text of their key; the text of this type '
+                           || 'depends on the writing session''s settings (time zone, float digits, interval '
+                           || 'style, currency), or, for json, does not tell a string from a number.',
+                  HINT = 'Name a key of another type in the "key" option (text, an integer, numeric, uuid, date, timestamp).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_key_types(regclass, text[]) IS
+'Private: refuses key columns whose text depends on the writing session''s settings, or that mix strings and numbers';
+REVOKE EXECUTE ON FUNCTION @extschema@._check_key_types(regclass, text[]) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION @extschema@._binding_key_columns(source regclass, options jsonb)
 RETURNS text[]
 LANGUAGE plpgsql STABLE
@@ -900,6 +936,7 @@ BEGIN
         -- other: a unique index on (some of) the key columns makes them
         IF NOT EXISTS (SELECT 1 FROM pg_index i
                        WHERE i.indrelid = source AND i.indisunique AND i.indimmediate
+                         AND i.indisvalid AND i.indisready
                          AND i.indpred IS NULL AND i.indexprs IS NULL
                          AND (SELECT bool_and(a.attname::text = ANY (cols))
                               FROM unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
@@ -912,6 +949,7 @@ BEGIN
                                || 'change would win in Webflow.',
                       HINT = 'Create a unique index on the key columns, or name a unique key in the "key" option.';
         END IF;
+        PERFORM @extschema@._check_key_types(source, cols);
         RETURN cols;
     END IF;
     SELECT array_agg(a.attname::text ORDER BY k.ord) INTO cols
@@ -919,11 +957,21 @@ BEGIN
     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE i.indrelid = source AND i.indisprimary AND k.ord <= i.indnkeyatts;
+    -- (the publish trigger knows a primary key checked at once only)
+    IF cols IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_index i
+                                        WHERE i.indrelid = source AND i.indisprimary
+                                          AND i.indimmediate) THEN
+        RAISE EXCEPTION 'the primary key of table % is deferrable', source
+            USING ERRCODE = 'invalid_table_definition',
+                  DETAIL = 'A deferrable primary key does not identify rows as they are written.',
+                  HINT = 'Name columns with a unique, non-deferrable index: options => ''{"key": "column"}''.';
+    END IF;
     IF cols IS NULL THEN
         RAISE EXCEPTION 'table % has no primary key to identify its rows in Webflow', source
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'Add a primary key, or name the key columns: options => ''{"key": "column"}''.';
     END IF;
+    PERFORM @extschema@._check_key_types(source, cols);
     RETURN cols;
 END
 $$;

@@ -149,7 +149,9 @@ box_id(int64 id)
 /*
  * The claim of due rows: the oldest fresh rows (pending, never put back:
  * next_attempt_at = enqueued_at) by id through outbox_fresh, and the
- * earliest due of the others through outbox_due, $1 of them all by id;
+ * earliest due of the others through outbox_due, $1 of them in turns (one
+ * of each, so that rows put back again and again, waiting for rows queued
+ * after them, never keep those out of every pass);
  * then every other pending row of their row keys that is not fresh
  * (through outbox_row), all marked "sending" (found again by ctid: the
  * outbox has no index on id alone).  Fresh rows of those keys left out
@@ -181,18 +183,23 @@ box_id(int64 id)
 	"  WHERE ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT ctid FROM fresh))" \
 	"  GROUP BY binding_id, row_key)," \
 	" retried AS (" \
-	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
+	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
 	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)," \
 	" due AS (" \
-	"  SELECT * FROM (SELECT * FROM fresh UNION ALL SELECT * FROM retried) r" \
+	"  SELECT id, binding_id, row_key, ctid FROM (" \
+	"    SELECT f.id, f.binding_id, f.row_key, f.ctid," \
+	"      pg_catalog.row_number() OVER (ORDER BY f.id) AS turn FROM fresh f" \
+	"    UNION ALL" \
+	"    SELECT t.id, t.binding_id, t.row_key, t.ctid," \
+	"      pg_catalog.row_number() OVER (ORDER BY t.ord) AS turn FROM retried t) r" \
 	"  WHERE NOT EXISTS (SELECT FROM skipped k" \
 	"    WHERE k.binding_id OPERATOR(pg_catalog.=) r.binding_id" \
 	"      AND k.row_key OPERATOR(pg_catalog.=) r.row_key" \
 	"      AND k.id OPERATOR(pg_catalog.<) r.id)" \
-	"  ORDER BY id LIMIT $1)," \
+	"  ORDER BY turn, id LIMIT $1)," \
 	" same_key AS (" \
 	"  SELECT o.ctid FROM webflow.outbox o" \
 	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
