@@ -181,8 +181,9 @@ step_init(RecordStep *rs)
 	 * (that would read every fresh row: outbox_fresh has no key): the
 	 * claim takes the oldest fresh rows, and a key's changes get their ids
 	 * in the order they commit (its writers wait for each other's row lock
-	 * or key), so none is left below a claimed one, unless a superuser's
-	 * own statement on webflow.outbox held it locked at the claim.
+	 * or key index), so none is left below a claimed one (a fresh row
+	 * another transaction held at the claim keeps the newer rows of its
+	 * key out of that claim, see drain.c).
 	 */
 	stmt_init(&rs->superseded,
 			  "WITH d AS (SELECT * FROM unnest($1, $2, $3) AS d(b, k, m)),"
