@@ -61,6 +61,7 @@ typedef struct RecordStep
 	ArrayStatement map;			/* item map upserts */
 	ArrayStatement requeue;		/* rows that stay: retried, failed, waiting */
 	ArrayStatement align;		/* rows of slug holders: due with the waiter */
+	ArrayStatement align_waiter;	/* ... and the waiter with them */
 	ArrayStatement ok_bindings; /* bindings that succeeded */
 	ArrayStatement bad_bindings;	/* bindings with a row failed for good */
 	int64		completed;
@@ -246,12 +247,20 @@ step_init(RecordStep *rs)
 			  "       ON x.binding_id = e.b AND x.row_key = e.k AND x.id = e.id"
 			  "     WHERE true" CLAIMED("x") " FOR UPDATE OF x SKIP LOCKED))", 9, requeue);
 	/*
-	 * The waiter's row (w, requeued just before) gives its next attempt to
-	 * the pending rows of the slug holder's key, fresh ones too (rows a
-	 * user's open transaction holds are left as they are).
+	 * The waiter's row (w, requeued just before) and the pending rows of
+	 * the slug holder's key come due together, at the earlier of their
+	 * times (so that rows waiting in a cycle, three rotating their slugs,
+	 * all come due at the earliest of theirs, instead of each moving the
+	 * next away from its own holder): a holder row put back is brought
+	 * forward to the waiter's time when that is earlier, a fresh one (due
+	 * now, but maybe behind a backlog) moved to it; then the waiter's rows
+	 * to the holder's earliest.  Rows a user's open transaction holds are
+	 * left as they are.
 	 */
 	stmt_init(&rs->align,
-			  "UPDATE webflow.outbox o SET next_attempt_at = w.next_attempt_at"
+			  "UPDATE webflow.outbox o SET next_attempt_at = CASE"
+			  "   WHEN o.next_attempt_at = o.enqueued_at THEN w.next_attempt_at"
+			  "   ELSE least(o.next_attempt_at, w.next_attempt_at) END"
 			  " FROM unnest($1, $2, $3, $4) AS d(b, wk, wid, hk)"
 			  " JOIN webflow.outbox w ON w.binding_id = d.b AND w.row_key = d.wk"
 			  "   AND w.id = d.wid" CLAIMED("w")
@@ -263,6 +272,18 @@ step_init(RecordStep *rs)
 			  "   || ARRAY(SELECT x.ctid FROM webflow.outbox x"
 			  "     JOIN unnest($1, $4) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
 			  "     WHERE " OUTBOX_FRESH_PREDICATE("x") " FOR UPDATE OF x SKIP LOCKED))",
+			  4, align);
+	stmt_init(&rs->align_waiter,
+			  "UPDATE webflow.outbox w SET next_attempt_at = h.t"
+			  " FROM (SELECT d.b, d.wk, min(o.next_attempt_at) AS t"
+			  "   FROM unnest($1, $2, $3, $4) AS d(b, wk, wid, hk)"
+			  "   JOIN webflow.outbox o ON o.binding_id = d.b AND o.row_key = d.hk"
+			  "   WHERE o.state = 'pending'" CLAIMED("o") " GROUP BY d.b, d.wk) h"
+			  " WHERE w.binding_id = h.b AND w.row_key = h.wk AND w.state = 'pending'"
+			  "   AND w.next_attempt_at > h.t"
+			  "   AND w.ctid = ANY (ARRAY(SELECT x.ctid FROM webflow.outbox x"
+			  "     JOIN unnest($1, $2) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
+			  "     WHERE x.state = 'pending'" CLAIMED("x") " FOR UPDATE OF x SKIP LOCKED))",
 			  4, align);
 	/*
 	 * (a binding that a user's open bind() or unbind() holds keeps its
@@ -395,8 +416,8 @@ counts_attempt(Change *c)
  * superseded keep their images and "maybe sent" marks (the slugs an
  * earlier create may have used) and follow it, so that they are claimed
  * with it again.  A change that waits for a slug another queued row's item
- * holds brings that row's next attempt to its own, so that the two meet in
- * one pass (where the holder gives the slug up).
+ * holds comes due with that row, at the earlier of their times, so that
+ * the two meet in one pass (where the holder gives the slug up).
  */
 static void
 record_staying(RecordStep *rs, Change *c)
@@ -432,6 +453,7 @@ record_staying(RecordStep *rs, Change *c)
 		CStringGetTextDatum(c->slug_holder_key)};
 
 		stmt_add(&rs->align, a, NULL);
+		stmt_add(&rs->align_waiter, a, NULL);
 	}
 	if (c->outcome == OUTCOME_FAILED ||
 		(c->outcome == OUTCOME_RETRY && counts && c->attempts + 1 >= webflow_max_attempts))
@@ -490,6 +512,7 @@ step_run(RecordStep *rs)
 	stmt_run(&rs->map, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->requeue, true, INT4OID, Int32GetDatum(webflow_max_attempts));
 	stmt_run(&rs->align, false, InvalidOid, (Datum) 0);
+	stmt_run(&rs->align_waiter, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->ok_bindings, false, InvalidOid, (Datum) 0);
 	stmt_run(&rs->bad_bindings, false, InvalidOid, (Datum) 0);
 }
