@@ -151,18 +151,18 @@ box_id(int64 id)
  * next_attempt_at = enqueued_at) by id through outbox_fresh, and the
  * earliest due of the others through outbox_due, $1 of them in turns (one
  * of each, so that rows put back again and again, waiting for rows queued
- * after them, never keep those out of every pass);
- * then every other pending row of their row keys that is not fresh
- * (through outbox_row), all marked "sending" (found again by ctid: the
- * outbox has no index on id alone).  Fresh rows of those keys left out
- * are newer than every fresh row taken ($1 fresh rows with lower ids are
- * there, and so none of theirs would be taken); they wait for a later
+ * after them, never keep those out of every pass); then every other
+ * pending row of their row keys that is not fresh (through outbox_row),
+ * all marked "sending" (found again by ctid: the outbox has no index on id
+ * alone).  Fresh rows of those keys left out are newer than every fresh
+ * row taken (the fresh rows are taken oldest first); they wait for a later
  * pass.  A fresh row among the oldest that another transaction holds (a
  * superuser's own statement on the outbox) is skipped, and so are the
  * newer rows of its key (its older state must not follow theirs): they
- * wait until it is free.  Failed rows of those keys that may have reached Webflow come too:
- * an earlier create of theirs may have made the item the newer rows need
- * (it is looked up by their slugs and names), and they follow the newest.
+ * wait until it is free.  Failed rows of those keys that may have reached
+ * Webflow come too: an earlier create of theirs may have made the item
+ * the newer rows need (it is looked up by their slugs and names), and
+ * they follow the newest.
  * %s (twice) is empty, or a condition that keeps only the rows of one
  * connection's bindings ($2).  The conditions repeat the predicates of
  * the partial indexes word for word, so that the planner sees that they
