@@ -120,4 +120,12 @@ webflow_init_materialized_srf(FunctionCallInfo fcinfo)
 #define webflow_index_insert_cleanup(irel, info) ((void) (irel), (void) (info))
 #endif
 
+/* the local id of the current transaction (PGPROC's vxid since 17) */
+#include "storage/proc.h"
+#if PG_VERSION_NUM >= 170000
+#define CURRENT_LXID (MyProc->vxid.lxid)
+#else
+#define CURRENT_LXID (MyProc->lxid)
+#endif
+
 #endif							/* WEBFLOW_COMPAT_H */

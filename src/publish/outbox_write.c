@@ -117,13 +117,6 @@ typedef struct OutboxWriter
 	LocalTransactionId locked_lxid; /* transaction that holds our locks */
 } OutboxWriter;
 
-/* the local id of the current transaction */
-#if PG_VERSION_NUM >= 170000
-#define CURRENT_LXID (MyProc->vxid.lxid)
-#else
-#define CURRENT_LXID (MyProc->lxid)
-#endif
-
 static OutboxWriter writer;
 static bool callback_registered = false;
 static uint32 invalidations = 0;	/* counts invalidations of the outbox */
