@@ -846,8 +846,8 @@ COMMENT ON VIEW @extschema@.status IS
 -- outbox_row, two of them in the middle of their trees).  The claim takes
 -- the oldest fresh rows by id and the due others by due time (drain.c),
 -- the record step finds claimed rows by binding, key and id (record.c).
--- The id's uniqueness is the sequence's (no code writes an id), so the
--- primary key goes; the outbox's replica identity is its full row, so
+-- The id's uniqueness is the sequence's (ids are only what nextval gave
+-- or reserved, below), so the primary key goes; the outbox's replica identity is its full row, so
 -- that a publication FOR ALL TABLES does not stop the worker's updates.
 ALTER TABLE @extschema@.outbox DROP CONSTRAINT outbox_pkey;
 DROP INDEX @extschema@.outbox_due;
@@ -859,6 +859,13 @@ CREATE INDEX outbox_due ON @extschema@.outbox (next_attempt_at)
 CREATE INDEX outbox_row ON @extschema@.outbox (binding_id, row_key, id)
     WHERE state <> 'pending' OR next_attempt_at <> enqueued_at;
 ALTER TABLE @extschema@.outbox REPLICA IDENTITY FULL;
+
+-- The trigger's rows of a statement are written together when its
+-- triggers are done (outbox_batch.c): one nextval per 1024 rows, which
+-- reserves the value and the 1023 after it (the next nextval anywhere
+-- returns value + 1024), instead of one per row.  Ids still rise in the
+-- order rows are written, and a key's rows in the order of its changes.
+ALTER SEQUENCE @extschema@.outbox_id_seq INCREMENT BY 1024;
 
 -- end of the writer pays less
 

@@ -12,6 +12,7 @@
 #include "miscadmin.h"
 
 #include "api_schema.h"
+#include "outbox_batch.h"
 #include "schema_cache.h"
 #include "shmem.h"
 #include "webflow.h"
@@ -33,6 +34,7 @@ _PG_init(void)
 {
 	webflow_define_settings();
 	webflow_schema_set_fetch(webflow_schema_fetch);
+	webflow_outbox_batch_init();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		webflow_shmem_init();

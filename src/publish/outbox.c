@@ -12,7 +12,9 @@
  * binding's id in webflow.bindings (registering it, as the outbox's owner,
  * when the trigger was created by hand).  A row then costs its image
  * (row_image.c: to_jsonb, with the columns' conversions worked out once)
- * and one outbox row written in C (outbox_write.c: no SQL, no executor);
+ * and one outbox row written in C (outbox_write.c: no SQL, no executor),
+ * with the statement's other rows when its triggers are done
+ * (outbox_batch.c: one multi-insert, ids in blocks);
  * an UPDATE that changes no column that matters costs nothing more than
  * the comparison.
  *
@@ -56,7 +58,7 @@
 
 #include "compat.h"
 #include "jsonb_util.h"
-#include "outbox_write.h"
+#include "outbox_batch.h"
 #include "row_image.h"
 #include "row_key.h"
 #include "run_as.h"
@@ -605,8 +607,9 @@ enqueue_upsert(TriggerState *st, Relation rel, HeapTuple tuple)
 }
 
 /*
- * enqueue writes one outbox row for a row: its image and key computed as
- * the writer, the outbox row written by outbox_write.c (no SQL runs).
+ * enqueue queues one outbox row for a row: its image and key computed as
+ * the writer, the outbox row written with the statement's others by
+ * outbox_batch.c and outbox_write.c (no SQL runs).
  */
 static void
 enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
@@ -614,7 +617,7 @@ enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
 	Jsonb	   *image;
 
 	image = webflow_row_image(st->image, tuple, RelationGetDescr(rel));
-	webflow_outbox_write(st->binding_id, upsert,
+	webflow_outbox_queue(st->binding_id, upsert,
 						 webflow_row_key(image, st->key_name_datums, st->nkeys),
 						 upsert ? image : NULL);
 	webflow_wake_on_commit();

@@ -46,6 +46,7 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
@@ -58,6 +59,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -114,6 +116,7 @@ typedef struct OutboxWriter
 	Datum		state_pending;
 	Datum	   *values;			/* a row's values, natts of them */
 	bool	   *nulls;
+	TupleTableSlot **slots;		/* for many rows at once, made when needed */
 	LocalTransactionId locked_lxid; /* transaction that holds our locks */
 } OutboxWriter;
 
@@ -130,6 +133,11 @@ static bool predicate_per_xact(List *predicate);
 static bool predicate_holds(OutboxIndex *ix, ExprContext *econtext);
 static void insert_index_entries(Relation rel, TupleTableSlot *slot);
 static Relation open_outbox(void);
+static HeapTuple form_row(int64 id, int32 binding_id, bool upsert,
+						  Datum row_key, Jsonb *image);
+static int64 id_block(int64 value);
+static void assign_ids(int64 *ids, int n);
+static TupleTableSlot **batch_slots(void);
 
 /* invalidate_writer forgets the writer when the outbox or an index changes. */
 static void
@@ -151,8 +159,12 @@ invalidate_writer(Datum arg, Oid relid)
 static void
 free_writer(void)
 {
+	int			i;
+
 	if (writer.slot != NULL)
 		ExecDropSingleTupleTableSlot(writer.slot);
+	for (i = 0; writer.slots != NULL && i < WEBFLOW_OUTBOX_MAX_ROWS; i++)
+		ExecDropSingleTupleTableSlot(writer.slots[i]);
 	if (writer.estate != NULL)
 		FreeExecutorState(writer.estate);
 	if (writer.context != NULL)
@@ -409,26 +421,28 @@ open_outbox(void)
 }
 
 /*
- * webflow_outbox_write inserts one pending outbox row: an upsert with its
- * row image, or a delete (no image), for the row key of a binding.
+ * form_row makes the tuple of one pending outbox row: an upsert with its
+ * row image, or a delete (no image).  It is made in the writer's context,
+ * to be stored in a slot that owns it: the insert then takes it as it is
+ * (a slot that does not own its tuple is given a copy), and after an
+ * error the slot frees it when it is used next.
  */
-void
-webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
-					 Jsonb *image)
+static HeapTuple
+form_row(int64 id, int32 binding_id, bool upsert, Datum row_key, Jsonb *image)
 {
-	Relation	rel = open_outbox();
 	Datum	   *values = writer.values;
 	bool	   *nulls = writer.nulls;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	MemoryContext oldcontext;
 	HeapTuple	tuple;
 
 	memset(nulls, true, sizeof(bool) * writer.desc->natts);
 #define SET(col, datum) \
 	(values[writer.attnums[col] - 1] = (datum), nulls[writer.attnums[col] - 1] = false)
-	SET(COL_ID, Int64GetDatum(nextval_internal(writer.seqid, false)));
+	SET(COL_ID, Int64GetDatum(id));
 	SET(COL_BINDING_ID, Int32GetDatum(binding_id));
 	SET(COL_OP, upsert ? writer.op_upsert : writer.op_delete);
-	SET(COL_ROW_KEY, CStringGetTextDatum(row_key));
+	SET(COL_ROW_KEY, row_key);
 	if (upsert && image != NULL)
 		SET(COL_ROW_IMAGE, JsonbPGetDatum(image));
 	SET(COL_ENQUEUED_AT, TimestampTzGetDatum(now));
@@ -437,12 +451,114 @@ webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
 	SET(COL_STATE, writer.state_pending);
 	SET(COL_MAYBE_SENT, BoolGetDatum(false));
 #undef SET
+	oldcontext = MemoryContextSwitchTo(writer.context);
 	tuple = heap_form_tuple(writer.desc, values, nulls);
-	/* the slot does not own the tuple: an error leaves nothing to free */
-	ExecStoreHeapTuple(tuple, writer.slot, false);
+	MemoryContextSwitchTo(oldcontext);
+	return tuple;
+}
+
+/* webflow_outbox_write inserts one pending outbox row (see form_row). */
+void
+webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
+					 Jsonb *image)
+{
+	Relation	rel = open_outbox();
+
+	ExecStoreHeapTuple(form_row(nextval_internal(writer.seqid, false), binding_id,
+								upsert, CStringGetTextDatum(row_key), image),
+					   writer.slot, true);
 	table_tuple_insert(rel, writer.slot, GetCurrentCommandId(true), 0, NULL);
 	insert_index_entries(rel, writer.slot);
 	ExecClearTuple(writer.slot);
-	heap_freetuple(tuple);
+	table_close(rel, NoLock);
+}
+
+/*
+ * id_block says how many ids from value on a nextval of outbox_id_seq has
+ * reserved: the sequence's increment (1024 from version 1.1 on), as no
+ * other nextval hands out a value between this one and the next; one for
+ * a sequence that counts down, cycles, or would pass its end.  (Read after
+ * nextval, which locks the sequence until the transaction ends: ALTER
+ * SEQUENCE waits for that lock, so nextval used this increment.)
+ */
+static int64
+id_block(int64 value)
+{
+	HeapTuple	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(writer.seqid));
+	Form_pg_sequence seq;
+	int64		block = 1;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", writer.seqid);
+	seq = (Form_pg_sequence) GETSTRUCT(tup);
+	if (seq->seqincrement > 1 && !seq->seqcycle &&
+		value <= seq->seqmax - (seq->seqincrement - 1))
+		block = seq->seqincrement;
+	ReleaseSysCache(tup);
+	return block;
+}
+
+/* assign_ids gives n rows rising ids, as few nextval calls as blocks allow. */
+static void
+assign_ids(int64 *ids, int n)
+{
+	int			i = 0;
+
+	while (i < n)
+	{
+		int64		value = nextval_internal(writer.seqid, false);
+		int64		block = id_block(value);
+		int64		k;
+
+		for (k = 0; k < block && i < n; k++)
+			ids[i++] = value + k;
+	}
+}
+
+/* batch_slots returns the writer's slots for many rows, made once. */
+static TupleTableSlot **
+batch_slots(void)
+{
+	MemoryContext oldcontext;
+	int			i;
+
+	if (writer.slots != NULL)
+		return writer.slots;
+	oldcontext = MemoryContextSwitchTo(writer.context);
+	writer.slots = palloc(sizeof(TupleTableSlot *) * WEBFLOW_OUTBOX_MAX_ROWS);
+	for (i = 0; i < WEBFLOW_OUTBOX_MAX_ROWS; i++)
+		writer.slots[i] = MakeSingleTupleTableSlot(writer.desc, &TTSOpsHeapTuple);
+	MemoryContextSwitchTo(oldcontext);
+	return writer.slots;
+}
+
+/*
+ * webflow_outbox_write_rows inserts rows (at most WEBFLOW_OUTBOX_MAX_ROWS)
+ * in their order, as webflow_outbox_write would one by one, with one
+ * table_multi_insert (a WAL record and a buffer lock per page, not per
+ * row) and their ids from as few nextval calls as the sequence allows.
+ * Their ids are taken now: callers write rows only after the changes
+ * they come from are made (see outbox_batch.c).
+ */
+void
+webflow_outbox_write_rows(WebflowOutboxRow *rows, int nrows)
+{
+	Relation	rel = open_outbox();
+	TupleTableSlot **slots = batch_slots();
+	int64		ids[WEBFLOW_OUTBOX_MAX_ROWS];
+	int			i;
+
+	Assert(nrows > 0 && nrows <= WEBFLOW_OUTBOX_MAX_ROWS);
+	assign_ids(ids, nrows);
+	for (i = 0; i < nrows; i++)
+		ExecStoreHeapTuple(form_row(ids[i], rows[i].binding_id, rows[i].upsert,
+									PointerGetDatum(rows[i].row_key), rows[i].image),
+						   slots[i], true);
+	table_multi_insert(rel, slots, nrows, GetCurrentCommandId(true), 0, NULL);
+	for (i = 0; i < nrows; i++)
+	{
+		insert_index_entries(rel, slots[i]);
+		ExecClearTuple(slots[i]);
+	}
 	table_close(rel, NoLock);
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * outbox_write.h
- *		The write of one outbox row by the publish trigger (outbox_write.c).
+ *		The writes of outbox rows by the publish trigger (outbox_write.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -12,7 +12,20 @@
 
 #include "utils/jsonb.h"
 
+/* The most rows webflow_outbox_write_rows takes at once. */
+#define WEBFLOW_OUTBOX_MAX_ROWS 1000
+
+/* One outbox row to write: an upsert with its image, or a delete. */
+typedef struct WebflowOutboxRow
+{
+	int32		binding_id;
+	bool		upsert;
+	text	   *row_key;
+	Jsonb	   *image;			/* NULL for a delete */
+} WebflowOutboxRow;
+
 extern void webflow_outbox_write(int32 binding_id, bool upsert,
 								 const char *row_key, Jsonb *image);
+extern void webflow_outbox_write_rows(WebflowOutboxRow *rows, int nrows);
 
 #endif							/* WEBFLOW_OUTBOX_WRITE_H */

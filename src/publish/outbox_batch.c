@@ -1,0 +1,268 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox_batch.c
+ *		The publish trigger's outbox rows of one statement, written together:
+ *		kept in memory while the statement's AFTER triggers fire, then
+ *		inserted in batches (outbox_write.c: one multi-insert, ids from as
+ *		few nextval calls as the sequence allows).
+ *
+ * The AFTER ROW triggers of a statement fire when its executor finishes
+ * (ExecutorFinish), after every row of it was written.  The ExecutorFinish
+ * hook here marks that time; a row the trigger queues then is kept, and
+ * written when the statement's triggers are done, or when 1000 rows or
+ * 1 MB are kept.  Outside that time (COPY, which fires its triggers itself,
+ * logical replication, deferred constraint triggers, the first statement
+ * of a session that had not loaded the library yet) rows are written one
+ * by one, as before.
+ *
+ * What must hold:
+ * - Order: a key's rows get rising ids in the order its changes were
+ *   made and committed.  Kept rows are written in the order they were
+ *   queued, and before anything else can write to the outbox: every
+ *   other statement (ExecutorStart), utility command (ProcessUtility) and
+ *   direct write first writes what is kept; so do a trigger of another
+ *   statement or subtransaction, and the commit.  Ids are taken when the
+ *   rows are written, which is after the statement wrote (and locked) its
+ *   rows: a transaction that wrote the same key before committed before
+ *   that, with lower ids, and one that writes it later waits for this one.
+ * - Nothing of a rolled-back change: kept rows belong to one
+ *   subtransaction; they are dropped when it (or a parent) aborts, or when
+ *   an error leaves the statement's ExecutorFinish.
+ * - Nothing lost: the statement's end writes what it kept; a commit (or
+ *   PREPARE) writes what is left, if anything is.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "outbox_batch.h"
+#include "outbox_write.h"
+
+/* Kept rows of at most this many bytes of keys and images. */
+#define BATCH_MAX_BYTES (1024 * 1024)
+
+/* The rows kept, of one statement and subtransaction. */
+typedef struct OutboxBatch
+{
+	int			nrows;
+	Size		bytes;
+	int			depth;			/* finish_depth they were queued at */
+	SubTransactionId subxid;	/* the subtransaction that queued them */
+	MemoryContext context;		/* under TopTransactionContext */
+	WebflowOutboxRow rows[WEBFLOW_OUTBOX_MAX_ROWS];
+} OutboxBatch;
+
+static OutboxBatch batch;
+static int	finish_depth = 0;	/* our ExecutorFinish hooks on the stack */
+
+static ExecutorStart_hook_type prev_executor_start = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+static void batch_write(void);
+static void batch_drop(void);
+static void batch_add(int32 binding_id, bool upsert, const char *row_key,
+					  Jsonb *image);
+static void batch_executor_start(QueryDesc *queryDesc, int eflags);
+static void batch_executor_finish(QueryDesc *queryDesc);
+static void batch_process_utility(PlannedStmt *pstmt, const char *queryString,
+								  bool readOnlyTree, ProcessUtilityContext context,
+								  ParamListInfo params, QueryEnvironment *queryEnv,
+								  DestReceiver *dest, QueryCompletion *qc);
+static void batch_xact_callback(XactEvent event, void *arg);
+static void batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg);
+
+/* batch_write writes the kept rows to the outbox, in their order. */
+static void
+batch_write(void)
+{
+	int			nrows = batch.nrows;
+
+	if (nrows == 0)
+		return;
+	/* (an error while writing drops them: the (sub)transaction aborts) */
+	if (nrows == 1)
+		webflow_outbox_write(batch.rows[0].binding_id, batch.rows[0].upsert,
+							 text_to_cstring(batch.rows[0].row_key),
+							 batch.rows[0].image);
+	else
+		webflow_outbox_write_rows(batch.rows, nrows);
+	batch_drop();
+}
+
+/* batch_drop forgets the kept rows. */
+static void
+batch_drop(void)
+{
+	batch.nrows = 0;
+	batch.bytes = 0;
+	if (batch.context != NULL)
+		MemoryContextReset(batch.context);
+}
+
+/* batch_add keeps a row, copied, for the statement's end. */
+static void
+batch_add(int32 binding_id, bool upsert, const char *row_key, Jsonb *image)
+{
+	WebflowOutboxRow *row;
+	MemoryContext oldcontext;
+
+	if (batch.context == NULL)
+		batch.context = AllocSetContextCreate(TopTransactionContext,
+											  "webflow outbox batch",
+											  ALLOCSET_DEFAULT_SIZES);
+	if (batch.nrows == 0)
+	{
+		batch.depth = finish_depth;
+		batch.subxid = GetCurrentSubTransactionId();
+	}
+	oldcontext = MemoryContextSwitchTo(batch.context);
+	row = &batch.rows[batch.nrows++];
+	row->binding_id = binding_id;
+	row->upsert = upsert;
+	row->row_key = cstring_to_text(row_key);
+	row->image = NULL;
+	if (image != NULL)
+	{
+		row->image = palloc(VARSIZE(image));
+		memcpy(row->image, image, VARSIZE(image));
+	}
+	MemoryContextSwitchTo(oldcontext);
+	batch.bytes += VARSIZE(row->row_key) + (image != NULL ? VARSIZE(image) : 0);
+	if (batch.nrows == WEBFLOW_OUTBOX_MAX_ROWS || batch.bytes >= BATCH_MAX_BYTES)
+		batch_write();
+}
+
+/*
+ * webflow_outbox_queue queues one outbox row of the publish trigger: kept
+ * for the end of the statement whose triggers fire now, or written at once
+ * (after what is kept) outside that time.
+ */
+void
+webflow_outbox_queue(int32 binding_id, bool upsert, const char *row_key,
+					 Jsonb *image)
+{
+	if (batch.nrows > 0 &&
+		(batch.depth != finish_depth || batch.subxid != GetCurrentSubTransactionId()))
+		batch_write();
+	if (finish_depth > 0)
+		batch_add(binding_id, upsert, row_key, image);
+	else
+	{
+		batch_write();
+		webflow_outbox_write(binding_id, upsert, row_key, image);
+	}
+}
+
+/* batch_executor_start writes the kept rows before another statement runs. */
+static void
+batch_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	batch_write();
+	if (prev_executor_start != NULL)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * batch_executor_finish marks the time a statement's AFTER triggers fire,
+ * and writes the rows they queued when they are done.
+ */
+static void
+batch_executor_finish(QueryDesc *queryDesc)
+{
+	batch_write();
+	finish_depth++;
+	PG_TRY();
+	{
+		if (prev_executor_finish != NULL)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_CATCH();
+	{
+		/* the statement failed: what it queued is not to be written */
+		if (batch.nrows > 0 && batch.depth >= finish_depth)
+			batch_drop();
+		finish_depth--;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	finish_depth--;
+	batch_write();
+}
+
+/* batch_process_utility writes the kept rows before a utility command. */
+static void
+batch_process_utility(PlannedStmt *pstmt, const char *queryString,
+					  bool readOnlyTree, ProcessUtilityContext context,
+					  ParamListInfo params, QueryEnvironment *queryEnv,
+					  DestReceiver *dest, QueryCompletion *qc)
+{
+	batch_write();
+	if (prev_process_utility != NULL)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* batch_xact_callback writes what is left before a commit, forgets it after. */
+static void
+batch_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			batch_write();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* the context went with TopTransactionContext */
+			batch.nrows = 0;
+			batch.bytes = 0;
+			batch.context = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+/* batch_subxact_callback drops the rows of a subtransaction that aborts. */
+static void
+batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	/* rows of it or of a child of it (started later: a higher id) */
+	if (event == SUBXACT_EVENT_ABORT_SUB && batch.nrows > 0 &&
+		batch.subxid >= mySubid)
+		batch_drop();
+}
+
+/* webflow_outbox_batch_init installs the hooks and callbacks (_PG_init). */
+void
+webflow_outbox_batch_init(void)
+{
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = batch_executor_start;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = batch_executor_finish;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = batch_process_utility;
+	RegisterXactCallback(batch_xact_callback, NULL);
+	RegisterSubXactCallback(batch_subxact_callback, NULL);
+}
