@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * outbox_write.c
- *		Writing one row into webflow.outbox for the publish trigger without
- *		SPI and without the executor: the tuple is formed in C, inserted
- *		with table_tuple_insert, and its index entries are made the way
- *		ExecInsertIndexTuples makes them (partial indexes included).
+ *		Writing rows into webflow.outbox for the publish trigger without
+ *		SPI and without the executor: the tuples are formed in C, inserted
+ *		with table_tuple_insert (one row) or table_multi_insert (the rows
+ *		of a statement, outbox_batch.c), and their index entries are made
+ *		the way ExecInsertIndexTuples makes them (partial indexes included).
  *
  * An INSERT through SPI built and tore down an executor per row: the
  * plan's revalidation, the table's CHECK constraints read back from their
@@ -18,7 +19,8 @@
  * subtransaction, and opened without a lock for every row after that.
  *
  * What the table's defaults and CHECK constraints would give, the code
- * gives: the id is the next value of outbox_id_seq, enqueued_at and
+ * gives: the id is the next value of outbox_id_seq (for many rows, the
+ * values a nextval reserved: see id_block), enqueued_at and
  * next_attempt_at are the transaction's start (now()), attempts 0, state
  * 'pending', maybe_sent false, op 'upsert' or 'delete'.  A column the
  * code does not know must be nullable and without a default.  Such a row
@@ -131,7 +133,7 @@ static void setup_columns(Relation rel);
 static void setup_indexes(Relation rel);
 static bool predicate_per_xact(List *predicate);
 static bool predicate_holds(OutboxIndex *ix, ExprContext *econtext);
-static void insert_index_entries(Relation rel, TupleTableSlot *slot);
+static void insert_index_entries(Relation rel, TupleTableSlot **slots, int nslots);
 static Relation open_outbox(void);
 static HeapTuple form_row(int64 id, int32 binding_id, bool upsert,
 						  Datum row_key, Jsonb *image);
@@ -347,19 +349,19 @@ predicate_holds(OutboxIndex *ix, ExprContext *econtext)
 }
 
 /*
- * insert_index_entries makes the index entries of the tuple in slot, as
+ * insert_index_entries makes the index entries of the tuples in slots, as
  * ExecInsertIndexTuples does: partial indexes only when the predicate
- * holds, unique indexes checked at once.
+ * holds, unique indexes checked at once.  Each index is opened once.
  */
 static void
-insert_index_entries(Relation rel, TupleTableSlot *slot)
+insert_index_entries(Relation rel, TupleTableSlot **slots, int nslots)
 {
 	ExprContext *econtext = GetPerTupleExprContext(writer.estate);
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 	int			i;
+	int			s;
 
-	econtext->ecxt_scantuple = slot;
 	for (i = 0; i < writer.nindexes; i++)
 	{
 		OutboxIndex *ix = &writer.indexes[i];
@@ -367,17 +369,22 @@ insert_index_entries(Relation rel, TupleTableSlot *slot)
 
 		if (!ix->info->ii_ReadyForInserts)
 			continue;
-		if (ix->predicate != NULL && !predicate_holds(ix, econtext))
-			continue;
 		irel = index_open(ix->indexoid, NoLock);	/* open_outbox locked it */
-		FormIndexDatum(ix->info, slot, writer.estate, values, isnull);
-		webflow_index_insert(irel, values, isnull, &slot->tts_tid, rel,
-							 ix->check, ix->info);
+		for (s = 0; s < nslots; s++)
+		{
+			econtext->ecxt_scantuple = slots[s];
+			if (ix->predicate == NULL || predicate_holds(ix, econtext))
+			{
+				FormIndexDatum(ix->info, slots[s], writer.estate, values, isnull);
+				webflow_index_insert(irel, values, isnull, &slots[s]->tts_tid, rel,
+									 ix->check, ix->info);
+			}
+			ResetExprContext(econtext);
+		}
 		webflow_index_insert_cleanup(irel, ix->info);
 		index_close(irel, NoLock);
 	}
 	econtext->ecxt_scantuple = NULL;
-	ResetExprContext(econtext);
 }
 
 /*
@@ -468,7 +475,7 @@ webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
 								upsert, CStringGetTextDatum(row_key), image),
 					   writer.slot, true);
 	table_tuple_insert(rel, writer.slot, GetCurrentCommandId(true), 0, NULL);
-	insert_index_entries(rel, writer.slot);
+	insert_index_entries(rel, &writer.slot, 1);
 	ExecClearTuple(writer.slot);
 	table_close(rel, NoLock);
 }
@@ -555,10 +562,8 @@ webflow_outbox_write_rows(WebflowOutboxRow *rows, int nrows)
 									PointerGetDatum(rows[i].row_key), rows[i].image),
 						   slots[i], true);
 	table_multi_insert(rel, slots, nrows, GetCurrentCommandId(true), 0, NULL);
+	insert_index_entries(rel, slots, nrows);
 	for (i = 0; i < nrows; i++)
-	{
-		insert_index_entries(rel, slots[i]);
 		ExecClearTuple(slots[i]);
-	}
 	table_close(rel, NoLock);
 }
