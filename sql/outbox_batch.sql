@@ -79,6 +79,34 @@ INSERT INTO ob SELECT g, 'touched ' || g FROM generate_series(4001, 4005) g;
 SELECT row_key, op, row_image->>'n' AS n FROM ob_queue WHERE row_key::int > 4000 ORDER BY id;
 DROP TRIGGER aa_touch ON ob;
 
+-- an AFTER trigger that fires after the publish trigger and runs a
+-- statement in a PL/pgSQL block with EXCEPTION (a subtransaction) that
+-- fails: the rows queued before it stay queued (they are written inside
+-- that block and taken back with it, then written again)
+CREATE FUNCTION ob_try() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM 1 / (NEW.id % 2);
+    EXCEPTION WHEN division_by_zero THEN
+        NULL;
+    END;
+    BEGIN
+        INSERT INTO ob VALUES (NEW.id + 100, 'inside ' || NEW.id);
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN
+        NULL;
+    END;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER zz_try AFTER INSERT ON ob FOR EACH ROW WHEN (NEW.id BETWEEN 4101 AND 4104)
+    EXECUTE FUNCTION ob_try();
+INSERT INTO ob SELECT g, 'tried ' || g FROM generate_series(4101, 4104) g;
+SELECT row_key, op, row_image->>'name' AS name FROM ob_queue
+WHERE row_key::int BETWEEN 4101 AND 4300 ORDER BY id;
+
+DROP TRIGGER zz_try ON ob;
+DROP FUNCTION ob_try();
+
 -- COPY fires the triggers itself: its rows are written one by one
 COPY ob (id, name) FROM stdin;
 5001	copied one

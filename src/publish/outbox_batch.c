@@ -27,7 +27,14 @@
  *   that, with lower ids, and one that writes it later waits for this one.
  * - Nothing of a rolled-back change: kept rows belong to one
  *   subtransaction; they are dropped when it (or a parent) aborts, or when
- *   an error leaves the statement's ExecutorFinish.
+ *   an error leaves the statement's ExecutorFinish.  A subtransaction
+ *   writes what it kept before it commits.
+ * - Nothing lost with a subtransaction: rows kept for a subtransaction are
+ *   written when the next statement starts, which may be in a child of it
+ *   (a PL/pgSQL block with EXCEPTION, in a trigger that fires between two
+ *   of ours).  Those rows are kept (RowsWritten) until that child commits
+ *   into their own subtransaction; if it aborts instead, taking them back,
+ *   they are kept for writing again.
  * - Nothing lost: the statement's end writes what it kept; a commit (or
  *   PREPARE) writes what is left, if anything is.
  *
@@ -58,7 +65,23 @@ typedef struct OutboxBatch
 	WebflowOutboxRow rows[WEBFLOW_OUTBOX_MAX_ROWS];
 } OutboxBatch;
 
+/*
+ * Rows of subtransaction owner written while a child of it, written_in,
+ * was the current one: given back to the batch if written_in aborts.
+ */
+typedef struct RowsWritten
+{
+	SubTransactionId owner;
+	SubTransactionId written_in;
+	int			depth;
+	int			nrows;
+	WebflowOutboxRow *rows;		/* in context */
+	MemoryContext context;
+	struct RowsWritten *next;
+} RowsWritten;
+
 static OutboxBatch batch;
+static RowsWritten *written = NULL; /* under TopTransactionContext */
 static int	finish_depth = 0;	/* our ExecutorFinish hooks on the stack */
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
@@ -67,6 +90,9 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
 
 static void batch_write(void);
 static void batch_drop(void);
+static void keep_written(void);
+static void written_committed(SubTransactionId subid, SubTransactionId parent);
+static void written_aborted(SubTransactionId subid);
 static void batch_add(int32 binding_id, bool upsert, const char *row_key,
 					  Jsonb *image);
 static void batch_executor_start(QueryDesc *queryDesc, int eflags);
@@ -94,7 +120,104 @@ batch_write(void)
 							 batch.rows[0].image);
 	else
 		webflow_outbox_write_rows(batch.rows, nrows);
-	batch_drop();
+	if (batch.subxid != GetCurrentSubTransactionId())
+		keep_written();
+	else
+		batch_drop();
+}
+
+/*
+ * keep_written keeps the rows just written in a child of their
+ * subtransaction, with their memory, in case that child aborts.
+ */
+static void
+keep_written(void)
+{
+	RowsWritten *w = MemoryContextAlloc(TopTransactionContext, sizeof(RowsWritten));
+	RowsWritten **last = &written;
+
+	w->owner = batch.subxid;
+	w->written_in = GetCurrentSubTransactionId();
+	w->depth = batch.depth;
+	w->nrows = batch.nrows;
+	w->rows = MemoryContextAlloc(batch.context, sizeof(WebflowOutboxRow) * batch.nrows);
+	memcpy(w->rows, batch.rows, sizeof(WebflowOutboxRow) * batch.nrows);
+	w->context = batch.context;
+	w->next = NULL;
+	while (*last != NULL)
+		last = &(*last)->next;
+	*last = w;
+	/* the batch starts again with a context of its own */
+	batch.context = NULL;
+	batch.nrows = 0;
+	batch.bytes = 0;
+}
+
+/*
+ * written_committed: rows written in subid now belong to its parent; kept
+ * no longer once that is their own subtransaction.
+ */
+static void
+written_committed(SubTransactionId subid, SubTransactionId parent)
+{
+	RowsWritten **link = &written;
+
+	while (*link != NULL)
+	{
+		RowsWritten *w = *link;
+
+		if (w->written_in == subid)
+			w->written_in = parent;
+		if (w->written_in == w->owner)
+		{
+			*link = w->next;
+			MemoryContextDelete(w->context);
+			pfree(w);
+		}
+		else
+			link = &w->next;
+	}
+}
+
+/*
+ * written_aborted: rows of subid (or of its children) are gone; rows of an
+ * older subtransaction that subid took back with it are kept again, to be
+ * written at the next chance (the batch is empty: whatever was kept while
+ * subid ran was of subid or a child of it).
+ */
+static void
+written_aborted(SubTransactionId subid)
+{
+	RowsWritten **link = &written;
+
+	while (*link != NULL)
+	{
+		RowsWritten *w = *link;
+
+		if (w->owner < subid && w->written_in < subid)
+		{
+			link = &w->next;
+			continue;
+		}
+		*link = w->next;
+		if (w->owner < subid && batch.nrows > 0)
+			elog(WARNING, "webflow: %d outbox rows taken back by a subtransaction were not kept again",
+				 w->nrows);
+		if (w->owner < subid && batch.nrows == 0)
+		{
+			if (batch.context != NULL)
+				MemoryContextDelete(batch.context);
+			batch.context = w->context;
+			batch.nrows = w->nrows;
+			memcpy(batch.rows, w->rows, sizeof(WebflowOutboxRow) * w->nrows);
+			batch.subxid = w->owner;
+			batch.depth = w->depth;
+			batch.bytes = 0;
+		}
+		else
+			MemoryContextDelete(w->context);
+		pfree(w);
+	}
 }
 
 /* batch_drop forgets the kept rows. */
@@ -232,25 +355,43 @@ batch_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			/* the context went with TopTransactionContext */
+			/* the contexts went with TopTransactionContext */
 			batch.nrows = 0;
 			batch.bytes = 0;
 			batch.context = NULL;
+			written = NULL;
 			break;
 		default:
 			break;
 	}
 }
 
-/* batch_subxact_callback drops the rows of a subtransaction that aborts. */
+/*
+ * batch_subxact_callback writes the rows a subtransaction kept before it
+ * commits, and drops them when it aborts (rows of it or of a child of it:
+ * those started later, with higher ids).
+ */
 static void
 batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
 {
-	/* rows of it or of a child of it (started later: a higher id) */
-	if (event == SUBXACT_EVENT_ABORT_SUB && batch.nrows > 0 &&
-		batch.subxid >= mySubid)
-		batch_drop();
+	switch (event)
+	{
+		case SUBXACT_EVENT_PRE_COMMIT_SUB:
+			if (batch.nrows > 0 && batch.subxid >= mySubid)
+				batch_write();
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			written_committed(mySubid, parentSubid);
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			if (batch.nrows > 0 && batch.subxid >= mySubid)
+				batch_drop();
+			written_aborted(mySubid);
+			break;
+		default:
+			break;
+	}
 }
 
 /* webflow_outbox_batch_init installs the hooks and callbacks (_PG_init). */
