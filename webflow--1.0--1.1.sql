@@ -862,9 +862,10 @@ ALTER TABLE @extschema@.outbox REPLICA IDENTITY FULL;
 
 -- The trigger's rows of a statement are written together when its
 -- triggers are done (outbox_batch.c): one nextval per 1024 rows, which
--- reserves the value and the 1023 after it (the next nextval anywhere
--- returns value + 1024), instead of one per row.  Ids still rise in the
--- order rows are written, and a key's rows in the order of its changes.
+-- reserves the value it returns and the 1023 below it (the nextval before
+-- it returned value - 1024; no later one returns less, whatever increment
+-- it uses), instead of one per row.  Ids still rise in the order rows are
+-- written, and a key's rows in the order of its changes.
 ALTER SEQUENCE @extschema@.outbox_id_seq INCREMENT BY 1024;
 
 -- end of the writer pays less

@@ -481,12 +481,14 @@ webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
 }
 
 /*
- * id_block says how many ids from value on a nextval of outbox_id_seq has
- * reserved: the sequence's increment (1024 from version 1.1 on), as no
- * other nextval hands out a value between this one and the next; one for
- * a sequence that counts down, cycles, or would pass its end.  (Read after
- * nextval, which locks the sequence until the transaction ends: ALTER
- * SEQUENCE waits for that lock, so nextval used this increment.)
+ * id_block says how many ids up to value a nextval of outbox_id_seq that
+ * returned value has reserved: those above the value the nextval before
+ * it returned, value - increment (1024 from version 1.1 on), which no
+ * nextval hands out, whatever increment later ones use; not below the
+ * sequence's minimum (its first value reserves itself only); one for a
+ * sequence that counts down or cycles.  (Read after nextval, which locks
+ * the sequence until the transaction ends: ALTER SEQUENCE waits for that
+ * lock, so nextval used this increment.)
  */
 static int64
 id_block(int64 value)
@@ -498,14 +500,17 @@ id_block(int64 value)
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for sequence %u", writer.seqid);
 	seq = (Form_pg_sequence) GETSTRUCT(tup);
-	if (seq->seqincrement > 1 && !seq->seqcycle &&
-		value <= seq->seqmax - (seq->seqincrement - 1))
-		block = seq->seqincrement;
+	if (seq->seqincrement > 1 && !seq->seqcycle && value >= seq->seqmin)
+		block = Min(seq->seqincrement, value - seq->seqmin + 1);
 	ReleaseSysCache(tup);
 	return block;
 }
 
-/* assign_ids gives n rows rising ids, as few nextval calls as blocks allow. */
+/*
+ * assign_ids gives n rows rising ids, as few nextval calls as blocks
+ * allow: of each block, the highest ids, ending with the value nextval
+ * returned.
+ */
 static void
 assign_ids(int64 *ids, int n)
 {
@@ -514,11 +519,11 @@ assign_ids(int64 *ids, int n)
 	while (i < n)
 	{
 		int64		value = nextval_internal(writer.seqid, false);
-		int64		block = id_block(value);
+		int64		take = Min(id_block(value), n - i);
 		int64		k;
 
-		for (k = 0; k < block && i < n; k++)
-			ids[i++] = value + k;
+		for (k = take - 1; k >= 0; k--)
+			ids[i++] = value - k;
 	}
 }
 
