@@ -84,12 +84,21 @@ typedef struct TriggerState
 	Bitmapset  *compare;		/* attnums whose change matters */
 	Bitmapset  *keyset;			/* attnums of the key */
 	WebflowRowImage *image;		/* to_jsonb() of the table's rows */
+	LocalTransactionId built_lxid;	/* the transaction that built it, until
+									 * it commits */
+	SubTransactionId built_subxid;	/* and its subtransaction */
 } TriggerState;
 
 static HTAB *trigger_states = NULL;
 static MemoryContext trigger_context = NULL;
+static int	states_built_open = 0;	/* states whose transaction is open */
 
 static void invalidate_states(Datum arg, Oid relid);
+static void forget_built(bool aborted, SubTransactionId subid,
+						 SubTransactionId parent);
+static void states_xact_callback(XactEvent event, void *arg);
+static void states_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
 static TriggerState *get_state(TriggerData *trigdata);
 static void build_state(TriggerState *st, TriggerData *trigdata);
 static AttrNumber flag_attnum(Relation rel, Jsonb *options, const char *option);
@@ -122,6 +131,65 @@ invalidate_states(Datum arg, Oid relid)
 		if (relid == InvalidOid || st->relid == relid)
 			st->valid = false;
 	}
+}
+
+/*
+ * forget_built forgets a state built in a (sub)transaction that aborts:
+ * the binding it found or registered there may be gone with it (a
+ * trigger made by hand registers its binding with its first row).  A
+ * state whose transaction commits is kept; one whose subtransaction
+ * commits now belongs to the parent.  subid InvalidSubTransactionId means
+ * the whole transaction.
+ */
+static void
+forget_built(bool aborted, SubTransactionId subid, SubTransactionId parent)
+{
+	HASH_SEQ_STATUS seq;
+	TriggerState *st;
+	LocalTransactionId lxid = CURRENT_LXID;
+
+	if (states_built_open == 0)
+		return;
+	hash_seq_init(&seq, trigger_states);
+	while ((st = hash_seq_search(&seq)) != NULL)
+	{
+		/* (at the end of a transaction every marked state is of it) */
+		if (st->built_lxid == InvalidLocalTransactionId ||
+			(subid != InvalidSubTransactionId &&
+			 (st->built_lxid != lxid || st->built_subxid < subid)))
+			continue;
+		if (subid != InvalidSubTransactionId && !aborted)
+		{
+			st->built_subxid = parent;
+			continue;
+		}
+		if (aborted)
+			st->valid = false;
+		st->built_lxid = InvalidLocalTransactionId;
+		states_built_open--;
+	}
+}
+
+/* states_xact_callback keeps or forgets states built in the transaction. */
+static void
+states_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE ||
+		event == XACT_EVENT_PARALLEL_COMMIT)
+		forget_built(false, InvalidSubTransactionId, InvalidSubTransactionId);
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		forget_built(true, InvalidSubTransactionId, InvalidSubTransactionId);
+}
+
+/* states_subxact_callback does the same for a subtransaction. */
+static void
+states_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+		forget_built(false, mySubid, parentSubid);
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		forget_built(true, mySubid, parentSubid);
 }
 
 /*
@@ -482,6 +550,10 @@ build_state(TriggerState *st, TriggerData *trigdata)
 	SPI_finish();
 	webflow_run_as_end(&ra);
 	st->valid = true;
+	if (st->built_lxid == InvalidLocalTransactionId)
+		states_built_open++;
+	st->built_lxid = CURRENT_LXID;
+	st->built_subxid = GetCurrentSubTransactionId();
 }
 
 /* get_state returns the trigger's state, building it when needed. */
@@ -506,6 +578,8 @@ get_state(TriggerData *trigdata)
 		trigger_states = hash_create("webflow publish triggers", 16, &ctl,
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		CacheRegisterRelcacheCallback(invalidate_states, (Datum) 0);
+		RegisterXactCallback(states_xact_callback, NULL);
+		RegisterSubXactCallback(states_subxact_callback, NULL);
 	}
 	st = hash_search(trigger_states, &tgoid, HASH_ENTER, &found);
 	if (!found)

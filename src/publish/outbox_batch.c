@@ -43,6 +43,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "executor/executor.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -105,21 +106,38 @@ static void batch_xact_callback(XactEvent event, void *arg);
 static void batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								   SubTransactionId parentSubid, void *arg);
 
-/* batch_write writes the kept rows to the outbox, in their order. */
+/*
+ * batch_write writes the kept rows to the outbox, in their order; not
+ * while they are being written (a statement an index expression of the
+ * outbox runs).  The rows are of changes made while the transaction could
+ * write: they are written even if it has turned read-only since (SET
+ * transaction_read_only in a later trigger), as they were one by one.
+ */
 static void
 batch_write(void)
 {
 	int			nrows = batch.nrows;
+	bool		read_only = XactReadOnly;
 
-	if (nrows == 0)
+	if (nrows == 0 || webflow_outbox_writing())
 		return;
 	/* (an error while writing drops them: the (sub)transaction aborts) */
-	if (nrows == 1)
-		webflow_outbox_write(batch.rows[0].binding_id, batch.rows[0].upsert,
-							 text_to_cstring(batch.rows[0].row_key),
-							 batch.rows[0].image);
-	else
-		webflow_outbox_write_rows(batch.rows, nrows);
+	if (read_only && !RecoveryInProgress())
+		XactReadOnly = false;
+	PG_TRY();
+	{
+		if (nrows == 1)
+			webflow_outbox_write(batch.rows[0].binding_id, batch.rows[0].upsert,
+								 text_to_cstring(batch.rows[0].row_key),
+								 batch.rows[0].image);
+		else
+			webflow_outbox_write_rows(batch.rows, nrows);
+	}
+	PG_FINALLY();
+	{
+		XactReadOnly = read_only;
+	}
+	PG_END_TRY();
 	if (batch.subxid != GetCurrentSubTransactionId())
 		keep_written();
 	else
@@ -272,6 +290,7 @@ void
 webflow_outbox_queue(int32 binding_id, bool upsert, const char *row_key,
 					 Jsonb *image)
 {
+	webflow_outbox_refuse_nested();
 	if (batch.nrows > 0 &&
 		(batch.depth != finish_depth || batch.subxid != GetCurrentSubTransactionId()))
 		batch_write();

@@ -123,6 +123,7 @@ typedef struct OutboxWriter
 } OutboxWriter;
 
 static OutboxWriter writer;
+static bool writing = false;	/* a write is under way (see webflow_outbox_refuse_nested) */
 static bool callback_registered = false;
 static uint32 invalidations = 0;	/* counts invalidations of the outbox */
 
@@ -140,6 +141,9 @@ static HeapTuple form_row(int64 id, int32 binding_id, bool upsert,
 static int64 id_block(int64 value);
 static void assign_ids(int64 *ids, int n);
 static TupleTableSlot **batch_slots(void);
+static void write_row(int32 binding_id, bool upsert, const char *row_key,
+					  Jsonb *image);
+static void write_rows(WebflowOutboxRow *rows, int nrows);
 
 /* invalidate_writer forgets the writer when the outbox or an index changes. */
 static void
@@ -464,10 +468,51 @@ form_row(int64 id, int32 binding_id, bool upsert, Datum row_key, Jsonb *image)
 	return tuple;
 }
 
+/*
+ * webflow_outbox_refuse_nested refuses a write while one is under way: only an index
+ * expression of the outbox (which a superuser may add) runs code while
+ * the outbox is written, and a write from it would reuse the writer's
+ * slots under the write that called it.
+ */
+void
+webflow_outbox_refuse_nested(void)
+{
+	if (writing)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("webflow.outbox is being written"),
+				 errdetail("An expression of an index of webflow.outbox wrote to a table that the publish trigger watches."),
+				 errhint("The outbox's indexes are the extension's: drop the index.")));
+}
+
+/* webflow_outbox_writing says whether a write is under way. */
+bool
+webflow_outbox_writing(void)
+{
+	return writing;
+}
+
 /* webflow_outbox_write inserts one pending outbox row (see form_row). */
 void
 webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
 					 Jsonb *image)
+{
+	webflow_outbox_refuse_nested();
+	writing = true;
+	PG_TRY();
+	{
+		write_row(binding_id, upsert, row_key, image);
+	}
+	PG_FINALLY();
+	{
+		writing = false;
+	}
+	PG_END_TRY();
+}
+
+/* write_row is webflow_outbox_write's insert. */
+static void
+write_row(int32 binding_id, bool upsert, const char *row_key, Jsonb *image)
 {
 	Relation	rel = open_outbox();
 
@@ -554,6 +599,23 @@ batch_slots(void)
  */
 void
 webflow_outbox_write_rows(WebflowOutboxRow *rows, int nrows)
+{
+	webflow_outbox_refuse_nested();
+	writing = true;
+	PG_TRY();
+	{
+		write_rows(rows, nrows);
+	}
+	PG_FINALLY();
+	{
+		writing = false;
+	}
+	PG_END_TRY();
+}
+
+/* write_rows is webflow_outbox_write_rows's insert. */
+static void
+write_rows(WebflowOutboxRow *rows, int nrows)
 {
 	Relation	rel = open_outbox();
 	TupleTableSlot **slots = batch_slots();

@@ -27,5 +27,7 @@ typedef struct WebflowOutboxRow
 extern void webflow_outbox_write(int32 binding_id, bool upsert,
 								 const char *row_key, Jsonb *image);
 extern void webflow_outbox_write_rows(WebflowOutboxRow *rows, int nrows);
+extern bool webflow_outbox_writing(void);
+extern void webflow_outbox_refuse_nested(void);
 
 #endif							/* WEBFLOW_OUTBOX_WRITE_H */
