@@ -126,12 +126,7 @@ batch_write(void)
 		XactReadOnly = false;
 	PG_TRY();
 	{
-		if (nrows == 1)
-			webflow_outbox_write(batch.rows[0].binding_id, batch.rows[0].upsert,
-								 text_to_cstring(batch.rows[0].row_key),
-								 batch.rows[0].image);
-		else
-			webflow_outbox_write_rows(batch.rows, nrows);
+		webflow_outbox_write_rows(batch.rows, nrows);
 	}
 	PG_FINALLY();
 	{
@@ -298,8 +293,10 @@ webflow_outbox_queue(int32 binding_id, bool upsert, const char *row_key,
 		batch_add(binding_id, upsert, row_key, image);
 	else
 	{
+		WebflowOutboxRow row = {binding_id, upsert, cstring_to_text(row_key), image};
+
 		batch_write();
-		webflow_outbox_write(binding_id, upsert, row_key, image);
+		webflow_outbox_write_rows(&row, 1);
 	}
 }
 

@@ -141,8 +141,6 @@ static HeapTuple form_row(int64 id, int32 binding_id, bool upsert,
 static int64 id_block(int64 value);
 static void assign_ids(int64 *ids, int n);
 static TupleTableSlot **batch_slots(void);
-static void write_row(int32 binding_id, bool upsert, const char *row_key,
-					  Jsonb *image);
 static void write_rows(WebflowOutboxRow *rows, int nrows);
 
 /* invalidate_writer forgets the writer when the outbox or an index changes. */
@@ -492,39 +490,6 @@ webflow_outbox_writing(void)
 	return writing;
 }
 
-/* webflow_outbox_write inserts one pending outbox row (see form_row). */
-void
-webflow_outbox_write(int32 binding_id, bool upsert, const char *row_key,
-					 Jsonb *image)
-{
-	webflow_outbox_refuse_nested();
-	writing = true;
-	PG_TRY();
-	{
-		write_row(binding_id, upsert, row_key, image);
-	}
-	PG_FINALLY();
-	{
-		writing = false;
-	}
-	PG_END_TRY();
-}
-
-/* write_row is webflow_outbox_write's insert. */
-static void
-write_row(int32 binding_id, bool upsert, const char *row_key, Jsonb *image)
-{
-	Relation	rel = open_outbox();
-
-	ExecStoreHeapTuple(form_row(nextval_internal(writer.seqid, false), binding_id,
-								upsert, CStringGetTextDatum(row_key), image),
-					   writer.slot, true);
-	table_tuple_insert(rel, writer.slot, GetCurrentCommandId(true), 0, NULL);
-	insert_index_entries(rel, &writer.slot, 1);
-	ExecClearTuple(writer.slot);
-	table_close(rel, NoLock);
-}
-
 /*
  * id_block says how many ids up to value a nextval of outbox_id_seq that
  * returned value has reserved: those above the value the nextval before
@@ -564,7 +529,7 @@ assign_ids(int64 *ids, int n)
 	while (i < n)
 	{
 		int64		value = nextval_internal(writer.seqid, false);
-		int64		take = Min(id_block(value), n - i);
+		int64		take = (n - i == 1) ? 1 : Min(id_block(value), n - i);
 		int64		k;
 
 		for (k = take - 1; k >= 0; k--)
@@ -591,7 +556,7 @@ batch_slots(void)
 
 /*
  * webflow_outbox_write_rows inserts rows (at most WEBFLOW_OUTBOX_MAX_ROWS)
- * in their order, as webflow_outbox_write would one by one, with one
+ * in their order: one with table_tuple_insert, more with one
  * table_multi_insert (a WAL record and a buffer lock per page, not per
  * row) and their ids from as few nextval calls as the sequence allows.
  * Their ids are taken now: callers write rows only after the changes
@@ -618,7 +583,8 @@ static void
 write_rows(WebflowOutboxRow *rows, int nrows)
 {
 	Relation	rel = open_outbox();
-	TupleTableSlot **slots = batch_slots();
+	TupleTableSlot **slots = (nrows == 1) ? &writer.slot : batch_slots();
+	CommandId	cid = GetCurrentCommandId(true);
 	int64		ids[WEBFLOW_OUTBOX_MAX_ROWS];
 	int			i;
 
@@ -628,7 +594,10 @@ write_rows(WebflowOutboxRow *rows, int nrows)
 		ExecStoreHeapTuple(form_row(ids[i], rows[i].binding_id, rows[i].upsert,
 									PointerGetDatum(rows[i].row_key), rows[i].image),
 						   slots[i], true);
-	table_multi_insert(rel, slots, nrows, GetCurrentCommandId(true), 0, NULL);
+	if (nrows == 1)
+		table_tuple_insert(rel, slots[0], cid, 0, NULL);
+	else
+		table_multi_insert(rel, slots, nrows, cid, 0, NULL);
 	insert_index_entries(rel, slots, nrows);
 	for (i = 0; i < nrows; i++)
 		ExecClearTuple(slots[i]);

@@ -24,8 +24,6 @@ typedef struct WebflowOutboxRow
 	Jsonb	   *image;			/* NULL for a delete */
 } WebflowOutboxRow;
 
-extern void webflow_outbox_write(int32 binding_id, bool upsert,
-								 const char *row_key, Jsonb *image);
 extern void webflow_outbox_write_rows(WebflowOutboxRow *rows, int nrows);
 extern bool webflow_outbox_writing(void);
 extern void webflow_outbox_refuse_nested(void);
