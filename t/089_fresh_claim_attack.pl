@@ -51,15 +51,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use WebflowTest;
 
-my $t_start = time;
-my ($attempts, $breaks) = (0, 0);
-sub attempt
-{
-	my ($ok, $name) = @_;
-	$attempts++;
-	$breaks++ unless $ok;
-	ok($ok, $name);
-}
+sub attempt { return attack_attempt(@_); }
 
 start_fake();
 my $node = new_node('fresh_claim', 'webflow.worker_enabled' => 'off',
@@ -525,5 +517,5 @@ attempt($left6 eq '' && $b_live,
 	"6: bindings on two named connections, a table unbound mid-pass and the pass killed: the queue drains (left: $left6; the worker's next wake-up in: "
 	  . ($due6 eq '' ? 'none' : "$due6 ms") . "; the other table's row live: $b_live)");
 
-diag(sprintf('fresh-claim-attack: %d attempts, %d breaks, %.0f s', $attempts, $breaks, time - $t_start));
+attack_summary('fresh-claim-attack');
 done_testing();

@@ -55,16 +55,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use WebflowTest;
 
-my $t_start = time;
-my ($attempts, $breaks) = (0, 0);
-sub attempt
-{
-	my ($ok, $name) = @_;
-	$attempts++;
-	$breaks++ unless $ok;
-	diag(($ok ? 'held:  ' : 'BROKE: ') . $name);
-	ok($ok, $name);
-}
+sub attempt { return attack_attempt(@_); }
 
 my $node = new_node('batch_attack',
 	api_url                   => 'http://127.0.0.1:9',
@@ -516,5 +507,5 @@ my $log = slurp_file($node->logfile);
 my @bad = grep { /leak|was not closed|TRAP|terminated by signal|server process .* was terminated/ } split /\n/, $log;
 attempt(!@bad, '15: no crash or leak warning in the server log' . (@bad ? ": $bad[0]" : ''));
 
-diag(sprintf('batch-attack: %d attempts, %d breaks, %.0f s', $attempts, $breaks, time - $t_start));
+attack_summary('batch-attack');
 done_testing();

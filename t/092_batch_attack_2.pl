@@ -68,16 +68,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use WebflowTest;
 
-my $t_start = time;
-my ($attempts, $breaks) = (0, 0);
-sub attempt
-{
-	my ($ok, $name) = @_;
-	$attempts++;
-	$breaks++ unless $ok;
-	diag(($ok ? 'held:  ' : 'BROKE: ') . $name);
-	ok($ok, $name);
-}
+sub attempt { return attack_attempt(@_); }
 
 my $node = new_node('batch_attack_2',
 	api_url                  => 'http://127.0.0.1:9',
@@ -621,5 +612,5 @@ attempt($crash9b eq 'no crash' && $r9b =~ /^ok/ && $v9b eq $GOOD,
 	"9b: expression index whose PL/pgSQL function runs one query once per session: three-row UPDATE: $r9b; $v9b; server: $crash9b");
 sql(q{DROP INDEX webflow.outbox_once_attack});
 
-diag(sprintf('batch-attack-2: %d attempts, %d breaks, %.0f s', $attempts, $breaks, time - $t_start));
+attack_summary('batch-attack-2');
 done_testing();

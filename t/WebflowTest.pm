@@ -30,6 +30,7 @@ our @EXPORT = qw(
   fake_log fake_log_seq fake_items fake_live_items fake_stats fake_config
   new_node wait_for wait_until wait_fake_items worker_status worker_pid
   iso_epoch api_requests slurp_log_since fake_api fake_pages
+  attack_attempt attack_summary
   $SITE $JOBS $BOOKS $AUTHORS $TAGS
 );
 
@@ -44,6 +45,8 @@ my $services;    # directory of the running services, once started
 my %env;         # WEBFLOW_FAKE_URL, WEBFLOW_PRISM_URL, WEBFLOW_FAKE_ADMIN
 my $http = HTTP::Tiny->new(timeout => 60, keep_alive => 1);
 my $json = JSON::PP->new->utf8->canonical;
+my ($attack_attempts, $attack_breaks) = (0, 0);
+my $attack_t0 = Time::HiRes::time();
 
 # start_fake(prism => 1): starts the fake (and the spec proxy when asked);
 # returns the env hash.  Idempotent.
@@ -283,6 +286,25 @@ sub slurp_log_since
 	my ($node, $offset) = @_;
 	my $log = slurp_file($node->logfile);
 	return substr($log, $offset // 0);
+}
+
+# attack_attempt(OK, NAME): one attempt of an attack test at breaking a
+# guarantee; a failing check is a break.  Prints whether it held.
+sub attack_attempt
+{
+	my ($ok, $name) = @_;
+	$attack_attempts++;
+	$attack_breaks++ unless $ok;
+	diag(($ok ? 'held:  ' : 'BROKE: ') . $name);
+	ok($ok, $name);
+	return $ok;
+}
+
+# attack_summary(LABEL): prints "LABEL: N attempts, M breaks, S s".
+sub attack_summary
+{
+	diag(sprintf('%s: %d attempts, %d breaks, %.0f s', $_[0], $attack_attempts,
+		$attack_breaks, Time::HiRes::time() - $attack_t0));
 }
 
 1;
