@@ -100,6 +100,97 @@ DROP INDEX webflow.outbox_test_key;
 INSERT INTO ri (id, t) VALUES (7, 'after drop');
 SELECT count(*) AS after_drop FROM webflow.outbox WHERE row_key = '7';
 
+-- a key of one integer or text column is made from its value, not from
+-- the image: the same text as webflow._row_key of the image, which sync()
+-- and the worker use, for every such type (domains too), for upserts,
+-- deletes and key changes
+CREATE DOMAIN ri_int AS bigint CHECK (VALUE <> 13);
+CREATE DOMAIN ri_code AS varchar(8);
+CREATE TABLE rk_i2 (k smallint PRIMARY KEY, x text);
+CREATE TABLE rk_i4 (k int PRIMARY KEY, x text);
+CREATE TABLE rk_i8 (k bigint PRIMARY KEY, x text);
+CREATE TABLE rk_dint (k ri_int PRIMARY KEY, x text);
+CREATE TABLE rk_t (k text PRIMARY KEY, x text);
+CREATE TABLE rk_v (k varchar(12) PRIMARY KEY, x text);
+CREATE TABLE rk_c (k char(6) PRIMARY KEY, x text);
+CREATE TABLE rk_dtext (k ri_code PRIMARY KEY, x text);
+CREATE TABLE rk_num (k numeric PRIMARY KEY, x text);
+CREATE TABLE rk_two (a int, b text, x text, PRIMARY KEY (a, b));
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['rk_i2', 'rk_i4', 'rk_i8', 'rk_dint', 'rk_t', 'rk_v',
+                             'rk_c', 'rk_dtext', 'rk_num', 'rk_two'] LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I FOR EACH ROW
+                        EXECUTE FUNCTION webflow.publish_trigger(%L, %L)',
+                       t || '_publish', t, '5f1e0000000000000000e001', '{}');
+    END LOOP;
+END
+$$;
+INSERT INTO rk_i2 VALUES (-32768, 'a'), (0, 'b'), (32767, 'c');
+INSERT INTO rk_i4 VALUES (-2147483648, 'a'), (7, 'b'), (2147483647, 'c');
+INSERT INTO rk_i8 VALUES (-9223372036854775808, 'a'), (-1, 'b'), (9223372036854775807, 'c');
+INSERT INTO rk_dint VALUES (-5, 'a'), (12, 'b'), (1000000000000, 'c');
+INSERT INTO rk_t VALUES ('plain', 'a'), (E'quote " backslash \\ tab \t nl \n', 'b'),
+    ('unicode é ☃ 𝄞', 'c'), ('', 'd'), ('  spaced  ', 'e'), ('[1, 2]', 'f'), ('42', 'g');
+INSERT INTO rk_v VALUES ('v1', 'a'), ('é☃', 'b'), ('trail ', 'c');
+INSERT INTO rk_c VALUES ('ab', 'a'), ('abcdef', 'b'), ('é', 'c');
+INSERT INTO rk_dtext VALUES ('d1', 'a'), ('', 'b');
+INSERT INTO rk_num VALUES (1.50, 'a'), (-0.0, 'b'), (10, 'c');
+INSERT INTO rk_two VALUES (1, 'x', 'a'), (-2, 'é "q"', 'b');
+UPDATE rk_i8 SET x = 'changed' WHERE k = -1;
+UPDATE rk_t SET k = 'renamed' WHERE k = 'plain';
+UPDATE rk_c SET k = 'xy' WHERE k = 'ab';
+DELETE FROM rk_i4 WHERE k = 7;
+DELETE FROM rk_v WHERE k = 'trail ';
+DELETE FROM rk_c WHERE k = 'é';
+DELETE FROM rk_two WHERE a = -2;
+-- each queued row's key is what _row_key makes of its image (upserts), or
+-- of the image the deleted row had (deletes, whose image is not kept)
+CREATE TEMP TABLE rk_rows (t text, image jsonb, key text);
+INSERT INTO rk_rows (t, image)
+SELECT 'rk_i2', to_jsonb(rw) FROM rk_i2 rw
+UNION ALL SELECT 'rk_i4', to_jsonb(rw) FROM rk_i4 rw
+UNION ALL SELECT 'rk_i8', to_jsonb(rw) FROM rk_i8 rw
+UNION ALL SELECT 'rk_dint', to_jsonb(rw) FROM rk_dint rw
+UNION ALL SELECT 'rk_t', to_jsonb(rw) FROM rk_t rw
+UNION ALL SELECT 'rk_v', to_jsonb(rw) FROM rk_v rw
+UNION ALL SELECT 'rk_c', to_jsonb(rw) FROM rk_c rw
+UNION ALL SELECT 'rk_dtext', to_jsonb(rw) FROM rk_dtext rw
+UNION ALL SELECT 'rk_num', to_jsonb(rw) FROM rk_num rw
+UNION ALL SELECT 'rk_two', to_jsonb(rw) FROM rk_two rw
+UNION ALL SELECT 'rk_i8', '{"k": -1, "x": "b"}'
+UNION ALL SELECT 'rk_i4', '{"k": 7, "x": "b"}'
+UNION ALL SELECT 'rk_v', '{"k": "trail ", "x": "c"}'
+UNION ALL SELECT 'rk_c', '{"k": "é     ", "x": "c"}'
+UNION ALL SELECT 'rk_c', '{"k": "ab    ", "x": "a"}'
+UNION ALL SELECT 'rk_t', '{"k": "plain", "x": "a"}'
+UNION ALL SELECT 'rk_two', '{"a": -2, "b": "é \"q\"", "x": "b"}';
+UPDATE rk_rows SET key = webflow._row_key(image, ARRAY['a', 'b']) WHERE t = 'rk_two';
+UPDATE rk_rows SET key = webflow._row_key(image, ARRAY['k']) WHERE t <> 'rk_two';
+SELECT b.source::regclass AS t, o.op, o.row_key,
+       (SELECT count(*) FROM rk_rows r
+        WHERE r.t = b.source::regclass::text AND r.key = o.row_key
+          AND (o.row_image IS NULL OR o.row_image = r.image)) AS rows_with_key_and_image
+FROM webflow.outbox o
+JOIN webflow.bindings b ON b.id = o.binding_id
+WHERE b.source::regclass::text LIKE 'rk\_%'
+ORDER BY o.id;
+-- a NULL or too long key is refused as before
+CREATE TABLE rk_u (k text UNIQUE, x text);
+CREATE TRIGGER rk_u_publish AFTER INSERT OR UPDATE OR DELETE ON rk_u FOR EACH ROW
+    EXECUTE FUNCTION webflow.publish_trigger('5f1e0000000000000000e001', '{"key": "k"}');
+SELECT webflow._row_key('{"k": null}', ARRAY['k']);
+INSERT INTO rk_u VALUES (NULL, 'null key');
+SELECT webflow._row_key(jsonb_build_object('k', repeat('k', 2001)), ARRAY['k']);
+INSERT INTO rk_u VALUES (repeat('k', 2001), 'long key');
+INSERT INTO rk_u VALUES (repeat('k', 2000), 'longest key');
+SELECT length(row_key) FROM webflow.outbox WHERE row_key LIKE 'kkk%';
+DROP TABLE rk_i2, rk_i4, rk_i8, rk_dint, rk_t, rk_v, rk_c, rk_dtext, rk_num, rk_two, rk_u;
+DROP DOMAIN ri_int;
+DROP DOMAIN ri_code;
+
 DROP TABLE ri;
 SELECT count(*) AS bindings_left FROM webflow.bindings WHERE collection_id = '5f1e0000000000000000e001';
 DROP DOMAIN ri_text;

@@ -81,6 +81,8 @@ typedef struct TriggerState
 	AttrNumber *key_attnums;
 	Datum		key_names;		/* text[] of the key columns */
 	Datum	   *key_name_datums;	/* the same, as text datums */
+	Oid			key_basetype;	/* of a key its value gives (row_key.c), or
+								 * InvalidOid: the key comes from the image */
 	Bitmapset  *compare;		/* attnums whose change matters */
 	Bitmapset  *keyset;			/* attnums of the key */
 	WebflowRowImage *image;		/* to_jsonb() of the table's rows */
@@ -353,6 +355,9 @@ parse_options(TriggerState *st, Relation rel, Jsonb *options)
 	st->key_name_datums = names;
 	st->key_names = PointerGetDatum(construct_array(names, st->nkeys, TEXTOID,
 													-1, false, TYPALIGN_INT));
+	st->key_basetype = InvalidOid;
+	if (st->nkeys == 1)
+		st->key_basetype = webflow_row_key_type(TupleDescAttr(desc, st->key_attnums[0] - 1)->atttypid);
 
 	st->compare = columns_compared(rel, options);
 	for (i = 0; i < st->nkeys; i++)
@@ -681,19 +686,33 @@ enqueue_upsert(TriggerState *st, Relation rel, HeapTuple tuple)
 }
 
 /*
- * enqueue queues one outbox row for a row: its image and key computed as
- * the writer, the outbox row written with the statement's others by
- * outbox_batch.c and outbox_write.c (no SQL runs).
+ * enqueue queues one outbox row for a row: its image (of an upsert) and
+ * key computed as the writer, the outbox row written with the statement's
+ * others by outbox_batch.c and outbox_write.c (no SQL runs).  The key is
+ * made from the key column's value when row_key.c can (one integer or
+ * text column), else from the image: the same text either way.
  */
 static void
 enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
 {
-	Jsonb	   *image;
+	TupleDesc	desc = RelationGetDescr(rel);
+	Jsonb	   *image = NULL;
+	char	   *key;
 
-	image = webflow_row_image(st->image, tuple, RelationGetDescr(rel));
-	webflow_outbox_queue(st->binding_id, upsert,
-						 webflow_row_key(image, st->key_name_datums, st->nkeys),
-						 upsert ? image : NULL);
+	if (upsert || !OidIsValid(st->key_basetype))
+		image = webflow_row_image(st->image, tuple, desc);
+	if (OidIsValid(st->key_basetype))
+	{
+		AttrNumber	attnum = st->key_attnums[0];
+		bool		isnull;
+		Datum		value = heap_getattr(tuple, attnum, desc, &isnull);
+
+		key = webflow_row_key_of_value(st->key_basetype, value, isnull,
+									   NameStr(TupleDescAttr(desc, attnum - 1)->attname));
+	}
+	else
+		key = webflow_row_key(image, st->key_name_datums, st->nkeys);
+	webflow_outbox_queue(st->binding_id, upsert, key, upsert ? image : NULL);
 	webflow_wake_on_commit();
 }
 

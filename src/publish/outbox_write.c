@@ -134,6 +134,7 @@ static void setup_columns(Relation rel);
 static void setup_indexes(Relation rel);
 static bool predicate_per_xact(List *predicate);
 static bool predicate_holds(OutboxIndex *ix, ExprContext *econtext);
+static bool takes_none(OutboxIndex *ix);
 static void insert_index_entries(Relation rel, TupleTableSlot **slots, int nslots);
 static Relation open_outbox(void);
 static HeapTuple form_row(int64 id, int32 binding_id, bool upsert,
@@ -351,6 +352,18 @@ predicate_holds(OutboxIndex *ix, ExprContext *econtext)
 }
 
 /*
+ * takes_none says whether an index is known to take no row of this
+ * transaction: a partial index whose predicate, of one value per
+ * transaction, was false.  (The outbox's other indexes, for every row the
+ * trigger writes: it need not even be opened.)
+ */
+static bool
+takes_none(OutboxIndex *ix)
+{
+	return ix->per_xact && ix->known_lxid == CURRENT_LXID && !ix->known_value;
+}
+
+/*
  * insert_index_entries makes the index entries of the tuples in slots, as
  * ExecInsertIndexTuples does: partial indexes only when the predicate
  * holds, unique indexes checked at once.  Each index is opened once.
@@ -369,7 +382,7 @@ insert_index_entries(Relation rel, TupleTableSlot **slots, int nslots)
 		OutboxIndex *ix = &writer.indexes[i];
 		Relation	irel;
 
-		if (!ix->info->ii_ReadyForInserts)
+		if (!ix->info->ii_ReadyForInserts || takes_none(ix))
 			continue;
 		irel = index_open(ix->indexoid, NoLock);	/* open_outbox locked it */
 		for (s = 0; s < nslots; s++)

@@ -12,8 +12,10 @@
  * them, from cached output functions: booleans; integers (int2, int4,
  * int8: the numeric that numeric_in makes of their output, made directly);
  * other numbers (float4, float8, numeric: a JSON number when the output is
- * one, else a string, as to_jsonb does); text-like types (text, varchar,
- * bpchar, name, uuid: the output as a string); date, timestamp and
+ * one, else a string, as to_jsonb does); text, varchar and bpchar (their
+ * characters as a string, which is what their output functions return,
+ * taken from the value itself); name and uuid (the output as a string);
+ * date, timestamp and
  * timestamptz (JsonEncodeDateTime, as to_jsonb).  A domain counts as its
  * base type, as in to_jsonb.  Every other column (json, jsonb, arrays,
  * composites, types of extensions or users, which may have a cast to
@@ -45,6 +47,7 @@ typedef enum ImageKind
 	IMAGE_BOOL,					/* jbvBool */
 	IMAGE_INTEGER,				/* int2, int4, int8: a number, directly */
 	IMAGE_NUMBER,				/* output, then a number unless NaN/Infinity */
+	IMAGE_TEXT,					/* text, varchar, bpchar: its characters */
 	IMAGE_STRING,				/* output as a string */
 	IMAGE_DATETIME,				/* date, timestamp, timestamptz: ISO 8601 */
 	IMAGE_TO_JSONB				/* to_jsonb() of the value */
@@ -70,6 +73,7 @@ struct WebflowRowImage
 static ImageKind column_kind(Oid basetype);
 static int	compare_keys(const void *a, const void *b, void *arg);
 static int64 integer_value(Oid basetype, Datum value);
+static void string_value(const char *str, int len, JsonbValue *out);
 static void column_value(ImageColumn *col, Datum value, JsonbValue *out);
 static Jsonb *image_pushed(WebflowRowImage *ri, JsonbValue *values);
 
@@ -92,6 +96,7 @@ column_kind(Oid basetype)
 		case TEXTOID:
 		case VARCHAROID:
 		case BPCHAROID:
+			return IMAGE_TEXT;
 		case NAMEOID:
 		case UUIDOID:
 			return IMAGE_STRING;
@@ -188,6 +193,21 @@ integer_value(Oid basetype, Datum value)
 	return DatumGetInt64(value);
 }
 
+/* string_value makes a jsonb string of len bytes at str. */
+static void
+string_value(const char *str, int len, JsonbValue *out)
+{
+	if (len > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("string too long to represent as jsonb string"),
+				 errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
+						   JENTRY_OFFLENMASK)));
+	out->type = jbvString;
+	out->val.string.len = len;
+	out->val.string.val = (char *) str;
+}
+
 /*
  * column_value converts one non-NULL value as to_jsonb(record) would: a
  * scalar, or a container (jbvBinary, which pushJsonbValue unpacks).
@@ -221,6 +241,13 @@ column_value(ImageColumn *col, Datum value, JsonbValue *out)
 				return;
 			}
 			break;
+		case IMAGE_TEXT:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				string_value(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), out);
+				return;
+			}
 		case IMAGE_STRING:
 			str = OutputFunctionCall(&col->fn, value);
 			break;
@@ -244,15 +271,7 @@ column_value(ImageColumn *col, Datum value, JsonbValue *out)
 				return;
 			}
 	}
-	out->type = jbvString;
-	out->val.string.len = strlen(str);
-	if (out->val.string.len > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("string too long to represent as jsonb string"),
-				 errdetail("Due to an implementation restriction, jsonb strings cannot exceed %d bytes.",
-						   JENTRY_OFFLENMASK)));
-	out->val.string.val = str;
+	string_value(str, strlen(str), out);
 }
 
 /*

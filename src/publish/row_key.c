@@ -2,7 +2,9 @@
  *
  * row_key.c
  *		The row key of a row image as text, as webflow.items and the outbox
- *		store it: shared by the publish trigger, sync() and the worker.
+ *		store it: shared by the publish trigger, sync() and the worker.  For
+ *		a key of one integer or text column the trigger makes the same text
+ *		from the column's value, without the image.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,6 +12,7 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/lsyscache.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -23,6 +26,32 @@ PG_FUNCTION_INFO_V1(webflow_row_key_sql);
 
 /* Longest row key in bytes: webflow.items indexes it. */
 #define WEBFLOW_MAX_ROW_KEY 2000
+
+static void key_is_null(const char *name);
+static void check_key_length(const char *key, int len);
+
+/* key_is_null refuses a row whose key column is NULL. */
+static void
+key_is_null(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("key column \"%s\" is NULL", name),
+			 errhint("Rows published to Webflow need a non-NULL key; choose key columns with the \"key\" option.")));
+}
+
+/* check_key_length refuses a key too long for the item map's index. */
+static void
+check_key_length(const char *key, int len)
+{
+	if (len > WEBFLOW_MAX_ROW_KEY)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("the row key is %d bytes long, more than %d", len,
+						WEBFLOW_MAX_ROW_KEY),
+				 errdetail("Key: %.60s...", key),
+				 errhint("Choose shorter key columns with the \"key\" option.")));
+}
 
 /*
  * key_value_text is a key value as JSON text: numbers and booleans written
@@ -59,10 +88,7 @@ webflow_row_key(Jsonb *row, Datum *keys, int nkeys)
 		JsonbValue *v = webflow_jsonb_get(row, name);
 
 		if (v == NULL || v->type == jbvNull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("key column \"%s\" is NULL", name),
-					 errhint("Rows published to Webflow need a non-NULL key; choose key columns with the \"key\" option.")));
+			key_is_null(name);
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
 		if (nkeys == 1 && v->type == jbvString)
@@ -73,14 +99,65 @@ webflow_row_key(Jsonb *row, Datum *keys, int nkeys)
 	if (nkeys > 1)
 		appendStringInfoChar(&buf, ']');
 	/* (the item map indexes the key: a longer one would stop every pass) */
-	if (buf.len > WEBFLOW_MAX_ROW_KEY)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("the row key is %d bytes long, more than %d", buf.len,
-						WEBFLOW_MAX_ROW_KEY),
-				 errdetail("Key: %.60s...", buf.data),
-				 errhint("Choose shorter key columns with the \"key\" option.")));
+	check_key_length(buf.data, buf.len);
 	return buf.data;
+}
+
+/*
+ * webflow_row_key_type says whether a key column of type typid has a key
+ * that webflow_row_key_of_value makes from its value: for a domain, its
+ * base type.  Integers (int2, int4, int8) are written by to_jsonb as the
+ * numbers they are, and a number's key is its digits; text, varchar and
+ * bpchar become a string of their characters, which is the key.  Returns
+ * the base type, or InvalidOid for any other type.
+ */
+Oid
+webflow_row_key_type(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+
+	switch (base)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return base;
+		default:
+			return InvalidOid;
+	}
+}
+
+/*
+ * webflow_row_key_of_value returns the key of a row whose one key column,
+ * name, of a base type webflow_row_key_type accepted, has this value:
+ * the text webflow_row_key makes of the row's image.
+ */
+char *
+webflow_row_key_of_value(Oid basetype, Datum value, bool isnull, const char *name)
+{
+	char	   *key;
+	int			len;
+
+	if (isnull)
+		key_is_null(name);
+	if (basetype == TEXTOID || basetype == VARCHAROID || basetype == BPCHAROID)
+	{
+		key = TextDatumGetCString(value);
+		len = strlen(key);
+	}
+	else
+	{
+		int64		n = (basetype == INT2OID) ? DatumGetInt16(value) :
+		(basetype == INT4OID) ? DatumGetInt32(value) : DatumGetInt64(value);
+
+		key = palloc(MAXINT8LEN + 1);
+		len = pg_lltoa(n, key);
+	}
+	check_key_length(key, len);
+	return key;
 }
 
 /*

@@ -16,5 +16,8 @@
 
 extern char *webflow_row_key(Jsonb *row, Datum *keys, int nkeys);
 extern Datum *webflow_key_names(ArrayType *keys, int *nkeys);
+extern Oid	webflow_row_key_type(Oid typid);
+extern char *webflow_row_key_of_value(Oid basetype, Datum value, bool isnull,
+									  const char *name);
 
 #endif							/* WEBFLOW_ROW_KEY_H */
