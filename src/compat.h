@@ -29,6 +29,16 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/*
+ * shmem_request_hook appeared in 15: shared memory is requested from it;
+ * before, straight from _PG_init.
+ */
+#if PG_VERSION_NUM >= 150000
+#define WEBFLOW_HAS_SHMEM_REQUEST_HOOK 1
+#else
+#define WEBFLOW_HAS_SHMEM_REQUEST_HOOK 0
+#endif
+
 /* InitMaterializedSRF appeared in 15 (SetSingleFuncCall during 15 beta). */
 #if PG_VERSION_NUM < 150000
 #include "utils/tuplestore.h"

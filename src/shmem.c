@@ -26,7 +26,7 @@
 static WebflowShared *shared = NULL;
 static WebflowShared *local_state = NULL;
 
-#if PG_VERSION_NUM >= 150000
+#if WEBFLOW_HAS_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -60,7 +60,7 @@ init_state(WebflowShared *state)
 static void
 shmem_request(void)
 {
-#if PG_VERSION_NUM >= 150000
+#if WEBFLOW_HAS_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
@@ -89,7 +89,7 @@ shmem_startup(void)
 void
 webflow_shmem_init(void)
 {
-#if PG_VERSION_NUM >= 150000
+#if WEBFLOW_HAS_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = shmem_request;
 #else
