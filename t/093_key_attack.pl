@@ -20,10 +20,17 @@
 #   4   TOASTed keys: EXTERNAL / MAIN / EXTENDED storage, 1999 and 2000
 #       bytes, big rows (holds)
 #   5   keys of 2001 bytes (ASCII, multibyte): same error as _row_key (holds)
+#   5b  the same, multibyte, for a LATIN1 client: the DETAIL's %.60s cuts a
+#       character and the client gets an encoding error instead (BREAK,
+#       older than f656547)
 #   6   NULL keys: INSERT, DELETE and UPDATE of a NULL-key row: same error
 #       message as before (holds)
 #   7   dropped columns before the key, fast-default (missing) key columns
 #       of int8 and text, stored generated key columns (holds)
+#   7b  UPDATE of another column of a row whose text key is still the
+#       column's fast default: a delete and an upsert of the same key are
+#       queued (BREAK, older than f656547: keys_differ compares datums
+#       bytewise, 4-byte header of attmissingval vs 1-byte in the new tuple)
 #   8   partitioned root with partitions of other column orders / dropped
 #       columns (ATTACH), primary key and "key" option, cross-partition
 #       UPDATE (holds)
@@ -246,6 +253,12 @@ for my $v ("repeat('k', 2001)", "repeat('é', 1001)", "'x' || repeat('é', 1000)
 	}
 }
 attempt(!@bad5, '5: 2001+ byte keys (insert, delete of a row made without the trigger, update) refused as _row_key refuses them' . (@bad5 ? ": $bad5[0]" : ''));
+
+# ---- 5b. a too long key whose 60-byte DETAIL ends inside a multibyte
+# character, for a client whose encoding is not UTF8: the key-length error
+# must reach the client (not an encoding conversion error)
+my $e5b = try(q{SET client_encoding = 'LATIN1'; INSERT INTO tl VALUES ('x' || repeat('é', 1000), 'a')});
+attempt(($e5b =~ /more than 2000/ ? 1 : 0), "5b: 2001-byte multibyte key, LATIN1 client: the key-length error arrives ($e5b)");
 
 # ---- 6. NULL keys
 sql(q{CREATE TABLE tn (k text UNIQUE, v text); SELECT bindt('tn', '{"key": "k"}', '{k}');
