@@ -396,6 +396,8 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 	Datum		args[4];
 	Oid			claim_types[2] = {TEXTOID, OIDOID};
 	Datum		claim_args[2];
+	Oid			key_types[2] = {OIDOID, TEXTARRAYOID};
+	Datum		key_args[2];
 	int			ret;
 	bool		isnull;
 	int32		id;
@@ -427,6 +429,18 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 		SPI_execute_with_args("SELECT webflow._claim_collection($1, $2, false)",
 							  2, claim_types, claim_args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not claim collection %s", collection);
+
+	/*
+	 * Nor for a key whose text depends on the writing session (timestamptz,
+	 * float8, ...): its upsert and its delete could get two keys, as bind()
+	 * refuses (1.1's SQL, as the collection claims).
+	 */
+	key_args[0] = args[0];
+	key_args[1] = args[3];
+	if (webflow_sql_has_collection_owners() &&
+		SPI_execute_with_args("SELECT webflow._check_key_types($1::pg_catalog.regclass, $2)",
+							  2, key_types, key_args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not check the key of %s", RelationGetRelationName(rel));
 
 	ret = SPI_execute_with_args("INSERT INTO webflow.bindings "
 								"(source, collection_id, options, key_columns) "
@@ -597,7 +611,13 @@ get_state(TriggerData *trigdata)
 	return st;
 }
 
-/* tuples_differ says whether any of the attributes differs between a, b. */
+/*
+ * tuples_differ says whether any of the attributes differs between a, b:
+ * their bytes, or (when the bytes differ) their values, which one value
+ * stored two ways (a column's default kept in the catalog with a 4-byte
+ * header, the same text in a row with a 1-byte one; compressed or not) has
+ * alike.
+ */
 static bool
 tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b)
 {
@@ -613,7 +633,8 @@ tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b)
 
 		if (anull != bnull)
 			return true;
-		if (!anull && !datumIsEqual(av, bv, att->attbyval, att->attlen))
+		if (!anull && !datumIsEqual(av, bv, att->attbyval, att->attlen) &&
+			!datum_image_eq(av, bv, att->attbyval, att->attlen))
 			return true;
 	}
 	return false;

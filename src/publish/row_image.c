@@ -14,7 +14,8 @@
  * other numbers (float4, float8, numeric: a JSON number when the output is
  * one, else a string, as to_jsonb does); text, varchar and bpchar (their
  * characters as a string, which is what their output functions return,
- * taken from the value itself); name and uuid (the output as a string);
+ * taken from the value itself, up to a NUL as the output function would
+ * stop); name and uuid (the output as a string);
  * date, timestamp and
  * timestamptz (JsonEncodeDateTime, as to_jsonb).  A domain counts as its
  * base type, as in to_jsonb.  Every other column (json, jsonb, arrays,
@@ -243,9 +244,10 @@ column_value(ImageColumn *col, Datum value, JsonbValue *out)
 			break;
 		case IMAGE_TEXT:
 			{
+				/* (up to a NUL, which the output function stops at too) */
 				text	   *t = DatumGetTextPP(value);
 
-				string_value(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), out);
+				string_value(VARDATA_ANY(t), strnlen(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)), out);
 				return;
 			}
 		case IMAGE_STRING:

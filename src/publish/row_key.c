@@ -14,6 +14,7 @@
 #include "fmgr.h"
 #include "utils/lsyscache.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -49,7 +50,7 @@ check_key_length(const char *key, int len)
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("the row key is %d bytes long, more than %d", len,
 						WEBFLOW_MAX_ROW_KEY),
-				 errdetail("Key: %.60s...", key),
+				 errdetail("Key: %.*s...", pg_mbcliplen(key, len, 60), key),
 				 errhint("Choose shorter key columns with the \"key\" option.")));
 }
 
