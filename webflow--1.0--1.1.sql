@@ -879,24 +879,47 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    bad record;
+    bad_column name;
+    bad_type text;
 BEGIN
     -- a row key is the key's text in the row image; these types' text
     -- depends on the writing session (TimeZone, extra_float_digits,
     -- IntervalStyle, lc_monetary) or mixes strings and numbers (json):
-    -- one row could get two keys, or two rows one
-    SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS typ INTO bad
-    FROM pg_attribute a
-    JOIN pg_type t ON t.oid = a.atttypid
-    LEFT JOIN pg_type b ON b.oid = t.typbasetype
-    WHERE a.attrelid = source AND a.attname = ANY (cols) AND a.attnum > 0
-      AND coalesce(b.oid, t.oid) IN ('json'::regtype, 'jsonb'::regtype, 'timestamptz'::regtype,
-                                     'timetz'::regtype, 'float4'::regtype, 'float8'::regtype,
-                                     'interval'::regtype, 'money'::regtype)
-    LIMIT 1;
-    IF FOUND THEN
+    -- one row could get two keys, or two rows one.  So does that of a type
+    -- made of them: a domain (of a domain ...), an array, a range or a
+    -- composite type with such a part.
+    -- (multiranges, from PostgreSQL 14 on, through their range)
+    EXECUTE format($q$
+    WITH RECURSIVE part(attname, typ, top) AS (
+        SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod)
+        FROM pg_attribute a
+        WHERE a.attrelid = $1 AND a.attname = ANY ($2) AND a.attnum > 0
+      UNION
+        SELECT p.attname, x.typ, p.top
+        FROM part p
+        JOIN pg_type t ON t.oid = p.typ
+        CROSS JOIN LATERAL (
+            SELECT t.typbasetype WHERE t.typtype = 'd'
+            UNION ALL SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1
+            UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
+            %s
+            UNION ALL SELECT c.atttypid FROM pg_attribute c
+                      WHERE c.attrelid = t.typrelid AND t.typrelid <> 0
+                        AND c.attnum > 0 AND NOT c.attisdropped) x(typ)
+    )
+    SELECT p.attname, p.top AS typ
+    FROM part p
+    WHERE p.typ IN ('json'::regtype, 'jsonb'::regtype, 'timestamptz'::regtype,
+                    'timetz'::regtype, 'float4'::regtype, 'float8'::regtype,
+                    'interval'::regtype, 'money'::regtype)
+    LIMIT 1$q$,
+        CASE WHEN current_setting('server_version_num')::int >= 140000
+             THEN 'UNION ALL SELECT m.rngtypid FROM pg_range m WHERE m.rngmultitypid = t.oid'
+             ELSE '' END)
+    INTO bad_column, bad_type USING source, cols;
+    IF bad_column IS NOT NULL THEN
         RAISE EXCEPTION 'key column "%" of table % has type %, whose text does not identify a row',
-                        bad.attname, source, bad.typ
+                        bad_column, source, bad_type
             USING ERRCODE = 'invalid_table_definition',
                   DETAIL = 'Rows are told apart in Webflow by the text of their key; the text of this type '
                            || 'depends on the writing session''s settings (time zone, float digits, interval '

@@ -49,6 +49,9 @@
 #       one row got different keys (BREAK, older than f656547: the item is
 #       never deleted; a hand-made trigger registers its binding now only
 #       for keys bind() accepts: refused at its first row)
+#   13b the same through a domain of a domain, an array, a range, a
+#       multirange and a composite type (_check_key_types looked one
+#       domain deep only; it follows every part now)
 #   14  partial outbox indexes (true and false for fresh rows) created,
 #       dropped, recreated inside a transaction, around savepoints rolled
 #       back; amcheck heapallindexed and index scans (holds)
@@ -457,6 +460,32 @@ my $all13 = (grep { /whose text does not identify a row/ } @refused13) == 3;
 attempt($all13 && $k13 eq '0 queued, 000 rows',
 	"13: a hand-made trigger on a timestamptz / float8 / interval key (text follows TimeZone / extra_float_digits / IntervalStyle) is refused at its first row: $k13; "
 	  . join(' | ', map { (split /\n/)[0] } @refused13));
+
+# ---- 13b. the same for types made of such types: a domain of a domain,
+# an array, a range, a multirange, a composite type with such a field
+sql(q{
+CREATE DOMAIN d_tz AS timestamptz;
+CREATE DOMAIN dd_tz AS d_tz;
+CREATE TYPE c_fl AS (a int, f float8);
+CREATE TABLE k_ddtz (k dd_tz PRIMARY KEY, v text);
+CREATE TABLE k_arr (k timestamptz[] PRIMARY KEY, v text);
+CREATE TABLE k_rng (k tstzrange PRIMARY KEY, v text);
+CREATE TABLE k_mr (k tstzmultirange PRIMARY KEY, v text);
+CREATE TABLE k_cmp (k c_fl PRIMARY KEY, v text);
+CREATE TABLE k_ok (k int4range PRIMARY KEY, v text);
+SELECT bindt('k_ddtz', '{}', '{k}'), bindt('k_arr', '{}', '{k}'), bindt('k_rng', '{}', '{k}'),
+       bindt('k_mr', '{}', '{k}'), bindt('k_cmp', '{}', '{k}'), bindt('k_ok', '{}', '{k}');
+});
+my @refused13b = map { try($_) } (
+	q{INSERT INTO k_ddtz VALUES ('2024-01-01 00:00:00+00', 'a')},
+	q{INSERT INTO k_arr VALUES ('{"2024-01-01 00:00:00+00"}', 'a')},
+	q{INSERT INTO k_rng VALUES ('[2024-01-01 00:00:00+00,2024-01-02 00:00:00+00)', 'a')},
+	q{INSERT INTO k_mr VALUES ('{[2024-01-01 00:00:00+00,2024-01-02 00:00:00+00)}', 'a')},
+	q{INSERT INTO k_cmp VALUES (ROW(1, 0.1::float8), 'a')});
+my $ok13b = try(q{INSERT INTO k_ok VALUES ('[1,5)', 'a')});
+my $n13b = (grep { /whose text does not identify a row/ } @refused13b);
+attempt($n13b == 5 && $ok13b eq 'ok',
+	"13b: keys of a domain of a domain over timestamptz, timestamptz[], tstzrange, tstzmultirange, a composite with a float8 refused ($n13b of 5), an int4range key accepted ($ok13b)");
 
 # ---- 14. partial outbox indexes around the writer's per-transaction skip
 sql(q{
