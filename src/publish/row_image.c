@@ -15,8 +15,7 @@
  * one, else a string, as to_jsonb does); text, varchar and bpchar (their
  * characters as a string, which is what their output functions return,
  * taken from the value itself, up to a NUL as the output function would
- * stop); name and uuid (the output as a string);
- * date, timestamp and
+ * stop); name and uuid (the output as a string); date, timestamp and
  * timestamptz (JsonEncodeDateTime, as to_jsonb).  A domain counts as its
  * base type, as in to_jsonb.  Every other column (json, jsonb, arrays,
  * composites, types of extensions or users, which may have a cast to

@@ -12,12 +12,12 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
-#include "utils/lsyscache.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
 #include "jsonb_util.h"
