@@ -882,13 +882,18 @@ DECLARE
     bad_column name;
     bad_type text;
 BEGIN
-    -- a row key is the key's text in the row image; these types' text
-    -- depends on the writing session (TimeZone, extra_float_digits,
-    -- IntervalStyle, lc_monetary) or mixes strings and numbers (json):
-    -- one row could get two keys, or two rows one.  So does that of a type
-    -- made of them: a domain (of a domain ...), an array, a range or a
-    -- composite type with such a part.
-    -- (multiranges, from PostgreSQL 14 on, through their range)
+    -- a row key is the key's text in the row image, which must be the
+    -- same in every session: one row could get two keys, or two rows one.
+    -- The text of timestamptz, timetz, interval, float4/8, money (time
+    -- zone, float digits, interval style, currency), bytea (bytea_output),
+    -- reg* (search_path), of ranges over dates and times (DateStyle), of
+    -- geometric types (float digits) is not; json and jsonb do not tell
+    -- "1" from 1; types of extensions are unknown.  So only these are
+    -- accepted: booleans, integers, oid, numeric, text, varchar, bpchar,
+    -- name, "char", uuid, date, timestamp, time, inet, cidr, macaddr(8),
+    -- bit, varbit, enums, ranges and multiranges of int4, int8 and
+    -- numeric, and domains, arrays and composite types made of them.
+    -- (Multiranges exist from PostgreSQL 14 on.)
     EXECUTE format($q$
     WITH RECURSIVE part(attname, typ, top) AS (
         SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod)
@@ -900,30 +905,40 @@ BEGIN
         JOIN pg_type t ON t.oid = p.typ
         CROSS JOIN LATERAL (
             SELECT t.typbasetype WHERE t.typtype = 'd'
-            UNION ALL SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1
-            UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
-            %s
+            UNION ALL SELECT t.typelem WHERE t.typtype = 'b' AND t.typelem <> 0 AND t.typlen = -1
             UNION ALL SELECT c.atttypid FROM pg_attribute c
-                      WHERE c.attrelid = t.typrelid AND t.typrelid <> 0
-                        AND c.attnum > 0 AND NOT c.attisdropped) x(typ)
+                      WHERE t.typtype = 'c' AND c.attrelid = t.typrelid
+                        AND c.attnum > 0 AND NOT c.attisdropped
+            %s) x(typ)
     )
-    SELECT p.attname, p.top AS typ
+    SELECT p.attname, p.top
     FROM part p
-    WHERE p.typ IN ('json'::regtype, 'jsonb'::regtype, 'timestamptz'::regtype,
-                    'timetz'::regtype, 'float4'::regtype, 'float8'::regtype,
-                    'interval'::regtype, 'money'::regtype)
+    JOIN pg_type t ON t.oid = p.typ
+    LEFT JOIN pg_range r ON r.rngtypid = t.oid
+    WHERE CASE
+            WHEN t.typtype IN ('d', 'c', 'e', 'm') THEN false
+            WHEN t.typtype = 'r' THEN r.rngsubtype NOT IN ('int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+            WHEN t.typelem <> 0 AND t.typlen = -1 THEN false
+            ELSE t.oid NOT IN ('bool'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                               'oid'::regtype, 'numeric'::regtype, 'text'::regtype, 'varchar'::regtype,
+                               'bpchar'::regtype, 'name'::regtype, '"char"'::regtype, 'uuid'::regtype,
+                               'date'::regtype, 'timestamp'::regtype, 'time'::regtype, 'inet'::regtype,
+                               'cidr'::regtype, 'macaddr'::regtype, 'macaddr8'::regtype, 'bit'::regtype,
+                               'varbit'::regtype)
+          END
     LIMIT 1$q$,
         CASE WHEN current_setting('server_version_num')::int >= 140000
-             THEN 'UNION ALL SELECT m.rngtypid FROM pg_range m WHERE m.rngmultitypid = t.oid'
+             THEN 'UNION ALL SELECT m.rngtypid FROM pg_range m WHERE t.typtype = ''m'' AND m.rngmultitypid = t.oid'
              ELSE '' END)
     INTO bad_column, bad_type USING source, cols;
     IF bad_column IS NOT NULL THEN
         RAISE EXCEPTION 'key column "%" of table % has type %, whose text does not identify a row',
                         bad_column, source, bad_type
             USING ERRCODE = 'invalid_table_definition',
-                  DETAIL = 'Rows are told apart in Webflow by the text of their key; the text of this type '
-                           || 'depends on the writing session''s settings (time zone, float digits, interval '
-                           || 'style, currency), or, for json, does not tell a string from a number.',
+                  DETAIL = 'Rows are told apart in Webflow by the text of their key, which must be the same in '
+                           || 'every session; the text of this type (or of a part of it) depends on the writing '
+                           || 'session''s settings (time zone, float digits, DateStyle, bytea_output, search_path), '
+                           || 'does not tell a string from a number (json), or is not known (types of extensions).',
                   HINT = 'Name a key of another type in the "key" option (text, an integer, numeric, uuid, date, timestamp).';
     END IF;
 END
@@ -1009,5 +1024,40 @@ $$;
 COMMENT ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) IS
 'Private: the columns that identify a bound table''s rows: the "key" option, else the primary key';
 REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FROM PUBLIC;
+
+-- A bound table's key columns altered to a type whose text does not
+-- identify a row (ALTER TABLE ... ALTER COLUMN ... TYPE, or any ALTER of a
+-- table whose key already has such a type) are refused, as bind() and a
+-- hand-made trigger's first row refuse them.
+CREATE FUNCTION @extschema@._check_altered_keys()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    -- SECURITY DEFINER, and why that is safe: it fires for every role's
+    -- ALTER TABLE and reads webflow.bindings, which most roles may not
+    -- read; it runs fixed statements on the catalogs and that table only,
+    -- with a pinned search_path, and calls no function a role could have
+    -- written (_check_key_types reads catalogs and calls format_type).
+    FOR b IN
+        SELECT DISTINCT bd.source, bd.key_columns
+        FROM pg_event_trigger_ddl_commands() c
+        JOIN @extschema@.bindings bd ON bd.source::oid = c.objid
+        WHERE c.classid = 'pg_class'::regclass
+    LOOP
+        PERFORM @extschema@._check_key_types(b.source, b.key_columns);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_altered_keys() IS
+'Private: event trigger that refuses an ALTER TABLE leaving a bound table with a key whose text does not identify a row';
+REVOKE EXECUTE ON FUNCTION @extschema@._check_altered_keys() FROM PUBLIC;
+CREATE EVENT TRIGGER webflow_check_altered_keys ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION @extschema@._check_altered_keys();
 
 -- end of keys are unique

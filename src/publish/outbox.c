@@ -92,6 +92,7 @@ typedef struct TriggerState
 } TriggerState;
 
 static HTAB *trigger_states = NULL;
+static TriggerState *last_state = NULL;	/* the one get_state found last */
 static MemoryContext trigger_context = NULL;
 static int	states_built_open = 0;	/* states whose transaction is open */
 
@@ -112,6 +113,7 @@ static Oid	binding_relid(Relation rel);
 static int32 register_binding(TriggerState *st, Relation rel,
 							  const char *collection, const char *options);
 static void enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert);
+static char *row_key(TriggerState *st, TupleDesc desc, HeapTuple tuple, Jsonb **image);
 static bool superseded(HeapTuple tuple);
 static void enqueue_latest(TriggerState *st, Relation rel, HeapTuple tuple);
 static void enqueue_upsert(TriggerState *st, Relation rel, HeapTuple tuple);
@@ -583,6 +585,9 @@ get_state(TriggerData *trigdata)
 	TriggerState *st;
 	bool		found;
 
+	/* (a statement's rows fire one trigger after another: no lookup) */
+	if (last_state != NULL && last_state->tgoid == tgoid && last_state->valid)
+		return last_state;
 	if (trigger_states == NULL)
 	{
 		HASHCTL		ctl;
@@ -608,6 +613,7 @@ get_state(TriggerData *trigdata)
 	}
 	if (!st->valid)
 		build_state(st, trigdata);
+	last_state = st;			/* (entries stay where they are: none is removed) */
 	return st;
 }
 
@@ -640,11 +646,20 @@ tuples_differ(Bitmapset *attrs, TupleDesc desc, HeapTuple a, HeapTuple b)
 	return false;
 }
 
-/* keys_differ says whether an UPDATE changed the row's key. */
+/*
+ * keys_differ says whether an UPDATE changed the row's key: its text, when
+ * the key columns' values differ (an array's slice that keeps a bitmap
+ * without a NULL, say, is another value of the same key).
+ */
 static bool
 keys_differ(TriggerState *st, TupleDesc desc, HeapTuple a, HeapTuple b)
 {
-	return tuples_differ(st->keyset, desc, a, b);
+	Jsonb	   *image_a = NULL;
+	Jsonb	   *image_b = NULL;
+
+	if (!tuples_differ(st->keyset, desc, a, b))
+		return false;
+	return strcmp(row_key(st, desc, a, &image_a), row_key(st, desc, b, &image_b)) != 0;
 }
 
 /*
@@ -709,9 +724,7 @@ enqueue_upsert(TriggerState *st, Relation rel, HeapTuple tuple)
 /*
  * enqueue queues one outbox row for a row: its image (of an upsert) and
  * key computed as the writer, the outbox row written with the statement's
- * others by outbox_batch.c and outbox_write.c (no SQL runs).  The key is
- * made from the key column's value when row_key.c can (one integer or
- * text column), else from the image: the same text either way.
+ * others by outbox_batch.c and outbox_write.c (no SQL runs).
  */
 static void
 enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
@@ -720,21 +733,34 @@ enqueue(TriggerState *st, Relation rel, HeapTuple tuple, bool upsert)
 	Jsonb	   *image = NULL;
 	char	   *key;
 
-	if (upsert || !OidIsValid(st->key_basetype))
+	if (upsert)
 		image = webflow_row_image(st->image, tuple, desc);
+	key = row_key(st, desc, tuple, &image);
+	webflow_outbox_queue(st->binding_id, upsert, key, upsert ? image : NULL);
+	webflow_wake_on_commit();
+}
+
+/*
+ * row_key returns the key of a row version: made from its key column's
+ * value when row_key.c can (one integer or text column), else from its
+ * image, which is made into *image when that is NULL.  The same text
+ * either way.
+ */
+static char *
+row_key(TriggerState *st, TupleDesc desc, HeapTuple tuple, Jsonb **image)
+{
 	if (OidIsValid(st->key_basetype))
 	{
 		AttrNumber	attnum = st->key_attnums[0];
 		bool		isnull;
 		Datum		value = heap_getattr(tuple, attnum, desc, &isnull);
 
-		key = webflow_row_key_of_value(st->key_basetype, value, isnull,
-									   NameStr(TupleDescAttr(desc, attnum - 1)->attname));
+		return webflow_row_key_of_value(st->key_basetype, value, isnull,
+										NameStr(TupleDescAttr(desc, attnum - 1)->attname));
 	}
-	else
-		key = webflow_row_key(image, st->key_name_datums, st->nkeys);
-	webflow_outbox_queue(st->binding_id, upsert, key, upsert ? image : NULL);
-	webflow_wake_on_commit();
+	if (*image == NULL)
+		*image = webflow_row_image(st->image, tuple, desc);
+	return webflow_row_key(*image, st->key_name_datums, st->nkeys);
 }
 
 /*
