@@ -268,7 +268,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
     DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns,
                   connection = EXCLUDED.connection, bound_by = EXCLUDED.bound_by,
-                  connection_owner = EXCLUDED.connection_owner
+                  connection_owner = EXCLUDED.connection_owner, key_checked = true
     RETURNING b.id INTO binding;
     -- changes that wait for the old connection's pause go over the new one now
     IF moved THEN
@@ -892,8 +892,23 @@ BEGIN
     -- accepted: booleans, integers, oid, numeric, text, varchar, bpchar,
     -- name, "char", uuid, date, timestamp, time, inet, cidr, macaddr(8),
     -- bit, varbit, enums, ranges and multiranges of int4, int8 and
-    -- numeric, and domains, arrays and composite types made of them.
-    -- (Multiranges exist from PostgreSQL 14 on.)
+    -- numeric, and domains and arrays of them; not composite types, whose
+    -- text holds their attributes' names (ALTER TYPE ... RENAME ATTRIBUTE
+    -- would change every key).
+    -- An enum, range or multirange made by a user is written by to_jsonb
+    -- through its cast to json or jsonb when it has one (a function of its
+    -- owner's): refused then.  (Multiranges exist from PostgreSQL 14 on.)
+    SELECT c INTO bad_column FROM unnest(cols) AS c
+    WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
+                      WHERE a.attrelid = source AND a.attname = c AND a.attnum > 0
+                        AND NOT a.attisdropped)
+    LIMIT 1;
+    IF bad_column IS NOT NULL THEN
+        RAISE EXCEPTION 'key column "%" of table % does not exist', bad_column, source
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = 'A bound table''s key columns cannot be renamed or dropped: its rows would change keys.',
+                  HINT = 'Unbind the table first, or bind it again with the "key" option naming its columns.';
+    END IF;
     EXECUTE format($q$
     WITH RECURSIVE part(attname, typ, top) AS (
         SELECT a.attname, a.atttypid, format_type(a.atttypid, a.atttypmod)
@@ -916,7 +931,12 @@ BEGIN
     JOIN pg_type t ON t.oid = p.typ
     LEFT JOIN pg_range r ON r.rngtypid = t.oid
     WHERE CASE
-            WHEN t.typtype IN ('d', 'c', 'e', 'm') THEN false
+            WHEN t.typtype IN ('e', 'r', 'm') AND t.oid >= 16384
+                 AND EXISTS (SELECT 1 FROM pg_cast k
+                             WHERE k.castsource = t.oid
+                               AND k.casttarget IN ('json'::regtype, 'jsonb'::regtype)) THEN true
+            WHEN t.typtype = 'c' THEN true
+            WHEN t.typtype IN ('d', 'e', 'm') THEN false
             WHEN t.typtype = 'r' THEN r.rngsubtype NOT IN ('int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
             WHEN t.typelem <> 0 AND t.typlen = -1 THEN false
             ELSE t.oid NOT IN ('bool'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype,
@@ -1025,10 +1045,20 @@ COMMENT ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) IS
 'Private: the columns that identify a bound table''s rows: the "key" option, else the primary key';
 REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FROM PUBLIC;
 
--- A bound table's key columns altered to a type whose text does not
--- identify a row (ALTER TABLE ... ALTER COLUMN ... TYPE, or any ALTER of a
--- table whose key already has such a type) are refused, as bind() and a
--- hand-made trigger's first row refuse them.
+-- A key checked when its table was bound stays checked: bindings made or
+-- bound again from 1.1 on are marked (key_checked; those of 1.0 are not,
+-- and keep working as before), and a DDL command that leaves one of them
+-- with a key whose text does not identify a row is refused: a column of
+-- its key renamed, dropped or altered (ALTER TABLE, also of an
+-- inheritance parent or of a table whose row type it uses), a composite
+-- type or domain of its key altered or dropped with its columns (ALTER
+-- TYPE, ALTER DOMAIN, DROP TYPE, DROP DOMAIN), a cast to json of its enum
+-- or range (CREATE CAST).
+ALTER TABLE @extschema@.bindings ADD COLUMN key_checked boolean NOT NULL DEFAULT false;
+ALTER TABLE @extschema@.bindings ALTER COLUMN key_checked SET DEFAULT true;
+COMMENT ON COLUMN @extschema@.bindings.key_checked IS
+'Whether the key''s columns and types were checked when the table was bound (1.1 on): DDL that would break them is refused';
+
 CREATE FUNCTION @extschema@._check_altered_keys()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -1039,25 +1069,26 @@ DECLARE
     b record;
 BEGIN
     -- SECURITY DEFINER, and why that is safe: it fires for every role's
-    -- ALTER TABLE and reads webflow.bindings, which most roles may not
-    -- read; it runs fixed statements on the catalogs and that table only,
-    -- with a pinned search_path, and calls no function a role could have
-    -- written (_check_key_types reads catalogs and calls format_type).
+    -- DDL and reads webflow.bindings, which most roles may not read; it
+    -- runs fixed statements on the catalogs and that table only, with a
+    -- pinned search_path, and calls no function a role could have written
+    -- (_check_key_types reads catalogs and calls format_type).  Every
+    -- checked binding is checked: a command reaches tables other than
+    -- those it names (inheritance children, tables using a row type).
     FOR b IN
-        SELECT DISTINCT bd.source, bd.key_columns
-        FROM pg_event_trigger_ddl_commands() c
-        JOIN @extschema@.bindings bd ON bd.source::oid = c.objid
-        WHERE c.classid = 'pg_class'::regclass
+        SELECT bd.source, bd.key_columns
+        FROM @extschema@.bindings bd
+        WHERE bd.key_checked
     LOOP
         PERFORM @extschema@._check_key_types(b.source, b.key_columns);
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._check_altered_keys() IS
-'Private: event trigger that refuses an ALTER TABLE leaving a bound table with a key whose text does not identify a row';
+'Private: event trigger that refuses DDL leaving a bound table with a key whose text does not identify a row';
 REVOKE EXECUTE ON FUNCTION @extschema@._check_altered_keys() FROM PUBLIC;
 CREATE EVENT TRIGGER webflow_check_altered_keys ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST', 'DROP TYPE', 'DROP DOMAIN')
     EXECUTE FUNCTION @extschema@._check_altered_keys();
 
 -- end of keys are unique

@@ -37,7 +37,8 @@
 #       UPDATE (holds)
 #   9   ALTER COLUMN TYPE of the key after the trigger ran in the session
 #       and in the same transaction; key columns renamed/swapped; key
-#       dropped and re-added (holds); an ALTER to float8 is refused
+#       dropped and re-added (holds); since: an ALTER to float8, a rename
+#       or drop of the key column are refused
 #   10  composite keys, {"key": ["k"]} (holds)
 #   11  search_path / DateStyle / TimeZone changes with int/text keys (holds)
 #   12  text with an embedded NUL byte (superuser's binary-coercible cast
@@ -387,21 +388,20 @@ COMMIT;
 CREATE TABLE at3 (k int, j text, v text);
 SELECT bindt('at3', '{"key": "k"}', '{k}');
 INSERT INTO at3 VALUES (1, 'j1', 'a');
-ALTER TABLE at3 RENAME COLUMN k TO k_old;
-ALTER TABLE at3 RENAME COLUMN j TO k;
 UPDATE at3 SET v = 'b';
-UPDATE at3 SET k = 'j2';
-ALTER TABLE at3 DROP COLUMN k;
-ALTER TABLE at3 ADD COLUMN k int8 DEFAULT 42;
-UPDATE at3 SET v = 'c';
 DELETE FROM at3;
 });
 ($n, $bad, $msg) = check(qw(at1 at2 at3));
 # (a bound table's key altered to a type whose text does not identify a
-# row is refused: the ALTER TABLE fails)
+# row is refused: the ALTER TABLE fails; so is renaming or dropping a key
+# column, which would move the key to another column)
 my $alter9 = try(q{ALTER TABLE at1 ALTER COLUMN k TYPE float8});
-attempt($bad eq '0' && $n >= 20 && $alter9 =~ /whose text does not identify a row/,
-	"9: key column's type altered (int->text->numeric->char->int8, in a transaction too), renamed, dropped and re-added: $msg; to float8: " . (split /\n/, $alter9)[0]);
+my $rename9 = try(q{ALTER TABLE at3 RENAME COLUMN k TO k_old});
+my $drop9 = try(q{ALTER TABLE at3 DROP COLUMN k});
+attempt($bad eq '0' && $n >= 15 && $alter9 =~ /whose text does not identify a row/
+	  && $rename9 =~ /key column "k" of table .* does not exist/ && $drop9 =~ /does not exist/,
+	"9: key column's type altered (int->text->numeric->char->int8, in a transaction too): $msg; to float8: "
+	  . (split /\n/, $alter9)[0] . '; renamed: ' . (split /\n/, $rename9)[0] . '; dropped: ' . (split /\n/, $drop9)[0]);
 
 # ---- 10. composite keys
 sql(q{

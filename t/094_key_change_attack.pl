@@ -17,7 +17,8 @@
 # key is refused):
 #   1   int[] key / column re-set to an equal array slice that keeps a NULL
 #       bitmap: delete+upsert of the same key, spurious upsert (BREAK)
-#   2   composite key from a table's whole row vs ROW() (holds)
+#   2   composite key from a table's whole row vs ROW() (holds; composite
+#       keys are refused since, the value is checked in a compared column)
 #   3   float8 NaN of another bit pattern in a compared column: spurious
 #       upsert (BREAK, minor)
 #   4   text key changed after an embedded NUL only (superuser cast):
@@ -142,17 +143,23 @@ attempt($s1 =~ m{^0/\d+/0$}, "1: array key / column re-set to an equal slice of 
 # ---- 2. no change, bytes differ: a composite key set from a whole-row
 # value of a table (the datum keeps the source tuple's t_ctid and hint
 # bits) vs from ROW(...)
+# (composite keys are refused since: their text holds attribute names that
+# ALTER TYPE can rename; the same value in a compared column instead)
 sql(q{
 CREATE TABLE csrc (a int, b text);
 INSERT INTO csrc VALUES (1, 'x');
-CREATE TABLE c2 (k csrc, v text);
+CREATE TABLE c2k (k csrc, v text);
+SELECT bindt('c2k', '{"key": "k"}', '{k}');
+CREATE TABLE c2 (k int, c csrc, v text);
 SELECT bindt('c2', '{"key": "k"}', '{k}');
-INSERT INTO c2 VALUES (ROW(1, 'x')::csrc, 'a');
-UPDATE c2 SET k = (SELECT s FROM csrc s);
-UPDATE c2 SET k = ROW((k).a, (k).b)::csrc;
+INSERT INTO c2 VALUES (1, ROW(1, 'x')::csrc, 'a');
+UPDATE c2 SET c = (SELECT s FROM csrc s);
+UPDATE c2 SET c = ROW((c).a, (c).b)::csrc;
 });
-($n, $bad, $msg) = check(qw(c2));
-attempt($bad eq '0', "2: composite key re-set to the same value from a table's whole row and back from ROW(): outbox " . sql(q{SELECT ops('c2')}) . "; $msg");
+my $k2 = try(q{INSERT INTO c2k VALUES (ROW(1, 'x')::csrc, 'a')});
+my $s2 = same_key('c2');
+attempt($s2 =~ m{^0/\d+/0$} && $k2 =~ /whose text does not identify a row/,
+	"2: composite column re-set to the same value from a table's whole row and back from ROW(): no delete, upserts of the row's image only ($s2): outbox " . sql(q{SELECT ops('c2')}) . "; a composite key: " . (split /\n/, $k2)[0]);
 
 # ---- 3. no change, bytes differ: float8 NaN of another bit pattern
 # (Infinity - Infinity) in a compared column: the same text "NaN"
@@ -187,7 +194,7 @@ CREATE TABLE h5 (id int, v text);
 INSERT INTO h5 VALUES (1, 'a'), (2, 'b');
 ALTER TABLE h5 ADD COLUMN ka int[] DEFAULT '{1,2}', ADD COLUMN kc cp5 DEFAULT ROW(1, 'x'),
   ADD COLUMN kn numeric DEFAULT 1.0, ADD COLUMN kt text DEFAULT repeat('é', 900);
-SELECT bindt('h5', '{"key": ["ka", "kc", "kn", "kt"]}', '{ka,kc,kn,kt}');
+SELECT bindt('h5', '{"key": ["ka", "kn", "kt"]}', '{ka,kn,kt}');
 UPDATE h5 SET v = v || '!' WHERE id = 1;
 UPDATE h5 SET id = id + 10;
 UPDATE h5 SET kn = 1.00 WHERE id = 11;

@@ -25,6 +25,11 @@
 #   9   event trigger vs a non-superuser with hostile search_path, ALTER
 #       of extension tables (holds)
 #   10  no crash (holds)
+# After the fixes (all hold): enums and ranges of a user's with a cast to
+# json and composite keys are refused; every binding made from 1.1 on
+# (key_checked) is checked after ALTER TABLE / ALTER TYPE / ALTER DOMAIN /
+# DROP TYPE / DROP DOMAIN / CREATE CAST; a key column that is gone is
+# refused.  Left, documented: an enum label renamed (8, recorded only).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -155,14 +160,14 @@ attempt($a4 ne 'ok' || (defined $n4 && $n4 == 1) || (!defined $n4 && $o4 =~ /doe
 # ---- 5. key of a table's row type; ADD COLUMN ts timestamptz to THAT
 # table (no rewrite: allowed while its row type is used): the key's
 # composite now has a timestamptz part, unchecked (ALTER of another table)
+# (composite keys are refused at the first row since: then it holds)
 sql(q{
 CREATE TABLE src5 (a int);
 CREATE TABLE t5 (k src5, v text);
 SELECT bindp('t5', '{"key": "k"}');
-INSERT INTO t5 VALUES (ROW(1), 'a');
-DELETE FROM t5;
 });
-my $a5 = try(q{ALTER TABLE src5 ADD COLUMN ts timestamptz});
+my $f5 = try(q{INSERT INTO t5 VALUES (ROW(1), 'a'); DELETE FROM t5;});
+my $a5 = $f5 eq 'ok' ? try(q{ALTER TABLE src5 ADD COLUMN ts timestamptz}) : $f5;
 sql(q{DELETE FROM webflow.outbox WHERE binding_id IN (SELECT id FROM webflow.bindings WHERE source = 't5'::regclass)});
 my ($n5, $o5) = $a5 eq 'ok' ? two_sessions('t5', q{ROW(1, '2024-01-01 00:00:00+00')::src5, 'b'}, q{SET TimeZone = 'UTC'}, q{SET TimeZone = 'Asia/Kolkata'}) : (undef, $a5);
 attempt($a5 ne 'ok' || (defined $n5 && $n5 == 1) || (!defined $n5 && $o5 =~ /does not identify a row/),
@@ -173,10 +178,9 @@ sql(q{
 CREATE TYPE ct5 AS (a int);
 CREATE TABLE t5b (k ct5, v text);
 SELECT bindp('t5b', '{"key": "k"}');
-INSERT INTO t5b VALUES (ROW(1), 'a');
-DELETE FROM t5b;
 });
-my $a5b = try(q{ALTER TYPE ct5 ADD ATTRIBUTE ts timestamptz});
+my $f5b = try(q{INSERT INTO t5b VALUES (ROW(1), 'a'); DELETE FROM t5b;});
+my $a5b = $f5b eq 'ok' ? try(q{ALTER TYPE ct5 ADD ATTRIBUTE ts timestamptz}) : $f5b;
 sql(q{DELETE FROM webflow.outbox WHERE binding_id IN (SELECT id FROM webflow.bindings WHERE source = 't5b'::regclass)});
 my ($n5b, $o5b) = $a5b eq 'ok' ? two_sessions('t5b', q{ROW(1, '2024-01-01 00:00:00+00')::ct5, 'b'}, q{SET TimeZone = 'UTC'}, q{SET TimeZone = 'Asia/Kolkata'}) : (undef, $a5b);
 attempt($a5b ne 'ok' || (defined $n5b && $n5b == 1) || (!defined $n5b && $o5b =~ /does not identify a row/),
@@ -191,13 +195,13 @@ sql(q{
 CREATE TYPE ct6 AS (a int);
 CREATE TABLE t6 (k ct6, v text);
 SELECT bindp('t6', '{"key": "k"}');
-INSERT INTO t6 VALUES (ROW(1), 'a');
 });
-my $a6 = try(q{ALTER TYPE ct6 RENAME ATTRIBUTE a TO b});
-sql(q{UPDATE t6 SET v = 'b'; DELETE FROM t6;});
+my $f6 = try(q{INSERT INTO t6 VALUES (ROW(1), 'a')});
+my $a6 = $f6 eq 'ok' ? try(q{ALTER TYPE ct6 RENAME ATTRIBUTE a TO b}) : $f6;
+sql(q{UPDATE t6 SET v = 'b'; DELETE FROM t6;}) if $f6 eq 'ok';
 my $o6 = sql(q{SELECT ops('t6')});
 attempt(sql(q{SELECT nkeys('t6')}) == 1 || $a6 ne 'ok',
-	"6: composite key, ALTER TYPE ... RENAME ATTRIBUTE ($a6): one row, keys: $o6");
+	"6: composite key, ALTER TYPE ... RENAME ATTRIBUTE (" . (split /\n/, $a6)[0] . "): one row, keys: $o6");
 
 # ---- 7. ALTER TABLE ... RENAME COLUMN of the key column: key_columns
 # names a column that is gone; the event trigger's check finds no column

@@ -444,7 +444,16 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 							  2, key_types, key_args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the key of %s", RelationGetRelationName(rel));
 
-	ret = SPI_execute_with_args("INSERT INTO webflow.bindings "
+	/* (1.1's SQL marks the key checked: see webflow_check_altered_keys) */
+	ret = SPI_execute_with_args(webflow_sql_has_collection_owners() ?
+								"INSERT INTO webflow.bindings "
+								"(source, collection_id, options, key_columns) "
+								"VALUES ($1::pg_catalog.regclass, $2, $3, $4) "
+								"ON CONFLICT (source, collection_id) DO UPDATE "
+								"SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns, "
+								"key_checked = true "
+								"RETURNING id" :
+								"INSERT INTO webflow.bindings "
 								"(source, collection_id, options, key_columns) "
 								"VALUES ($1::pg_catalog.regclass, $2, $3, $4) "
 								"ON CONFLICT (source, collection_id) DO UPDATE "
