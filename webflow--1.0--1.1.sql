@@ -958,13 +958,15 @@ BEGIN
                   DETAIL = 'Rows are told apart in Webflow by the text of their key, which must be the same in '
                            || 'every session; the text of this type (or of a part of it) depends on the writing '
                            || 'session''s settings (time zone, float digits, DateStyle, bytea_output, search_path), '
-                           || 'does not tell a string from a number (json), or is not known (types of extensions).',
+                           || 'does not tell a string from a number (json), is a cast''s to json (an enum or range '
+                           || 'with one), holds attribute names ALTER TYPE can rename (composite types), or is not '
+                           || 'known (types of extensions).',
                   HINT = 'Name a key of another type in the "key" option (text, an integer, numeric, uuid, date, timestamp).';
     END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._check_key_types(regclass, text[]) IS
-'Private: refuses key columns whose text depends on the writing session''s settings, or that mix strings and numbers';
+'Private: refuses key columns that are gone, or of a type whose text could differ between sessions or rows of one value (an allow-list)';
 REVOKE EXECUTE ON FUNCTION @extschema@._check_key_types(regclass, text[]) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION @extschema@._binding_key_columns(source regclass, options jsonb)
