@@ -76,51 +76,11 @@ my $node = new_node('key_attack',
 	'webflow.worker_enabled' => 'off');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 # try(SQL): "ok" or the error text without psql's line prefixes
-sub try
-{
-	my ($ret, $out, $err) = $node->psql('postgres', $_[0]);
-	return 'ok' if $ret == 0;
-	$err =~ s/^psql:<stdin>:\d+: //mg;
-	return "error: $err";
-}
+sub try { return psql_try($node, $_[0]); }
 my $C = '5f1e0000000000000000e001';
 
-sql(qq{
-CREATE EXTENSION amcheck;
-CREATE TABLE public.explog (id bigserial, tbl text, op text, key text, image jsonb);
-CREATE FUNCTION public.explog_trg() RETURNS trigger LANGUAGE plpgsql AS \$\$
-DECLARE keys text[] := TG_ARGV[1]::text[]; o jsonb; n jsonb;
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN o := to_jsonb(OLD); END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') THEN n := to_jsonb(NEW); END IF;
-  IF TG_OP = 'DELETE' THEN
-    INSERT INTO public.explog (tbl, op, key) VALUES (TG_ARGV[0], 'delete', webflow._row_key(o, keys));
-  ELSIF TG_OP = 'INSERT' THEN
-    INSERT INTO public.explog (tbl, op, key, image) VALUES (TG_ARGV[0], 'upsert', webflow._row_key(n, keys), n);
-  ELSIF o::text IS DISTINCT FROM n::text THEN
-    IF webflow._row_key(o, keys) IS DISTINCT FROM webflow._row_key(n, keys) THEN
-      INSERT INTO public.explog (tbl, op, key) VALUES (TG_ARGV[0], 'delete', webflow._row_key(o, keys));
-    END IF;
-    INSERT INTO public.explog (tbl, op, key, image) VALUES (TG_ARGV[0], 'upsert', webflow._row_key(n, keys), n);
-  END IF;
-  RETURN NULL;
-END \$\$;
--- bindt(table, options, key columns): the publish trigger and the log
-CREATE FUNCTION public.bindt(t regclass, opts text, keys text[]) RETURNS void LANGUAGE plpgsql AS \$\$
-BEGIN
-  EXECUTE format('CREATE TRIGGER a_wf AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION webflow.publish_trigger(%L, %L)', t, '$C', opts);
-  EXECUTE format('CREATE TRIGGER b_log AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION public.explog_trg(%L, %L)', t, t::text, keys::text);
-END \$\$;
--- sig(image): byte length of each top-level value (catches what = and ::text hide)
-CREATE FUNCTION public.sig(j jsonb) RETURNS text LANGUAGE sql IMMUTABLE AS
-  \$\$ SELECT string_agg(key || ':' || coalesce(octet_length(value), -1), ',' ORDER BY key) FROM jsonb_each_text(j) \$\$;
-CREATE VIEW public.mismatch AS
-WITH a AS (SELECT b.source::regclass::text tbl, o.op, o.row_key AS key, o.row_image::text img, sig(o.row_image) sig
-           FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id),
-     e AS (SELECT tbl, op, key, image::text img, sig(image) sig FROM public.explog)
-(SELECT 'outbox' side, * FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM e) x)
-UNION ALL (SELECT 'expected', * FROM (SELECT * FROM e EXCEPT ALL SELECT * FROM a) y);
-});
+sql('CREATE EXTENSION amcheck');
+sql(key_log_sql($C));
 
 # check(TABLES...): "n/m" (outbox rows of the tables / mismatches), and the
 # mismatching rows

@@ -45,13 +45,7 @@ my $node = new_node('key_type_attack',
 	api_url                  => 'http://127.0.0.1:9',
 	'webflow.worker_enabled' => 'off');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-sub try
-{
-	my ($ret, $out, $err) = $node->psql('postgres', $_[0]);
-	return 'ok' if $ret == 0;
-	$err =~ s/^psql:<stdin>:\d+: //mg;
-	return "error: " . (split /\n/, $err)[0];
-}
+sub try { return (split /\n/, psql_try($node, $_[0]))[0]; }
 my $C = '5f1e0000000000000000e001';
 
 sql(qq{

@@ -30,7 +30,7 @@ our @EXPORT = qw(
   fake_log fake_log_seq fake_items fake_live_items fake_stats fake_config
   new_node wait_for wait_until wait_fake_items worker_status worker_pid
   iso_epoch api_requests slurp_log_since fake_api fake_pages
-  attack_attempt attack_summary
+  attack_attempt attack_summary psql_try key_log_sql
   $SITE $JOBS $BOOKS $AUTHORS $TAGS
 );
 
@@ -305,6 +305,72 @@ sub attack_summary
 {
 	diag(sprintf('%s: %d attempts, %d breaks, %.0f s', $_[0], $attack_attempts,
 		$attack_breaks, Time::HiRes::time() - $attack_t0));
+}
+
+# psql_try(NODE, SQL): "ok", or "error: " and psql's error text without its
+# line prefixes
+sub psql_try
+{
+	my ($node, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', $sql);
+	return 'ok' if $ret == 0;
+	$err =~ s/^psql:<stdin>:\d+: //mg;
+	return "error: $err";
+}
+
+# key_log_sql(COLLECTION): the SQL of the key attacks' verdict: bindt(table,
+# options, key columns) attaches the publish trigger (a_wf, to COLLECTION)
+# by hand and a PL/pgSQL logger (b_log) recording what the outbox should
+# hold from webflow._row_key(to_jsonb(OLD/NEW), keys) and to_jsonb(NEW);
+# bindp(table, options) the publish trigger only; the view mismatch
+# compares the outbox with the log as multisets (op, key, image as text and
+# the byte length of each top-level value, sig()); ops(table) lists a
+# table's outbox rows in order
+sub key_log_sql
+{
+	my ($collection) = @_;
+	return <<"SQL";
+CREATE TABLE public.explog (id bigserial, tbl text, op text, key text, image jsonb);
+CREATE FUNCTION public.explog_trg() RETURNS trigger LANGUAGE plpgsql AS \$\$
+DECLARE keys text[] := TG_ARGV[1]::text[]; o jsonb; n jsonb;
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN o := to_jsonb(OLD); END IF;
+  IF TG_OP IN ('UPDATE', 'INSERT') THEN n := to_jsonb(NEW); END IF;
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO public.explog (tbl, op, key) VALUES (TG_ARGV[0], 'delete', webflow._row_key(o, keys));
+  ELSIF TG_OP = 'INSERT' THEN
+    INSERT INTO public.explog (tbl, op, key, image) VALUES (TG_ARGV[0], 'upsert', webflow._row_key(n, keys), n);
+  ELSIF o::text IS DISTINCT FROM n::text THEN
+    IF webflow._row_key(o, keys) IS DISTINCT FROM webflow._row_key(n, keys) THEN
+      INSERT INTO public.explog (tbl, op, key) VALUES (TG_ARGV[0], 'delete', webflow._row_key(o, keys));
+    END IF;
+    INSERT INTO public.explog (tbl, op, key, image) VALUES (TG_ARGV[0], 'upsert', webflow._row_key(n, keys), n);
+  END IF;
+  RETURN NULL;
+END \$\$;
+CREATE FUNCTION public.bindt(t regclass, opts text, keys text[]) RETURNS void LANGUAGE plpgsql AS \$\$
+BEGIN
+  EXECUTE format('CREATE TRIGGER a_wf AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION webflow.publish_trigger(%L, %L)', t, '$collection', opts);
+  EXECUTE format('CREATE TRIGGER b_log AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION public.explog_trg(%L, %L)', t, t::text, keys::text);
+END \$\$;
+-- bindp(table, options): the publish trigger only
+CREATE FUNCTION public.bindp(t regclass, opts text) RETURNS void LANGUAGE plpgsql AS \$\$
+BEGIN
+  EXECUTE format('CREATE TRIGGER a_wf AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION webflow.publish_trigger(%L, %L)', t, '$collection', opts);
+END \$\$;
+CREATE FUNCTION public.sig(j jsonb) RETURNS text LANGUAGE sql IMMUTABLE AS
+  \$\$ SELECT string_agg(key || ':' || coalesce(octet_length(value), -1), ',' ORDER BY key) FROM jsonb_each_text(j) \$\$;
+CREATE VIEW public.mismatch AS
+WITH a AS (SELECT b.source::regclass::text tbl, o.op, o.row_key AS key, o.row_image::text img, sig(o.row_image) sig
+           FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id),
+     e AS (SELECT tbl, op, key, image::text img, sig(image) sig FROM public.explog)
+(SELECT 'outbox' side, * FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM e) x)
+UNION ALL (SELECT 'expected', * FROM (SELECT * FROM e EXCEPT ALL SELECT * FROM a) y);
+-- ops(table): the table's outbox rows in order, "op key; ..."
+CREATE FUNCTION public.ops(t text) RETURNS text LANGUAGE sql AS \$\$
+  SELECT coalesce(string_agg(o.op || ' ' || left(o.row_key, 50), '; ' ORDER BY o.id), '')
+  FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id WHERE b.source::regclass::text = t \$\$;
+SQL
 }
 
 1;
