@@ -51,6 +51,7 @@
 #include "api.h"
 #include "binding.h"
 #include "drain.h"
+#include "incoming.h"
 #include "jsonb_util.h"
 #include "payload.h"
 #include "payload_plan.h"
@@ -170,11 +171,11 @@ box_id(int64 id)
  */
 #define CLAIM_SQL \
 	"WITH seen AS (" \
-	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
+	"  SELECT id, binding_id, row_key, ctid FROM ONLY webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
 	"  ORDER BY id LIMIT $1)," \
 	" fresh AS (" \
-	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
+	"  SELECT id, binding_id, row_key, ctid FROM ONLY webflow.outbox o" \
 	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM seen))" \
 	"    AND " OUTBOX_FRESH_PREDICATE("o") \
 	"  FOR UPDATE SKIP LOCKED)," \
@@ -183,7 +184,7 @@ box_id(int64 id)
 	"  WHERE ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT ctid FROM fresh))" \
 	"  GROUP BY binding_id, row_key)," \
 	" retried AS (" \
-	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM webflow.outbox o" \
+	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM ONLY webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
@@ -201,7 +202,7 @@ box_id(int64 id)
 	"      AND k.id OPERATOR(pg_catalog.<) r.id)" \
 	"  ORDER BY turn, id LIMIT $1)," \
 	" same_key AS (" \
-	"  SELECT o.ctid FROM webflow.outbox o" \
+	"  SELECT o.ctid FROM ONLY webflow.outbox o" \
 	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
 	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
 	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
@@ -210,7 +211,7 @@ box_id(int64 id)
 	"         OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))" \
 	"  FOR UPDATE OF o SKIP LOCKED)," \
 	" claimed AS (" \
-	"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
+	"  UPDATE ONLY webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
 	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(" \
 	"    SELECT ctid FROM due UNION SELECT ctid FROM same_key))" \
 	"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image," \
@@ -240,9 +241,9 @@ make_resumed_due(void)
 	 * (rows a user's open retry() holds are left to it: never wait for one;
 	 * rows not yet due were put back: outbox_due's predicate says so)
 	 */
-	if (SPI_execute_with_args("UPDATE webflow.outbox SET next_attempt_at = pg_catalog.now()"
+	if (SPI_execute_with_args("UPDATE ONLY webflow.outbox SET next_attempt_at = pg_catalog.now()"
 							  " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-							  "   SELECT ctid FROM webflow.outbox"
+							  "   SELECT ctid FROM ONLY webflow.outbox"
 							  "   WHERE state OPERATOR(pg_catalog.=) 'pending'"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.<>) enqueued_at"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
@@ -844,6 +845,10 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 		webflow_step_end(opts);
 		return -1;
 	}
+	/* (a step of its own: its lock, when it takes one, goes at once) */
+	webflow_shrink_incoming();
+	webflow_step_end(opts);
+	webflow_step_begin(opts);
 	refresh_snapshot();
 	make_resumed_due();
 	/*
@@ -853,10 +858,12 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	 * of their key takes them along through outbox_row (else the older
 	 * state could overwrite theirs on the site)
 	 */
-	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
-					" claimed_at = NULL, next_attempt_at = pg_catalog.now() WHERE ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox"
+	if (SPI_execute("UPDATE ONLY webflow.outbox SET state = 'pending', maybe_sent = true,"
+					" claimed_at = NULL, next_attempt_at = pg_catalog.now() WHERE ctid = ANY (ARRAY(SELECT ctid FROM ONLY webflow.outbox"
 					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
+	/* the trigger's rows committed since the last pass join the outbox */
+	webflow_take_incoming();
 
 	changes = claim(max_rows, cxt, claimed, &opts->several_connections);
 	if (changes == NIL)

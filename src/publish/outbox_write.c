@@ -24,9 +24,13 @@
  * next_attempt_at are the transaction's start (now()), attempts 0, state
  * 'pending', maybe_sent false, op 'upsert' or 'delete'.  A column the
  * code does not know must be nullable and without a default.  Such a row
- * is fresh (pending, next_attempt_at = enqueued_at): of the extension's
- * indexes only outbox_fresh, on the id, takes it (webflow--1.0--1.1.sql).
- * There the id is the highest yet, so the entry goes at the right end.
+ * is fresh (pending, next_attempt_at = enqueued_at).  Under 1.1's SQL the
+ * rows go into webflow.outbox_incoming, a child of webflow.outbox without
+ * indexes, from which the worker takes them into the outbox itself
+ * (drain.c): the writer makes no index entry at all.  Under 1.0's SQL
+ * they go into webflow.outbox, whose indexes the code fills as the
+ * executor would (as it fills any index a superuser puts on
+ * outbox_incoming).
  *
  * No SQL runs and no function a role could have written is called:
  * nextval skips the privilege check (the caller is the trigger, which the
@@ -300,7 +304,10 @@ setup_writer(void)
 		CacheRegisterRelcacheCallback(invalidate_writer, (Datum) 0);
 		callback_registered = true;
 	}
-	writer.relid = get_relname_relid("outbox", nsp);
+	/* 1.1's SQL: the trigger's rows go to outbox_incoming (no index) */
+	writer.relid = get_relname_relid("outbox_incoming", nsp);
+	if (!OidIsValid(writer.relid))
+		writer.relid = get_relname_relid("outbox", nsp);
 	writer.seqid = get_relname_relid("outbox_id_seq", nsp);
 	if (!OidIsValid(writer.relid) || !OidIsValid(writer.seqid))
 		ereport(ERROR,
