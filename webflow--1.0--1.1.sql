@@ -446,7 +446,7 @@ BEGIN
                            || ': the items of rows added since its snapshot would stay in Webflow.',
                   HINT = 'TRUNCATE outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
     END IF;
-    INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
+    INSERT INTO @extschema@.outbox_incoming (binding_id, op, row_key, row_image)
     SELECT b.id, 'delete', k.key, NULL
     FROM (SELECT i.source_key AS key FROM @extschema@.items i
           WHERE i.collection_id = b.collection_id
@@ -722,7 +722,7 @@ BEGIN
               AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key)
               -- (not items archived or left as drafts already: they gave their slug up)
               AND NOT coalesce(i.slug = i.item_id OR i.slug LIKE '%-' || i.item_id, false))
-        INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image, maybe_sent)
+        INSERT INTO @extschema@.outbox_incoming (binding_id, op, row_key, row_image, maybe_sent)
         SELECT b.id, c.op, c.k, c.j, c.k = ANY (repair) FROM changes c ORDER BY c.ord;
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;

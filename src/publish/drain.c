@@ -164,8 +164,9 @@ box_id(int64 id)
  * Webflow come too: an earlier create of theirs may have made the item
  * the newer rows need (it is looked up by their slugs and names), and
  * they follow the newest.
- * %s (twice) is empty, or a condition that keeps only the rows of one
- * connection's bindings ($2).  The conditions repeat the predicates of
+ * The first and third %s are empty, or a condition that keeps only the
+ * rows of one connection's bindings ($2); the second is empty, or (1.1)
+ * CLAIM_INCOMING_SQL.  The conditions repeat the predicates of
  * the partial indexes word for word, so that the planner sees that they
  * apply.
  */
@@ -182,7 +183,7 @@ box_id(int64 id)
 	" skipped AS (" \
 	"  SELECT binding_id, row_key, pg_catalog.min(id) AS id FROM seen" \
 	"  WHERE ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT ctid FROM fresh))" \
-	"  GROUP BY binding_id, row_key)," \
+	"  GROUP BY binding_id, row_key%s)," \
 	" retried AS (" \
 	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM ONLY webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
@@ -217,6 +218,18 @@ box_id(int64 id)
 	"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image," \
 	"    o.attempts, o.maybe_sent)" \
 	" SELECT * FROM claimed ORDER BY binding_id, row_key, id"
+
+/*
+ * (1.1) The keys of the rows seen that have an older change still in
+ * outbox_incoming, which the take left there (held by another
+ * transaction) or which was put there after the take: a row put into
+ * webflow.outbox by hand must not overtake it.
+ */
+#define CLAIM_INCOMING_SQL \
+	"  UNION ALL" \
+	"  SELECT i.binding_id, i.row_key, pg_catalog.min(i.id) FROM ONLY webflow.outbox_incoming i" \
+	"  WHERE (i.binding_id, i.row_key) IN (SELECT binding_id, row_key FROM seen)" \
+	"  GROUP BY i.binding_id, i.row_key"
 
 /* The rows of one connection's bindings (and, for the default one, orphans). */
 #define CLAIM_CONNECTION_SQL \
@@ -314,7 +327,9 @@ claim_rows(int max_rows, const char *connection, HTAB *bindings,
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
 	cond = connection ? CLAIM_CONNECTION_SQL : "";
-	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond, cond),
+	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond,
+										 webflow_sql_has_table("outbox_incoming") ? CLAIM_INCOMING_SQL : "",
+										 cond),
 								connection ? 2 : 1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not claim outbox rows: %s", SPI_result_code_string(ret));

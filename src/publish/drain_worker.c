@@ -35,6 +35,7 @@
 #include "connection.h"
 #include "drain.h"
 #include "sql_version.h"
+#include "step.h"
 #include "webflow.h"
 
 PG_FUNCTION_INFO_V1(webflow_drain);
@@ -108,7 +109,7 @@ webflow_drain_worker_main(Datum arg)
 	shared = dsm_segment_address(seg);
 	BackgroundWorkerInitializeConnectionByOid(shared->database, shared->role, 0);
 	pgstat_report_appname("webflow drain");
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	webflow_pass_settings();
 
 	PG_TRY();
 	{

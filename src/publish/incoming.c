@@ -34,6 +34,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
+#include "utils/snapmgr.h"
 
 #include "incoming.h"
 #include "sql_version.h"
@@ -125,8 +126,8 @@ webflow_take_incoming(void)
  * webflow_shrink_incoming truncates outbox_incoming when it is big and
  * empty: it takes the table's ACCESS EXCLUSIVE lock only if no one holds
  * a lock on it (no writer's transaction is open on it, none prepared),
- * and looks for rows only then, with a snapshot taken after the lock, so
- * that no row committed or to be committed goes.  Runs in a pass's step
+ * and looks for rows only then, with a snapshot taken after the lock (not
+ * the step's), so that no row committed or to be committed goes.  Runs in a pass's step
  * of its own (SPI connected), which commits at once: writers wait at most
  * for that.
  */
@@ -134,6 +135,7 @@ void
 webflow_shrink_incoming(void)
 {
 	Oid			relid;
+	SPIPlanPtr	plan;
 	bool		isnull;
 	Datum		d;
 
@@ -148,9 +150,11 @@ webflow_shrink_incoming(void)
 	relid = webflow_extension_table("outbox_incoming");
 	if (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
 		return;
-	/* (a statement that is not read-only takes a new snapshot) */
-	if (SPI_execute("SELECT EXISTS (SELECT FROM ONLY webflow.outbox_incoming)",
-					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	/* (with a snapshot taken now, after the lock, whatever the isolation) */
+	plan = SPI_prepare("SELECT EXISTS (SELECT FROM ONLY webflow.outbox_incoming)", 0, NULL);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read webflow.outbox_incoming");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (DatumGetBool(d))

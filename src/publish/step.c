@@ -11,9 +11,26 @@
 
 #include "access/xact.h"
 #include "executor/spi.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 
 #include "step.h"
+
+/*
+ * webflow_pass_settings sets what every pass of this process runs under,
+ * whatever postgresql.conf says: a pinned search_path, and READ COMMITTED
+ * (each statement sees what committed before it began: the take and the
+ * truncate of outbox_incoming, incoming.c, rely on it, and the claim's
+ * SKIP LOCKED and the record step's updates would fail on rows changed
+ * under an older snapshot).
+ */
+void
+webflow_pass_settings(void)
+{
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
+}
 
 /* webflow_step_begin opens a step: a transaction of its own. */
 void

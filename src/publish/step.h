@@ -12,6 +12,7 @@
 
 #include "publish.h"
 
+extern void webflow_pass_settings(void);
 extern void webflow_step_begin(PassOptions *opts);
 extern void webflow_step_end(PassOptions *opts);
 

@@ -62,6 +62,7 @@
 #include "publish.h"
 #include "ratelimit.h"
 #include "shmem.h"
+#include "step.h"
 #include "sql_version.h"
 #include "webflow.h"
 #include "worker.h"
@@ -208,7 +209,7 @@ webflow_worker_main(Datum arg)
 	/* DROP DATABASE elsewhere must not wait for a request in flight */
 	webflow_http_abort_on_barrier = true;
 	pgstat_report_appname("webflow worker");
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	webflow_pass_settings();
 
 	SpinLockAcquire(&s->mutex);
 	s->worker_pid = MyProcPid;
