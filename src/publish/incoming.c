@@ -40,8 +40,8 @@
 #include "sql_version.h"
 
 /*
- * The take: of the rows of outbox_incoming ("seen"), the TAKE_MAX_ROWS
- * oldest of each connection ("chosen", so that one connection's backlog
+ * The take: of the rows of outbox_incoming, the TAKE_MAX_ROWS oldest of
+ * each connection ("chosen", one top-N read per connection, so that one connection's backlog
  * never keeps another's rows out of the outbox, as the claim gives each
  * connection its share), but those another transaction holds ("got" skips
  * them) and the rows of their keys with a higher id; deleted there and
@@ -57,13 +57,15 @@
 	" next_attempt_at, state, claimed_at, maybe_sent, last_error, last_status"
 
 #define TAKE_INCOMING_SQL \
-	"WITH seen AS (" \
-	"  SELECT i.id, i.binding_id, i.row_key, i.ctid, pg_catalog.row_number() OVER (" \
-	"    PARTITION BY COALESCE(b.connection, '') ORDER BY i.id) AS n" \
-	"  FROM ONLY webflow.outbox_incoming i" \
-	"  LEFT JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) i.binding_id)," \
+	"WITH conns AS (" \
+	"  SELECT DISTINCT COALESCE(b.connection, '') AS c FROM webflow.bindings b" \
+	"  UNION SELECT '')," \
 	" chosen AS (" \
-	"  SELECT id, binding_id, row_key, ctid FROM seen WHERE n OPERATOR(pg_catalog.<=) $1)," \
+	"  SELECT x.id, x.binding_id, x.row_key, x.ctid FROM conns, LATERAL (" \
+	"    SELECT i.id, i.binding_id, i.row_key, i.ctid FROM ONLY webflow.outbox_incoming i" \
+	"    LEFT JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) i.binding_id" \
+	"    WHERE COALESCE(b.connection, '') OPERATOR(pg_catalog.=) conns.c" \
+	"    ORDER BY i.id LIMIT $1) x)," \
 	" got AS (" \
 	"  SELECT i.id, i.binding_id, i.row_key, i.ctid FROM ONLY webflow.outbox_incoming i" \
 	"  WHERE i.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM chosen))" \

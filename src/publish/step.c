@@ -22,7 +22,8 @@
  * (each statement sees what committed before it began: the take and the
  * truncate of outbox_incoming, incoming.c, rely on it, and the claim's
  * SKIP LOCKED and the record step's updates would fail on rows changed
- * under an older snapshot).
+ * under an older snapshot); and no JIT, whose compilation of a statement
+ * that reads a big backlog once costs more than the statement.
  */
 void
 webflow_pass_settings(void)
@@ -30,6 +31,7 @@ webflow_pass_settings(void)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 /* webflow_step_begin opens a step: a transaction of its own. */
