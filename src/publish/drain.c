@@ -149,7 +149,8 @@ box_id(int64 id)
 
 /*
  * The claim of due rows: the oldest fresh rows (pending, never put back:
- * next_attempt_at = enqueued_at) by id through outbox_fresh, and the
+ * next_attempt_at = enqueued_at) by id through outbox_fresh (of bindings
+ * no other transaction is deleting, and of bindings gone), and the
  * earliest due of the others through outbox_due, $1 of them in turns (one
  * of each, so that rows put back again and again, waiting for rows queued
  * after them, never keep those out of every pass); then every other
@@ -171,9 +172,13 @@ box_id(int64 id)
  * apply.
  */
 #define CLAIM_SQL \
-	"WITH seen AS (" \
+	"WITH " FREE_BINDINGS_SQL "," \
+	" seen AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM ONLY webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
+	"    AND (o.binding_id IN (SELECT id FROM free_bindings)" \
+	"         OR NOT EXISTS (SELECT FROM webflow.bindings b" \
+	"                        WHERE b.id OPERATOR(pg_catalog.=) o.binding_id))" \
 	"  ORDER BY id LIMIT $1)," \
 	" fresh AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM ONLY webflow.outbox o" \

@@ -37,6 +37,7 @@
 #include "utils/snapmgr.h"
 
 #include "incoming.h"
+#include "publish.h"
 #include "sql_version.h"
 
 /*
@@ -46,7 +47,11 @@
  * connection its share), but those another transaction holds ("got" skips
  * them) and the rows of their keys with a higher id; deleted there and
  * inserted into the outbox in id order.  A key's rows left out for the
- * limit are newer than those of its connection taken.  (The columns are
+ * limit are newer than those of its connection taken.  The rows of a
+ * binding that another transaction is deleting (an open unbind(), or a
+ * DROP TABLE, whose deletes of the binding's queued rows hold them) are
+ * left out before the limit, so that they never fill a connection's
+ * share.  (The columns are
  * named: a column a superuser added to outbox_incoming alone is not
  * copied, rather than failing every pass.)
  */
@@ -60,11 +65,13 @@
 	"WITH conns AS (" \
 	"  SELECT DISTINCT COALESCE(b.connection, '') AS c FROM webflow.bindings b" \
 	"  UNION SELECT '')," \
+	" " FREE_BINDINGS_SQL "," \
 	" chosen AS (" \
 	"  SELECT x.id, x.binding_id, x.row_key, x.ctid FROM conns, LATERAL (" \
 	"    SELECT i.id, i.binding_id, i.row_key, i.ctid FROM ONLY webflow.outbox_incoming i" \
 	"    LEFT JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) i.binding_id" \
 	"    WHERE COALESCE(b.connection, '') OPERATOR(pg_catalog.=) conns.c" \
+	"      AND (b.id IS NULL OR b.id IN (SELECT id FROM free_bindings))" \
 	"    ORDER BY i.id LIMIT $1) x)," \
 	" got AS (" \
 	"  SELECT i.id, i.binding_id, i.row_key, i.ctid FROM ONLY webflow.outbox_incoming i" \

@@ -52,6 +52,7 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
@@ -70,6 +71,7 @@
 
 #include "compat.h"
 #include "outbox_write.h"
+#include "sql_version.h"
 
 /* The columns of webflow.outbox the code fills in. */
 enum OutboxColumn
@@ -134,6 +136,7 @@ static uint32 invalidations = 0;	/* counts invalidations of the outbox */
 static void invalidate_writer(Datum arg, Oid relid);
 static void free_writer(void);
 static void setup_writer(void);
+static Oid	target_relid(Oid nsp);
 static void setup_columns(Relation rel);
 static void setup_indexes(Relation rel);
 static bool predicate_per_xact(List *predicate);
@@ -289,6 +292,30 @@ predicate_per_xact(List *predicate)
 	return true;
 }
 
+/*
+ * target_relid returns the table the trigger's rows go to: under 1.0's
+ * SQL webflow.outbox, else webflow.outbox_incoming, which must be there
+ * and a child of the outbox (renamed or cut off by hand, the rows would
+ * wait where no pass takes them, or overtake older ones).
+ */
+static Oid
+target_relid(Oid nsp)
+{
+	char	   *version = webflow_sql_version();
+	Oid			relid;
+
+	if (version != NULL && strcmp(version, "1.0") == 0)
+		return get_relname_relid("outbox", nsp);
+	relid = get_relname_relid("outbox_incoming", nsp);
+	if (!OidIsValid(relid) || !has_superclass(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table webflow.outbox_incoming is missing or not a child of webflow.outbox"),
+				 errdetail("The publish trigger writes changes there, and each pass takes them into webflow.outbox."),
+				 errhint("Rename it back, or run ALTER TABLE webflow.outbox_incoming INHERIT webflow.outbox.")));
+	return relid;
+}
+
 /* setup_writer works out what writing a row needs, once per session. */
 static void
 setup_writer(void)
@@ -304,10 +331,7 @@ setup_writer(void)
 		CacheRegisterRelcacheCallback(invalidate_writer, (Datum) 0);
 		callback_registered = true;
 	}
-	/* 1.1's SQL: the trigger's rows go to outbox_incoming (no index) */
-	writer.relid = get_relname_relid("outbox_incoming", nsp);
-	if (!OidIsValid(writer.relid))
-		writer.relid = get_relname_relid("outbox", nsp);
+	writer.relid = target_relid(nsp);
 	writer.seqid = get_relname_relid("outbox_id_seq", nsp);
 	if (!OidIsValid(writer.relid) || !OidIsValid(writer.seqid))
 		ereport(ERROR,

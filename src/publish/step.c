@@ -18,7 +18,8 @@
 
 /*
  * webflow_pass_settings sets what every pass of this process runs under,
- * whatever postgresql.conf says: a pinned search_path, and READ COMMITTED
+ * whatever postgresql.conf says: a pinned search_path, transactions that
+ * may write (a pass records what it did), and READ COMMITTED
  * (each statement sees what committed before it began: the take and the
  * truncate of outbox_incoming, incoming.c, rely on it, and the claim's
  * SKIP LOCKED and the record step's updates would fail on rows changed
@@ -31,6 +32,7 @@ webflow_pass_settings(void)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
