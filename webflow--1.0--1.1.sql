@@ -446,7 +446,7 @@ BEGIN
                            || ': the items of rows added since its snapshot would stay in Webflow.',
                   HINT = 'TRUNCATE outside the transaction, or in one started with BEGIN ISOLATION LEVEL READ COMMITTED.';
     END IF;
-    INSERT INTO @extschema@.outbox_incoming (binding_id, op, row_key, row_image)
+    INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image)
     SELECT b.id, 'delete', k.key, NULL
     FROM (SELECT i.source_key AS key FROM @extschema@.items i
           WHERE i.collection_id = b.collection_id
@@ -722,7 +722,7 @@ BEGIN
               AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key)
               -- (not items archived or left as drafts already: they gave their slug up)
               AND NOT coalesce(i.slug = i.item_id OR i.slug LIKE '%-' || i.item_id, false))
-        INSERT INTO @extschema@.outbox_incoming (binding_id, op, row_key, row_image, maybe_sent)
+        INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image, maybe_sent)
         SELECT b.id, c.op, c.k, c.j, c.k = ANY (repair) FROM changes c ORDER BY c.ord;
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
@@ -1094,28 +1094,3 @@ CREATE EVENT TRIGGER webflow_check_altered_keys ON ddl_command_end
     EXECUTE FUNCTION @extschema@._check_altered_keys();
 
 -- end of keys are unique
-
--------------------------------------------------------------------------
--- The writer pays less (issue 12): no index entry for the trigger's rows
--------------------------------------------------------------------------
--- The publish trigger writes its rows into outbox_incoming, a child of
--- webflow.outbox (INHERITS: the same columns, defaults and checks) that
--- has no index, so that a change costs the writer one heap tuple and no
--- index entry.  A SELECT, UPDATE or DELETE on webflow.outbox reaches its
--- rows too: status, verify(), unbind(), retry() and a user's own queries
--- see every queued change wherever it is.  At the start of each pass the
--- worker (or drain()) takes them into webflow.outbox itself, where
--- outbox_fresh finds them by id (drain.c, take_incoming): all of them, but
--- a row that another transaction holds and the newer rows of its key,
--- which wait for a later pass.  The worker's other statements read
--- webflow.outbox ONLY (they find rows again by ctid, which is unique only
--- within one table): a row still in outbox_incoming is to them a change
--- committed after the pass began.
-CREATE TABLE @extschema@.outbox_incoming () INHERITS (@extschema@.outbox);
-ALTER TABLE @extschema@.outbox_incoming REPLICA IDENTITY FULL;
-COMMENT ON TABLE @extschema@.outbox_incoming IS
-'Changes the publish trigger wrote that the worker has not taken into webflow.outbox yet (a child of it, without indexes; SELECT from webflow.outbox shows them)';
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.outbox_incoming', '');
-REVOKE ALL ON @extschema@.outbox_incoming FROM PUBLIC;
-
--- end of no index entry for the trigger's rows

@@ -46,8 +46,6 @@ SELECT count(*) AS queued FROM webflow.outbox;
 UPDATE jobs SET department = 'Analytics' WHERE id = 1;
 UPDATE jobs SET department = 'Insights' WHERE id = 1;
 SELECT count(*) AS queued FROM webflow.outbox;
--- the trigger's rows wait in outbox_incoming, which webflow.outbox shows
-SELECT tableoid::regclass AS waiting_in, count(*) FROM webflow.outbox GROUP BY 1;
 
 SELECT wftest.clear_log();
 SELECT webflow.drain();
@@ -87,9 +85,7 @@ SELECT count(*) AS live FROM webflow.list_live_items(:jobs);
 INSERT INTO jobs VALUES (4, 'Good One', NULL, 'Ops', NULL), (5, 'Bad One', NULL, 'Ops', NULL);
 SELECT wftest.fault('{"match": {"method": "POST"}, "count": 3, "status": 400, "body": {"message": "Validation Error", "code": "validation_error", "externalReference": null, "details": [{"param": "url", "description": "Invalid URL"}]}}');
 SELECT webflow.drain();
--- (a pass took them into the outbox itself, where failed rows stay)
-SELECT row_key, tableoid::regclass AS in_table, state, attempts, last_status, last_error
-FROM webflow.outbox ORDER BY id;
+SELECT row_key, state, attempts, last_status, last_error FROM webflow.outbox ORDER BY id;
 SELECT pending, failed, last_error IS NOT NULL AS has_error FROM webflow.status;
 -- requeued, it goes through once Webflow accepts it
 SELECT webflow.retry();

@@ -51,7 +51,6 @@
 #include "api.h"
 #include "binding.h"
 #include "drain.h"
-#include "incoming.h"
 #include "jsonb_util.h"
 #include "payload.h"
 #include "payload_plan.h"
@@ -165,32 +164,31 @@ box_id(int64 id)
  * Webflow come too: an earlier create of theirs may have made the item
  * the newer rows need (it is looked up by their slugs and names), and
  * they follow the newest.
- * The first and third %s are empty, or a condition that keeps only the
- * rows of one connection's bindings ($2); the second is empty, or (1.1)
- * CLAIM_INCOMING_SQL.  The conditions repeat the predicates of
+ * %s (twice) is empty, or a condition that keeps only the rows of one
+ * connection's bindings ($2).  The conditions repeat the predicates of
  * the partial indexes word for word, so that the planner sees that they
  * apply.
  */
 #define CLAIM_SQL \
 	"WITH " FREE_BINDINGS_SQL "," \
 	" seen AS (" \
-	"  SELECT id, binding_id, row_key, ctid FROM ONLY webflow.outbox o" \
+	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
 	"    AND (o.binding_id IN (SELECT id FROM free_bindings)" \
 	"         OR NOT EXISTS (SELECT FROM webflow.bindings b" \
 	"                        WHERE b.id OPERATOR(pg_catalog.=) o.binding_id))" \
 	"  ORDER BY id LIMIT $1)," \
 	" fresh AS (" \
-	"  SELECT id, binding_id, row_key, ctid FROM ONLY webflow.outbox o" \
+	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM seen))" \
 	"    AND " OUTBOX_FRESH_PREDICATE("o") \
 	"  FOR UPDATE SKIP LOCKED)," \
 	" skipped AS (" \
 	"  SELECT binding_id, row_key, pg_catalog.min(id) AS id FROM seen" \
 	"  WHERE ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT ctid FROM fresh))" \
-	"  GROUP BY binding_id, row_key%s)," \
+	"  GROUP BY binding_id, row_key)," \
 	" retried AS (" \
-	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM ONLY webflow.outbox o" \
+	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
@@ -208,7 +206,7 @@ box_id(int64 id)
 	"      AND k.id OPERATOR(pg_catalog.<) r.id)" \
 	"  ORDER BY turn, id LIMIT $1)," \
 	" same_key AS (" \
-	"  SELECT o.ctid FROM ONLY webflow.outbox o" \
+	"  SELECT o.ctid FROM webflow.outbox o" \
 	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
 	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
 	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
@@ -217,24 +215,12 @@ box_id(int64 id)
 	"         OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))" \
 	"  FOR UPDATE OF o SKIP LOCKED)," \
 	" claimed AS (" \
-	"  UPDATE ONLY webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
+	"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
 	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(" \
 	"    SELECT ctid FROM due UNION SELECT ctid FROM same_key))" \
 	"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image," \
 	"    o.attempts, o.maybe_sent)" \
 	" SELECT * FROM claimed ORDER BY binding_id, row_key, id"
-
-/*
- * (1.1) The keys of the rows seen that have an older change still in
- * outbox_incoming, which the take left there (held by another
- * transaction) or which was put there after the take: a row put into
- * webflow.outbox by hand must not overtake it.
- */
-#define CLAIM_INCOMING_SQL \
-	"  UNION ALL" \
-	"  SELECT i.binding_id, i.row_key, pg_catalog.min(i.id) FROM ONLY webflow.outbox_incoming i" \
-	"  WHERE (i.binding_id, i.row_key) IN (SELECT binding_id, row_key FROM seen)" \
-	"  GROUP BY i.binding_id, i.row_key"
 
 /* The rows of one connection's bindings (and, for the default one, orphans). */
 #define CLAIM_CONNECTION_SQL \
@@ -259,9 +245,9 @@ make_resumed_due(void)
 	 * (rows a user's open retry() holds are left to it: never wait for one;
 	 * rows not yet due were put back: outbox_due's predicate says so)
 	 */
-	if (SPI_execute_with_args("UPDATE ONLY webflow.outbox SET next_attempt_at = pg_catalog.now()"
+	if (SPI_execute_with_args("UPDATE webflow.outbox SET next_attempt_at = pg_catalog.now()"
 							  " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-							  "   SELECT ctid FROM ONLY webflow.outbox"
+							  "   SELECT ctid FROM webflow.outbox"
 							  "   WHERE state OPERATOR(pg_catalog.=) 'pending'"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.<>) enqueued_at"
 							  "   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
@@ -332,9 +318,7 @@ claim_rows(int max_rows, const char *connection, HTAB *bindings,
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
 	cond = connection ? CLAIM_CONNECTION_SQL : "";
-	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond,
-										 webflow_sql_has_table("outbox_incoming") ? CLAIM_INCOMING_SQL : "",
-										 cond),
+	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond, cond),
 								connection ? 2 : 1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not claim outbox rows: %s", SPI_result_code_string(ret));
@@ -865,10 +849,6 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 		webflow_step_end(opts);
 		return -1;
 	}
-	/* (a step of its own: its lock, when it takes one, goes at once) */
-	webflow_shrink_incoming();
-	webflow_step_end(opts);
-	webflow_step_begin(opts);
 	refresh_snapshot();
 	make_resumed_due();
 	/*
@@ -878,12 +858,10 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	 * of their key takes them along through outbox_row (else the older
 	 * state could overwrite theirs on the site)
 	 */
-	if (SPI_execute("UPDATE ONLY webflow.outbox SET state = 'pending', maybe_sent = true,"
-					" claimed_at = NULL, next_attempt_at = pg_catalog.now() WHERE ctid = ANY (ARRAY(SELECT ctid FROM ONLY webflow.outbox"
+	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
+					" claimed_at = NULL, next_attempt_at = pg_catalog.now() WHERE ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox"
 					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
-	/* the trigger's rows committed since the last pass join the outbox */
-	webflow_take_incoming();
 
 	changes = claim(max_rows, cxt, claimed, &opts->several_connections);
 	if (changes == NIL)

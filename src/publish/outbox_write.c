@@ -24,13 +24,9 @@
  * next_attempt_at are the transaction's start (now()), attempts 0, state
  * 'pending', maybe_sent false, op 'upsert' or 'delete'.  A column the
  * code does not know must be nullable and without a default.  Such a row
- * is fresh (pending, next_attempt_at = enqueued_at).  Under 1.1's SQL the
- * rows go into webflow.outbox_incoming, a child of webflow.outbox without
- * indexes, from which the worker takes them into the outbox itself
- * (drain.c): the writer makes no index entry at all.  Under 1.0's SQL
- * they go into webflow.outbox, whose indexes the code fills as the
- * executor would (as it fills any index a superuser puts on
- * outbox_incoming).
+ * is fresh (pending, next_attempt_at = enqueued_at): of the extension's
+ * indexes only outbox_fresh, on the id, takes it (webflow--1.0--1.1.sql).
+ * There the id is the highest yet, so the entry goes at the right end.
  *
  * No SQL runs and no function a role could have written is called:
  * nextval skips the privilege check (the caller is the trigger, which the
@@ -52,7 +48,6 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_sequence.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
@@ -71,7 +66,6 @@
 
 #include "compat.h"
 #include "outbox_write.h"
-#include "sql_version.h"
 
 /* The columns of webflow.outbox the code fills in. */
 enum OutboxColumn
@@ -136,7 +130,6 @@ static uint32 invalidations = 0;	/* counts invalidations of the outbox */
 static void invalidate_writer(Datum arg, Oid relid);
 static void free_writer(void);
 static void setup_writer(void);
-static Oid	target_relid(Oid nsp);
 static void setup_columns(Relation rel);
 static void setup_indexes(Relation rel);
 static bool predicate_per_xact(List *predicate);
@@ -292,30 +285,6 @@ predicate_per_xact(List *predicate)
 	return true;
 }
 
-/*
- * target_relid returns the table the trigger's rows go to: under 1.0's
- * SQL webflow.outbox, else webflow.outbox_incoming, which must be there
- * and a child of the outbox (renamed or cut off by hand, the rows would
- * wait where no pass takes them, or overtake older ones).
- */
-static Oid
-target_relid(Oid nsp)
-{
-	char	   *version = webflow_sql_version();
-	Oid			relid;
-
-	if (version != NULL && strcmp(version, "1.0") == 0)
-		return get_relname_relid("outbox", nsp);
-	relid = get_relname_relid("outbox_incoming", nsp);
-	if (!OidIsValid(relid) || !has_superclass(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table webflow.outbox_incoming is missing or not a child of webflow.outbox"),
-				 errdetail("The publish trigger writes changes there, and each pass takes them into webflow.outbox."),
-				 errhint("Rename it back, or run ALTER TABLE webflow.outbox_incoming INHERIT webflow.outbox.")));
-	return relid;
-}
-
 /* setup_writer works out what writing a row needs, once per session. */
 static void
 setup_writer(void)
@@ -331,7 +300,7 @@ setup_writer(void)
 		CacheRegisterRelcacheCallback(invalidate_writer, (Datum) 0);
 		callback_registered = true;
 	}
-	writer.relid = target_relid(nsp);
+	writer.relid = get_relname_relid("outbox", nsp);
 	writer.seqid = get_relname_relid("outbox_id_seq", nsp);
 	if (!OidIsValid(writer.relid) || !OidIsValid(writer.seqid))
 		ereport(ERROR,

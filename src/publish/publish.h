@@ -39,8 +39,9 @@
  * The bindings no other transaction is deleting, as a CTE free_bindings:
  * an open unbind(), or a DROP TABLE of a bound table, deletes the
  * binding and holds its queued rows (its deletes of them), which would
- * otherwise fill the take's and the claim's windows of oldest rows and
- * keep every other binding's rows out.  (KEY SHARE: a bind() again and
+ * otherwise fill the claim's window of oldest fresh rows (SKIP LOCKED
+ * skips them, after the window was chosen) and keep every other
+ * binding's rows out.  (KEY SHARE: a bind() again and
  * the record step's updates of a binding do not conflict with it.)
  */
 #define FREE_BINDINGS_SQL \

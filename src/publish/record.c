@@ -188,18 +188,18 @@ step_init(RecordStep *rs)
 	 */
 	stmt_init(&rs->superseded,
 			  "WITH d AS (SELECT * FROM unnest($1, $2, $3) AS d(b, k, m)),"
-			  " older AS (SELECT o.ctid AS t, d.b, d.k, d.m FROM ONLY webflow.outbox o JOIN d"
+			  " older AS (SELECT o.ctid AS t, d.b, d.k, d.m FROM webflow.outbox o JOIN d"
 			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id < d.m"
 			  "   WHERE o.state <> 'sending'" CLAIMED("o") "),"
-			  " free AS (SELECT o.ctid AS t FROM ONLY webflow.outbox o"
+			  " free AS (SELECT o.ctid AS t FROM webflow.outbox o"
 			  "   WHERE o.ctid = ANY (ARRAY(SELECT t FROM older)) FOR UPDATE SKIP LOCKED),"
-			  " gone AS (DELETE FROM ONLY webflow.outbox o USING free WHERE o.ctid = free.t"
+			  " gone AS (DELETE FROM webflow.outbox o USING free WHERE o.ctid = free.t"
 			  "   RETURNING o.ctid AS t)"
 			  " SELECT DISTINCT b, k, m FROM older WHERE t NOT IN (SELECT t FROM gone)",
 			  3, superseded);
 	/* (filled from what rs->superseded returns) */
 	stmt_init(&rs->held,
-			  "UPDATE ONLY webflow.outbox o SET state = 'pending', claimed_at = NULL,"
+			  "UPDATE webflow.outbox o SET state = 'pending', claimed_at = NULL,"
 			  " next_attempt_at = now() + make_interval(secs => $4)"
 			  " FROM unnest($1, $2, $3) AS d(b, k, id)"
 			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id = d.id" CLAIMED("o"),
@@ -210,8 +210,8 @@ step_init(RecordStep *rs)
 	 * the next pass, which finds it still "sending" and sends it again as
 	 * maybe sent)
 	 */
-	stmt_init(&rs->done_rows, "DELETE FROM ONLY webflow.outbox WHERE ctid = ANY (ARRAY("
-			  " SELECT o.ctid FROM ONLY webflow.outbox o JOIN unnest($1, $2, $3) AS d(b, k, id)"
+	stmt_init(&rs->done_rows, "DELETE FROM webflow.outbox WHERE ctid = ANY (ARRAY("
+			  " SELECT o.ctid FROM webflow.outbox o JOIN unnest($1, $2, $3) AS d(b, k, id)"
 			  "   ON o.binding_id = d.b AND o.row_key = d.k AND o.id = d.id"
 			  " WHERE d.id <> ALL ($4)" CLAIMED("o") " FOR UPDATE OF o SKIP LOCKED))",
 			  3, done_rows);
@@ -230,7 +230,7 @@ step_init(RecordStep *rs)
 			  "     last_published = coalesce(EXCLUDED.last_published, i.last_published)",
 			  6, map);
 	stmt_init(&rs->requeue,
-			  "UPDATE ONLY webflow.outbox o SET"
+			  "UPDATE webflow.outbox o SET"
 			  " state = CASE WHEN d.fail OR (d.inc > 0 AND o.attempts + d.inc >= $10)"
 			  "         THEN 'failed' ELSE 'pending' END,"
 			  " attempts = o.attempts + d.inc,"
@@ -242,7 +242,7 @@ step_init(RecordStep *rs)
 			  " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 			  "   AS d(b, k, id, inc, delay, err, status, unknown, fail)"
 			  " WHERE o.binding_id = d.b AND o.row_key = d.k AND o.id = d.id"
-			  "   AND o.ctid = ANY (ARRAY(SELECT x.ctid FROM ONLY webflow.outbox x"
+			  "   AND o.ctid = ANY (ARRAY(SELECT x.ctid FROM webflow.outbox x"
 			  "     JOIN unnest($1, $2, $3) AS e(b, k, id)"
 			  "       ON x.binding_id = e.b AND x.row_key = e.k AND x.id = e.id"
 			  "     WHERE true" CLAIMED("x") " FOR UPDATE OF x SKIP LOCKED))", 9, requeue);
@@ -258,30 +258,30 @@ step_init(RecordStep *rs)
 	 * left as they are.
 	 */
 	stmt_init(&rs->align,
-			  "UPDATE ONLY webflow.outbox o SET next_attempt_at = CASE"
+			  "UPDATE webflow.outbox o SET next_attempt_at = CASE"
 			  "   WHEN o.next_attempt_at = o.enqueued_at THEN w.next_attempt_at"
 			  "   ELSE least(o.next_attempt_at, w.next_attempt_at) END"
 			  " FROM unnest($1, $2, $3, $4) AS d(b, wk, wid, hk)"
-			  " JOIN ONLY webflow.outbox w ON w.binding_id = d.b AND w.row_key = d.wk"
+			  " JOIN webflow.outbox w ON w.binding_id = d.b AND w.row_key = d.wk"
 			  "   AND w.id = d.wid" CLAIMED("w")
 			  " WHERE o.binding_id = d.b AND o.row_key = d.hk"
 			  "   AND o.state = 'pending' AND w.state = 'pending'"
-			  "   AND o.ctid = ANY (ARRAY(SELECT x.ctid FROM ONLY webflow.outbox x"
+			  "   AND o.ctid = ANY (ARRAY(SELECT x.ctid FROM webflow.outbox x"
 			  "     JOIN unnest($1, $4) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
 			  "     WHERE x.state = 'pending'" CLAIMED("x") " FOR UPDATE OF x SKIP LOCKED)"
-			  "   || ARRAY(SELECT x.ctid FROM ONLY webflow.outbox x"
+			  "   || ARRAY(SELECT x.ctid FROM webflow.outbox x"
 			  "     JOIN unnest($1, $4) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
 			  "     WHERE " OUTBOX_FRESH_PREDICATE("x") " FOR UPDATE OF x SKIP LOCKED))",
 			  4, align);
 	stmt_init(&rs->align_waiter,
-			  "UPDATE ONLY webflow.outbox w SET next_attempt_at = h.t"
+			  "UPDATE webflow.outbox w SET next_attempt_at = h.t"
 			  " FROM (SELECT d.b, d.wk, min(o.next_attempt_at) AS t"
 			  "   FROM unnest($1, $2, $3, $4) AS d(b, wk, wid, hk)"
-			  "   JOIN ONLY webflow.outbox o ON o.binding_id = d.b AND o.row_key = d.hk"
+			  "   JOIN webflow.outbox o ON o.binding_id = d.b AND o.row_key = d.hk"
 			  "   WHERE o.state = 'pending'" CLAIMED("o") " GROUP BY d.b, d.wk) h"
 			  " WHERE w.binding_id = h.b AND w.row_key = h.wk AND w.state = 'pending'"
 			  "   AND w.next_attempt_at > h.t"
-			  "   AND w.ctid = ANY (ARRAY(SELECT x.ctid FROM ONLY webflow.outbox x"
+			  "   AND w.ctid = ANY (ARRAY(SELECT x.ctid FROM webflow.outbox x"
 			  "     JOIN unnest($1, $2) AS e(b, k) ON x.binding_id = e.b AND x.row_key = e.k"
 			  "     WHERE x.state = 'pending'" CLAIMED("x") " FOR UPDATE OF x SKIP LOCKED))",
 			  4, align);

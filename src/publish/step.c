@@ -19,12 +19,12 @@
 /*
  * webflow_pass_settings sets what every pass of this process runs under,
  * whatever postgresql.conf says: a pinned search_path, transactions that
- * may write (a pass records what it did), and READ COMMITTED
- * (each statement sees what committed before it began: the take and the
- * truncate of outbox_incoming, incoming.c, rely on it, and the claim's
- * SKIP LOCKED and the record step's updates would fail on rows changed
- * under an older snapshot); and no JIT, whose compilation of a statement
- * that reads a big backlog once costs more than the statement.
+ * may write (a pass records what it did: default_transaction_read_only
+ * = on made every pass fail), READ COMMITTED (each statement sees what
+ * committed before it began: the claim's SKIP LOCKED and the record
+ * step's updates of rows changed since would fail under an older
+ * snapshot), and no JIT, whose compilation of a statement that reads a
+ * big backlog once costs more than the statement.
  */
 void
 webflow_pass_settings(void)
