@@ -121,18 +121,6 @@ webflow_extension_table(const char *name)
 }
 
 /*
- * webflow_sql_has_table says whether the database's SQL has the table
- * webflow.name: 1.0's SQL, which this library also runs, lacks 1.1's.
- */
-bool
-webflow_sql_has_table(const char *name)
-{
-	Oid			nsp = get_namespace_oid("webflow", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
-}
-
-/*
  * webflow_sql_has_collection_owners says whether the database's SQL has
  * webflow.collection_owners (1.1 on): under 1.0's SQL there are no
  * collection claims to make.
@@ -140,7 +128,9 @@ webflow_sql_has_table(const char *name)
 bool
 webflow_sql_has_collection_owners(void)
 {
-	return webflow_sql_has_table("collection_owners");
+	Oid			nsp = get_namespace_oid("webflow", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("collection_owners", nsp));
 }
 
 /*

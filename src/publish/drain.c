@@ -149,7 +149,11 @@ box_id(int64 id)
 /*
  * The claim of due rows: the oldest fresh rows (pending, never put back:
  * next_attempt_at = enqueued_at) by id through outbox_fresh (of bindings
- * no other transaction is deleting, and of bindings gone), and the
+ * no other transaction is deleting, and of bindings gone: an open
+ * unbind() or DROP TABLE of a bound table holds its rows, which would fill
+ * this window before SKIP LOCKED skips them, and keep every other
+ * binding's rows out; KEY SHARE, which a bind() again and the record
+ * step's updates of a binding do not conflict with), and the
  * earliest due of the others through outbox_due, $1 of them in turns (one
  * of each, so that rows put back again and again, waiting for rows queued
  * after them, never keep those out of every pass); then every other
@@ -170,7 +174,8 @@ box_id(int64 id)
  * apply.
  */
 #define CLAIM_SQL \
-	"WITH " FREE_BINDINGS_SQL "," \
+	"WITH free_bindings AS (" \
+	"  SELECT id FROM webflow.bindings FOR KEY SHARE SKIP LOCKED)," \
 	" seen AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \

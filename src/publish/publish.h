@@ -35,18 +35,6 @@
 	"(" a ".state OPERATOR(pg_catalog.<>) 'pending'" \
 	" OR " a ".next_attempt_at OPERATOR(pg_catalog.<>) " a ".enqueued_at)"
 
-/*
- * The bindings no other transaction is deleting, as a CTE free_bindings:
- * an open unbind(), or a DROP TABLE of a bound table, deletes the
- * binding and holds its queued rows (its deletes of them), which would
- * otherwise fill the claim's window of oldest fresh rows (SKIP LOCKED
- * skips them, after the window was chosen) and keep every other
- * binding's rows out.  (KEY SHARE: a bind() again and
- * the record step's updates of a binding do not conflict with it.)
- */
-#define FREE_BINDINGS_SQL \
-	"free_bindings AS (SELECT id FROM webflow.bindings FOR KEY SHARE SKIP LOCKED)"
-
 /* A table bound to a collection, as a pass sees it. */
 typedef struct Binding
 {

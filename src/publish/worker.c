@@ -62,8 +62,8 @@
 #include "publish.h"
 #include "ratelimit.h"
 #include "shmem.h"
-#include "step.h"
 #include "sql_version.h"
+#include "step.h"
 #include "webflow.h"
 #include "worker.h"
 
