@@ -90,23 +90,10 @@ sub psql_quiet
 
 # ---- the fake: collections, the Designer ----------------------------------
 
-my $ncoll = 0;
 
 # new_collection(NAME, FIELDS...): a new, empty collection of the test site
 # (name, slug, description, and FIELDS), made through the public API
-sub new_collection
-{
-	my ($name, @fields) = @_;
-	$ncoll++;
-	my ($st, $c) = fake_api('POST', "/sites/$SITE/collections", {
-			displayName  => "$name $ncoll",
-			singularName => "$name $ncoll",
-			slug         => "attack-$ncoll",
-			fields       => [ { type => 'PlainText', displayName => 'Description', slug => 'description' }, @fields ] },
-		actor => 'designer');
-	die "could not create a collection: $st\n" unless $st == 200 && $c->{id};
-	return $c->{id};
-}
+sub new_collection { return fake_collection('attack', @_); }
 
 # designer(METHOD, PATH, BODY): an edit in the Webflow Designer (never faulted)
 sub designer

@@ -65,22 +65,9 @@ sub attempt
 
 # ---- the fake: collections, the Designer ----------------------------------
 
-my $ncoll = 0;
 
 # new_collection(NAME): a new, empty collection (name, slug, description)
-sub new_collection
-{
-	my ($name) = @_;
-	$ncoll++;
-	my ($st, $c) = fake_api('POST', "/sites/$SITE/collections", {
-			displayName  => "$name $ncoll",
-			singularName => "$name $ncoll",
-			slug         => "divergence-$ncoll",
-			fields       => [ { type => 'PlainText', displayName => 'Description', slug => 'description' } ] },
-		actor => 'designer');
-	die "could not create a collection: $st\n" unless $st == 200 && $c->{id};
-	return $c->{id};
-}
+sub new_collection { return fake_collection('divergence', @_); }
 
 # designer(METHOD, PATH, BODY): an edit in the Webflow Designer (never faulted)
 sub designer

@@ -243,18 +243,7 @@ attempt($refused2 eq '42P16' && scalar(grep { $_ eq 'code x again' } @live2) == 
 # big backlog, against the same pass without it.  A pass more than five
 # times (and a second) slower is a BREAK.
 # ===========================================================================
-my $ncoll = 0;
-sub new_collection
-{
-	my ($name) = @_;
-	$ncoll++;
-	my ($st, $c) = fake_api('POST', "/sites/$SITE/collections", {
-			displayName => "$name $ncoll", singularName => "$name $ncoll", slug => "fresh-claim-$ncoll",
-			fields => [ { type => 'PlainText', displayName => 'Description', slug => 'description' } ] },
-		actor => 'designer');
-	die "could not create a collection: $st\n" unless $st == 200 && $c->{id};
-	return $c->{id};
-}
+sub new_collection { return fake_collection('fresh-claim', @_); }
 
 my $FLOW = new_collection('flow');
 sql(qq{CREATE TABLE flow (id int PRIMARY KEY, name text NOT NULL);

@@ -138,18 +138,7 @@ sub drain_bg
 	return $h;
 }
 
-my $ncoll = 0;
-sub new_collection
-{
-	my ($name, @fields) = @_;
-	$ncoll++;
-	my ($st, $c) = fake_api('POST', "/sites/$SITE/collections", {
-			displayName => "$name $ncoll", singularName => "$name $ncoll", slug => "recovery-key-$ncoll",
-			fields => [ { type => 'PlainText', displayName => 'Description', slug => 'description' }, @fields ] },
-		actor => 'designer');
-	die "could not create a collection: $st\n" unless $st == 200 && $c->{id};
-	return $c->{id};
-}
+sub new_collection { return fake_collection('recovery-key', @_); }
 
 # site_vs_table(TABLE, COLLECTION, NAMECOL): (ok, detail): the multiset of
 # live names equals the table's names

@@ -80,18 +80,7 @@ sub site_matches
 	  . (@extra ? '; live without a row: ' . join('|', @extra[0 .. ($#extra < 4 ? $#extra : 4)]) : '');
 	return ($ok, $d);
 }
-my $ncoll = 0;
-sub new_collection
-{
-	my ($name) = @_;
-	$ncoll++;
-	my ($st, $c) = fake_api('POST', "/sites/$SITE/collections", {
-			displayName => "$name $ncoll", singularName => "$name $ncoll", slug => "passset-$ncoll",
-			fields => [ { type => 'PlainText', displayName => 'Description', slug => 'description' } ] },
-		actor => 'designer');
-	die "could not create a collection: $st\n" unless $st == 200 && $c->{id};
-	return $c->{id};
-}
+sub new_collection { return fake_collection('passset', @_); }
 sub new_table
 {
 	my ($t) = @_;

@@ -30,7 +30,7 @@ our @EXPORT = qw(
   fake_log fake_log_seq fake_items fake_live_items fake_stats fake_config
   new_node wait_for wait_until wait_fake_items worker_status worker_pid
   iso_epoch api_requests slurp_log_since fake_api fake_pages
-  attack_attempt attack_summary psql_try key_log_sql
+  attack_attempt attack_summary psql_try key_log_sql fake_collection
   $SITE $JOBS $BOOKS $AUTHORS $TAGS
 );
 
@@ -142,6 +142,25 @@ sub fake_api
 	my $res = $api_http->request($method, "$env{WEBFLOW_FAKE_URL}$path", \%req);
 	my $data = eval { length($res->{content} // '') ? $json->decode($res->{content}) : undef };
 	return ($res->{status}, $data);
+}
+
+# fake_collection(SLUG_PREFIX, NAME, FIELDS...): a new collection of the
+# fake's site ("NAME n", slug "SLUG_PREFIX-n", n counting the collections
+# this test made), with a PlainText "description" field and FIELDS, made
+# as the designer; returns its id.
+my $collections_made = 0;
+sub fake_collection
+{
+	my ($prefix, $name, @fields) = @_;
+	$collections_made++;
+	my ($st, $c) = fake_api('POST', "/sites/$SITE/collections", {
+			displayName  => "$name $collections_made",
+			singularName => "$name $collections_made",
+			slug         => "$prefix-$collections_made",
+			fields       => [ { type => 'PlainText', displayName => 'Description', slug => 'description' }, @fields ] },
+		actor => 'designer');
+	die "could not create a collection: $st\n" unless $st == 200 && $c->{id};
+	return $c->{id};
 }
 
 # fake_pages(COLLECTION, live => 1, token => T): every item of every page of
