@@ -148,50 +148,42 @@ box_id(int64 id)
 
 /*
  * The claim of due rows: the oldest fresh rows (pending, never put back:
- * next_attempt_at = enqueued_at) by id through outbox_fresh (of bindings
- * no other transaction is deleting, and of bindings gone: an open
- * unbind() or DROP TABLE of a bound table holds its rows, which would fill
- * this window before SKIP LOCKED skips them, and keep every other
- * binding's rows out; KEY SHARE, which a bind() again and the record
- * step's updates of a binding do not conflict with), and the
- * earliest due of the others through outbox_due, $1 of them in turns (one
- * of each, so that rows put back again and again, waiting for rows queued
- * after them, never keep those out of every pass); then every other
- * pending row of their row keys that is not fresh (through outbox_row),
- * all marked "sending" (found again by ctid: the outbox has no index on id
- * alone).  Fresh rows of those keys left out are newer than every fresh
- * row taken (the fresh rows are taken oldest first); they wait for a later
- * pass.  A fresh row among the oldest that another transaction holds (a
- * superuser's own statement on the outbox) is skipped, and so are the
- * newer rows of its key (its older state must not follow theirs): they
- * wait until it is free.  Failed rows of those keys that may have reached
- * Webflow come too: an earlier create of theirs may have made the item
- * the newer rows need (it is looked up by their slugs and names), and
+ * next_attempt_at = enqueued_at) by id through outbox_fresh, locked as
+ * they are read: a row another transaction holds (an open unbind() or
+ * DROP TABLE of a bound table deletes its rows, a superuser's own
+ * statement) is passed over and the read goes on, so that however many
+ * rows others hold, the pass takes $1 of the free ones (no lock is taken
+ * on anything but the rows claimed); and the earliest due of the others
+ * through outbox_due, $1 of them in turns (one of each, so that rows put
+ * back again and again, waiting for rows queued after them, never keep
+ * those out of every pass); then every other pending row of their row
+ * keys that is not fresh (through outbox_row), all marked "sending"
+ * (found again by ctid: the outbox has no index on id alone).  Fresh rows
+ * of those keys left out are newer than every fresh row taken (the fresh
+ * rows are taken oldest first); they wait for a later pass.  The fresh
+ * rows passed over (those older than the newest taken that were not
+ * taken) are read again, without locks, and the newer rows of their keys
+ * are left out too (a key's older state must not follow its newer one):
+ * they wait until it is free.  Failed rows of those keys that may have
+ * reached Webflow come too: an earlier create of theirs may have made the
+ * item the newer rows need (it is looked up by their slugs and names), and
  * they follow the newest.
- * %s (twice) is empty, or a condition that keeps only the rows of one
- * connection's bindings ($2).  The conditions repeat the predicates of
+ * %s (three times) is empty, or a condition that keeps only the rows of
+ * one connection's bindings ($2).  The conditions repeat the predicates of
  * the partial indexes word for word, so that the planner sees that they
  * apply.
  */
 #define CLAIM_SQL \
-	"WITH free_bindings AS (" \
-	"  SELECT id FROM webflow.bindings FOR KEY SHARE SKIP LOCKED)," \
-	" seen AS (" \
+	"WITH fresh AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
-	"    AND (o.binding_id IN (SELECT id FROM free_bindings)" \
-	"         OR NOT EXISTS (SELECT FROM webflow.bindings b" \
-	"                        WHERE b.id OPERATOR(pg_catalog.=) o.binding_id))" \
-	"  ORDER BY id LIMIT $1)," \
-	" fresh AS (" \
-	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
-	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM seen))" \
-	"    AND " OUTBOX_FRESH_PREDICATE("o") \
-	"  FOR UPDATE SKIP LOCKED)," \
+	"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
 	" skipped AS (" \
-	"  SELECT binding_id, row_key, pg_catalog.min(id) AS id FROM seen" \
-	"  WHERE ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT ctid FROM fresh))" \
-	"  GROUP BY binding_id, row_key)," \
+	"  SELECT o.binding_id, o.row_key, pg_catalog.min(o.id) AS id FROM webflow.outbox o" \
+	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
+	"    AND o.id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(f.id) FROM fresh f)" \
+	"    AND o.id NOT IN (SELECT f.id FROM fresh f)" \
+	"  GROUP BY o.binding_id, o.row_key)," \
 	" retried AS (" \
 	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
@@ -323,7 +315,7 @@ claim_rows(int max_rows, const char *connection, HTAB *bindings,
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
 	cond = connection ? CLAIM_CONNECTION_SQL : "";
-	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond, cond),
+	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond, cond, cond),
 								connection ? 2 : 1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not claim outbox rows: %s", SPI_result_code_string(ret));
