@@ -262,14 +262,13 @@ BEGIN
     FROM @extschema@.bindings b
     WHERE b.source = _bind.source AND b.collection_id = _bind.collection_id;
     INSERT INTO @extschema@.bindings AS b (source, collection_id, options, key_columns,
-                                           connection, bound_by, connection_owner, key_unique)
+                                           connection, bound_by, connection_owner)
     VALUES (source, collection_id, options, key_cols, conn_name, caller::regrole,
-            (SELECT s.srvowner FROM pg_foreign_server s WHERE s.srvname = conn_name)::regrole, true)
+            (SELECT s.srvowner FROM pg_foreign_server s WHERE s.srvname = conn_name)::regrole)
     ON CONFLICT ON CONSTRAINT bindings_source_collection_id_key
     DO UPDATE SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns,
                   connection = EXCLUDED.connection, bound_by = EXCLUDED.bound_by,
-                  connection_owner = EXCLUDED.connection_owner, key_checked = true,
-                  key_unique = true
+                  connection_owner = EXCLUDED.connection_owner, key_checked = true
     RETURNING b.id INTO binding;
     -- changes that wait for the old connection's pause go over the new one now
     IF moved THEN
@@ -970,29 +969,6 @@ COMMENT ON FUNCTION @extschema@._check_key_types(regclass, text[]) IS
 'Private: refuses key columns that are gone, or of a type whose text could differ between sessions or rows of one value (an allow-list)';
 REVOKE EXECUTE ON FUNCTION @extschema@._check_key_types(regclass, text[]) FROM PUBLIC;
 
--- the order of a key's changes is the order of their ids, which is the
--- order they commit only when writers of one key wait for each other: a
--- unique index on (some of) the key columns makes them.  bind() checks
--- it, webflow_check_altered_keys keeps it (DROP INDEX, ALTER TABLE ...
--- DROP CONSTRAINT), and a hand-made trigger's binding notes it.
-CREATE FUNCTION @extschema@._key_is_unique(source regclass, cols text[])
-RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
-                   WHERE i.indrelid = source AND i.indisunique AND i.indimmediate
-                     AND i.indisvalid AND i.indisready
-                     AND i.indpred IS NULL AND i.indexprs IS NULL
-                     AND (SELECT pg_catalog.bool_and(a.attname::text OPERATOR(pg_catalog.=) ANY (cols))
-                          FROM pg_catalog.unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
-                          JOIN pg_catalog.pg_attribute a
-                            ON a.attrelid = source AND a.attnum = k.attnum))
-$$;
-COMMENT ON FUNCTION @extschema@._key_is_unique(regclass, text[]) IS
-'Private: whether a unique, valid, non-deferrable index without predicate or expressions is on the key columns or some of them';
-REVOKE EXECUTE ON FUNCTION @extschema@._key_is_unique(regclass, text[]) FROM PUBLIC;
-
 CREATE OR REPLACE FUNCTION @extschema@._binding_key_columns(source regclass, options jsonb)
 RETURNS text[]
 LANGUAGE plpgsql STABLE
@@ -1023,7 +999,16 @@ BEGIN
                           HINT = 'Name existing columns in the "key" option.';
             END IF;
         END LOOP;
-        IF NOT @extschema@._key_is_unique(source, cols) THEN
+        -- the order of a key's changes is the order of their ids, which is
+        -- the order they commit only when writers of one key wait for each
+        -- other: a unique index on (some of) the key columns makes them
+        IF NOT EXISTS (SELECT 1 FROM pg_index i
+                       WHERE i.indrelid = source AND i.indisunique AND i.indimmediate
+                         AND i.indisvalid AND i.indisready
+                         AND i.indpred IS NULL AND i.indexprs IS NULL
+                         AND (SELECT bool_and(a.attname::text = ANY (cols))
+                              FROM unnest(i.indkey[0:i.indnkeyatts - 1]) AS k(attnum)
+                              JOIN pg_attribute a ON a.attrelid = source AND a.attnum = k.attnum)) THEN
             RAISE EXCEPTION 'key columns of table % are not unique', source
                 USING ERRCODE = 'invalid_table_definition',
                       DETAIL = 'No unique, non-deferrable index of the table is on the key columns ('
@@ -1070,19 +1055,11 @@ REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FRO
 -- inheritance parent or of a table whose row type it uses), a composite
 -- type or domain of its key altered or dropped with its columns (ALTER
 -- TYPE, ALTER DOMAIN, DROP TYPE, DROP DOMAIN), a cast to json of its enum
--- or range (CREATE CAST).  So is one that leaves it with no unique index
--- on its key (DROP INDEX, ALTER TABLE ... DROP CONSTRAINT) when the
--- command holds its table as those do, for keys that were unique when
--- bound (key_unique: every bind(); a trigger made by hand registers its
--- binding with whatever its key is).  DROP INDEX CONCURRENTLY cannot be
--- refused (its index is gone or dead by then): it warns.
+-- or range (CREATE CAST).
 ALTER TABLE @extschema@.bindings ADD COLUMN key_checked boolean NOT NULL DEFAULT false;
 ALTER TABLE @extschema@.bindings ALTER COLUMN key_checked SET DEFAULT true;
 COMMENT ON COLUMN @extschema@.bindings.key_checked IS
 'Whether the key''s columns and types were checked when the table was bound (1.1 on): DDL that would break them is refused';
-ALTER TABLE @extschema@.bindings ADD COLUMN key_unique boolean NOT NULL DEFAULT false;
-COMMENT ON COLUMN @extschema@.bindings.key_unique IS
-'Whether a unique index was on the key when the table was bound (always, with bind()): DDL that would leave none is refused';
 
 CREATE FUNCTION @extschema@._check_altered_keys()
 RETURNS event_trigger
@@ -1100,50 +1077,20 @@ BEGIN
     -- (_check_key_types reads catalogs and calls format_type).  Every
     -- checked binding is checked: a command reaches tables other than
     -- those it names (inheritance children, tables using a row type).
-    -- A key left without a unique index is refused when this transaction
-    -- holds its table as DROP INDEX and ALTER TABLE do (SHARE ROW
-    -- EXCLUSIVE or stronger): the command (or an earlier one of the
-    -- transaction, refused then) did it.
     FOR b IN
-        SELECT bd.source, bd.key_columns, bd.key_unique, h.held
+        SELECT bd.source, bd.key_columns
         FROM @extschema@.bindings bd
-        LEFT JOIN (SELECT l.relation, pg_catalog.array_agg(l.mode::text) AS held
-                   FROM pg_catalog.pg_locks l
-                   WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted
-                     AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-                   GROUP BY l.relation) h ON h.relation OPERATOR(pg_catalog.=) bd.source::oid
         WHERE bd.key_checked
     LOOP
         PERFORM @extschema@._check_key_types(b.source, b.key_columns);
-        CONTINUE WHEN NOT b.key_unique
-                      OR NOT coalesce(b.held && ARRAY['ShareUpdateExclusiveLock', 'ShareRowExclusiveLock',
-                                                      'ExclusiveLock', 'AccessExclusiveLock'], false)
-                      OR @extschema@._key_is_unique(b.source, b.key_columns);
-        IF b.held && ARRAY['ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'] THEN
-            RAISE EXCEPTION 'table % is bound to Webflow and its key would not be unique', b.source
-                USING ERRCODE = 'dependent_objects_still_exist',
-                      DETAIL = 'No unique, non-deferrable index would be left on the key columns ('
-                               || array_to_string(b.key_columns, ', ') || ') or some of them: two '
-                               || 'transactions could write one key out of the order they commit in, '
-                               || 'and the older change would win in Webflow.',
-                      HINT = 'Create another unique index on the key columns first, or unbind the table (webflow.unbind).';
-        END IF;
-        -- (DROP INDEX CONCURRENTLY, which holds it SHARE UPDATE EXCLUSIVE)
-        RAISE WARNING 'table % is bound to Webflow and its key is no longer unique', b.source
-            USING DETAIL = 'No unique, non-deferrable index is left on the key columns ('
-                           || array_to_string(b.key_columns, ', ') || ') or some of them: two '
-                           || 'transactions can write one key out of the order they commit in, '
-                           || 'and the older change would win in Webflow.',
-                  HINT = 'Create a unique index on the key columns, or unbind the table (webflow.unbind).';
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._check_altered_keys() IS
-'Private: event trigger that refuses DDL leaving a bound table with a key whose text does not identify a row, or with no unique index on its key';
+'Private: event trigger that refuses DDL leaving a bound table with a key whose text does not identify a row';
 REVOKE EXECUTE ON FUNCTION @extschema@._check_altered_keys() FROM PUBLIC;
 CREATE EVENT TRIGGER webflow_check_altered_keys ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST', 'DROP TYPE', 'DROP DOMAIN',
-                 'DROP INDEX')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST', 'DROP TYPE', 'DROP DOMAIN')
     EXECUTE FUNCTION @extschema@._check_altered_keys();
 
 -- end of keys are unique

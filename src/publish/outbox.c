@@ -444,21 +444,14 @@ register_binding(TriggerState *st, Relation rel, const char *collection,
 							  2, key_types, key_args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the key of %s", RelationGetRelationName(rel));
 
-	/*
-	 * (1.1's SQL marks the key checked, and unique when a unique index is
-	 * on it: see webflow_check_altered_keys)
-	 */
+	/* (1.1's SQL marks the key checked: see webflow_check_altered_keys) */
 	ret = SPI_execute_with_args(psprintf("INSERT INTO webflow.bindings "
-										 "(source, collection_id, options, key_columns%s) "
-										 "VALUES ($1::pg_catalog.regclass, $2, $3, $4%s) "
+										 "(source, collection_id, options, key_columns) "
+										 "VALUES ($1::pg_catalog.regclass, $2, $3, $4) "
 										 "ON CONFLICT (source, collection_id) DO UPDATE "
 										 "SET options = EXCLUDED.options, key_columns = EXCLUDED.key_columns%s "
 										 "RETURNING id",
-										 webflow_sql_has_collection_owners() ? ", key_unique" : "",
-										 webflow_sql_has_collection_owners() ?
-										 ", webflow._key_is_unique($1::pg_catalog.regclass, $4)" : "",
-										 webflow_sql_has_collection_owners() ?
-										 ", key_checked = true, key_unique = EXCLUDED.key_unique" : ""),
+										 webflow_sql_has_collection_owners() ? ", key_checked = true" : ""),
 								4, argtypes, args, NULL, false, 1);
 	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not register the binding of %s", RelationGetRelationName(rel));
