@@ -21,7 +21,7 @@ PGFILEDESC = "webflow - publish rows to Webflow CMS collections"
 # the spec-validating proxy); LOCAL_TESTS are about rows to items, settings
 # and publishing.
 API_TESTS = api_token api_sites api_items api_staged api_comments api_webhooks api_request
-LOCAL_TESTS = settings http_faults payload_slugify payload_item payload_schema publish publish_recovery bad_input privileges verify connections row_image outbox_batch
+LOCAL_TESTS = settings http_faults payload_slugify payload_item payload_schema publish publish_recovery bad_input privileges verify connections row_image outbox_batch key_ddl
 REGRESS = setup $(LOCAL_TESTS) $(API_TESTS)
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 

@@ -1054,8 +1054,9 @@ REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FRO
 -- its key renamed, dropped or altered (ALTER TABLE, also of an
 -- inheritance parent or of a table whose row type it uses), a composite
 -- type or domain of its key altered or dropped with its columns (ALTER
--- TYPE, ALTER DOMAIN, DROP TYPE, DROP DOMAIN), a cast to json of its enum
--- or range (CREATE CAST).
+-- TYPE, ALTER DOMAIN, DROP TYPE, DROP DOMAIN, and what DROP COLLATION,
+-- DROP SCHEMA, DROP OWNED and DROP EXTENSION take with them), a cast to
+-- json of its enum or range (CREATE CAST).
 ALTER TABLE @extschema@.bindings ADD COLUMN key_checked boolean NOT NULL DEFAULT false;
 ALTER TABLE @extschema@.bindings ALTER COLUMN key_checked SET DEFAULT true;
 COMMENT ON COLUMN @extschema@.bindings.key_checked IS
@@ -1074,13 +1075,26 @@ BEGIN
     -- DDL and reads webflow.bindings, which most roles may not read; it
     -- runs fixed statements on the catalogs and that table only, with a
     -- pinned search_path, and calls no function a role could have written
-    -- (_check_key_types reads catalogs and calls format_type).  Every
-    -- checked binding is checked: a command reaches tables other than
-    -- those it names (inheritance children, tables using a row type).
+    -- (_check_key_types reads catalogs and calls format_type).  A command
+    -- reaches tables other than those it names (inheritance children,
+    -- typed tables, columns of a type, domain or collation dropped with
+    -- CASCADE), so the tables are found by their locks: every command
+    -- that alters or drops a column takes ACCESS EXCLUSIVE on its table,
+    -- and the bindings of the tables this transaction holds so are
+    -- checked.  A binding whose key another command broke (one that
+    -- event triggers do not see: session_replication_role = replica)
+    -- then holds up only its own table's DDL, not every role's.  A cast
+    -- locks no table: CREATE CAST checks every binding.
     FOR b IN
         SELECT bd.source, bd.key_columns
         FROM @extschema@.bindings bd
         WHERE bd.key_checked
+          AND (TG_TAG OPERATOR(pg_catalog.=) 'CREATE CAST'
+               OR bd.source::oid IN (SELECT l.relation FROM pg_catalog.pg_locks l
+                                     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+                                       AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'
+                                       AND l.granted
+                                       AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()))
     LOOP
         PERFORM @extschema@._check_key_types(b.source, b.key_columns);
     END LOOP;
@@ -1090,7 +1104,8 @@ COMMENT ON FUNCTION @extschema@._check_altered_keys() IS
 'Private: event trigger that refuses DDL leaving a bound table with a key whose text does not identify a row';
 REVOKE EXECUTE ON FUNCTION @extschema@._check_altered_keys() FROM PUBLIC;
 CREATE EVENT TRIGGER webflow_check_altered_keys ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST', 'DROP TYPE', 'DROP DOMAIN')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST', 'DROP TYPE', 'DROP DOMAIN',
+                 'DROP COLLATION', 'DROP SCHEMA', 'DROP OWNED', 'DROP EXTENSION')
     EXECUTE FUNCTION @extschema@._check_altered_keys();
 
 -- end of keys are unique
