@@ -1054,9 +1054,8 @@ REVOKE EXECUTE ON FUNCTION @extschema@._binding_key_columns(regclass, jsonb) FRO
 -- its key renamed, dropped or altered (ALTER TABLE, also of an
 -- inheritance parent or of a table whose row type it uses), a composite
 -- type or domain of its key altered or dropped with its columns (ALTER
--- TYPE, ALTER DOMAIN, DROP TYPE, DROP DOMAIN, and what DROP COLLATION,
--- DROP SCHEMA, DROP OWNED and DROP EXTENSION take with them), a cast to
--- json of its enum or range (CREATE CAST).
+-- TYPE, ALTER DOMAIN; any drop with CASCADE), a cast to json of its enum
+-- or range (CREATE CAST).
 ALTER TABLE @extschema@.bindings ADD COLUMN key_checked boolean NOT NULL DEFAULT false;
 ALTER TABLE @extschema@.bindings ALTER COLUMN key_checked SET DEFAULT true;
 COMMENT ON COLUMN @extschema@.bindings.key_checked IS
@@ -1077,24 +1076,29 @@ BEGIN
     -- pinned search_path, and calls no function a role could have written
     -- (_check_key_types reads catalogs and calls format_type).  A command
     -- reaches tables other than those it names (inheritance children,
-    -- typed tables, columns of a type, domain or collation dropped with
-    -- CASCADE), so the tables are found by their locks: every command
-    -- that alters or drops a column takes ACCESS EXCLUSIVE on its table,
+    -- typed tables), so the tables are found by their locks: every
+    -- command that alters a column takes ACCESS EXCLUSIVE on its table,
     -- and the bindings of the tables this transaction holds so are
     -- checked.  A binding whose key another command broke (one that
     -- event triggers do not see: session_replication_role = replica)
     -- then holds up only its own table's DDL, not every role's.  A cast
-    -- locks no table: CREATE CAST checks every binding.
+    -- locks no table: a CREATE CAST to json or jsonb (the casts to_jsonb
+    -- calls) checks every binding.  (Key columns dropped, also through a
+    -- CASCADE, are _check_dropped_keys'.)
     FOR b IN
         SELECT bd.source, bd.key_columns
         FROM @extschema@.bindings bd
         WHERE bd.key_checked
-          AND (TG_TAG OPERATOR(pg_catalog.=) 'CREATE CAST'
-               OR bd.source::oid IN (SELECT l.relation FROM pg_catalog.pg_locks l
-                                     WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
-                                       AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'
-                                       AND l.granted
-                                       AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()))
+          AND (bd.source::oid IN (SELECT l.relation FROM pg_catalog.pg_locks l
+                                  WHERE l.locktype OPERATOR(pg_catalog.=) 'relation'
+                                    AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'
+                                    AND l.granted
+                                    AND l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid())
+               OR EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                          JOIN pg_catalog.pg_cast k ON k.oid OPERATOR(pg_catalog.=) c.objid
+                          WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_cast'::pg_catalog.regclass
+                            AND k.casttarget IN ('pg_catalog.json'::pg_catalog.regtype,
+                                                 'pg_catalog.jsonb'::pg_catalog.regtype)))
     LOOP
         PERFORM @extschema@._check_key_types(b.source, b.key_columns);
     END LOOP;
@@ -1104,8 +1108,50 @@ COMMENT ON FUNCTION @extschema@._check_altered_keys() IS
 'Private: event trigger that refuses DDL leaving a bound table with a key whose text does not identify a row';
 REVOKE EXECUTE ON FUNCTION @extschema@._check_altered_keys() FROM PUBLIC;
 CREATE EVENT TRIGGER webflow_check_altered_keys ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST', 'DROP TYPE', 'DROP DOMAIN',
-                 'DROP COLLATION', 'DROP SCHEMA', 'DROP OWNED', 'DROP EXTENSION')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER TYPE', 'ALTER DOMAIN', 'CREATE CAST')
     EXECUTE FUNCTION @extschema@._check_altered_keys();
+
+CREATE FUNCTION @extschema@._check_dropped_keys()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d record;
+BEGIN
+    -- SECURITY DEFINER, and why that is safe: it fires for every role's
+    -- drops and reads webflow.bindings, which most roles may not read;
+    -- it runs one fixed statement on that table and on what PostgreSQL
+    -- says the command dropped, with a pinned search_path, and calls no
+    -- function a role could have written.  A key column goes with its
+    -- table's ALTER TABLE ... DROP COLUMN, or with what it is made of
+    -- (a type, domain, collation, the function or operator of a
+    -- generated column, a schema, a role's objects, an extension:
+    -- CASCADE); a table dropped whole takes its binding with it.
+    SELECT bd.source, c.address_names[3] AS col INTO d
+    FROM pg_catalog.pg_event_trigger_dropped_objects() c
+    JOIN @extschema@.bindings bd
+      ON bd.source::oid OPERATOR(pg_catalog.=) c.objid
+     AND c.address_names[3] OPERATOR(pg_catalog.=) ANY (bd.key_columns)
+    WHERE c.object_type OPERATOR(pg_catalog.=) 'table column' AND bd.key_checked
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() t
+                      WHERE t.objid OPERATOR(pg_catalog.=) c.objid
+                        AND t.objsubid OPERATOR(pg_catalog.=) 0
+                        AND t.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'key column "%" of table % cannot be dropped', d.col, d.source
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'A bound table''s key columns cannot be renamed or dropped: its rows would change keys.',
+                  HINT = 'Unbind the table first, or bind it again with the "key" option naming other columns.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_dropped_keys() IS
+'Private: event trigger that refuses a drop that takes a bound table''s key column with it';
+REVOKE EXECUTE ON FUNCTION @extschema@._check_dropped_keys() FROM PUBLIC;
+CREATE EVENT TRIGGER webflow_check_dropped_keys ON sql_drop
+    EXECUTE FUNCTION @extschema@._check_dropped_keys();
 
 -- end of keys are unique
