@@ -164,8 +164,10 @@ box_id(int64 id)
  * rows passed over (those older than the newest taken that were not
  * taken) are read again, without locks, and the newer rows of their keys
  * are left out too (a key's older state must not follow its newer one):
- * they wait until it is free.  Failed rows of those keys that may have
- * reached Webflow come too: an earlier create of theirs may have made the
+ * they wait until it is free.  (Only the keys of rows taken are grouped,
+ * through a hashed subplan, which the planner's estimates of the CTEs,
+ * often one row, cannot turn into a nested loop over every held key.)
+ * Failed rows of those keys that may have reached Webflow come too: an earlier create of theirs may have made the
  * item the newer rows need (it is looked up by their slugs and names), and
  * they follow the newest.
  * %s (three times) is empty, or a condition that keeps only the rows of
@@ -178,18 +180,20 @@ box_id(int64 id)
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
 	"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
-	" skipped AS (" \
-	"  SELECT o.binding_id, o.row_key, pg_catalog.min(o.id) AS id FROM webflow.outbox o" \
-	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
-	"    AND o.id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(f.id) FROM fresh f)" \
-	"    AND o.id NOT IN (SELECT f.id FROM fresh f)" \
-	"  GROUP BY o.binding_id, o.row_key)," \
 	" retried AS (" \
 	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
 	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" skipped AS (" \
+	"  SELECT o.binding_id, o.row_key, pg_catalog.min(o.id) AS id FROM webflow.outbox o" \
+	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
+	"    AND o.id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(f.id) FROM fresh f)" \
+	"    AND o.id NOT IN (SELECT f.id FROM fresh f)" \
+	"    AND ((o.binding_id, o.row_key) IN (SELECT f.binding_id, f.row_key FROM fresh f" \
+	"          UNION ALL SELECT t.binding_id, t.row_key FROM retried t)) IS TRUE" \
+	"  GROUP BY o.binding_id, o.row_key)," \
 	" due AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM (" \
 	"    SELECT f.id, f.binding_id, f.row_key, f.ctid," \
