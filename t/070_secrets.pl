@@ -312,9 +312,9 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webflow'
 WHERE p.prosecdef});
 my @secdef = split /\n/, $secdef;
 # bind, unbind, sync and retry check their caller in C and switch through
-# run_as.c; the four left each say in webflow--1.0--1.1.sql why they are safe
+# run_as.c; the five left each say in webflow--1.0--1.1.sql why they are safe
 is(join(',', map { (split / /)[0] } @secdef),
-	'webflow._check_altered_keys(),webflow._drop_bindings(),webflow._truncate_trigger(),webflow.drain(integer)',
+	'webflow._check_altered_keys(),webflow._check_dropped_keys(),webflow._drop_bindings(),webflow._truncate_trigger(),webflow.drain(integer)',
 	scalar(@secdef) . ' SECURITY DEFINER functions, the documented ones');
 for my $f (@secdef)
 {
