@@ -72,18 +72,14 @@ sub drain_all
 	return sql(q{SELECT count(*) FROM webflow.outbox WHERE state <> 'failed'}) eq '0';
 }
 
-# live_names(COLLECTION): the names of the live items, as a visitor lists them
-sub live_names
-{
-	return [ map { $_->{fieldData}{name} // '' } @{ fake_pages($_[0], live => 1) } ];
-}
+# live_item_names(COLLECTION): the names of the live items, as a visitor lists them
 
 # site_matches(TABLE, COLLECTION, IDS): as many live items as rows, and
 # each row of IDS (all when undef) live exactly once with its current name
 sub site_matches
 {
 	my ($table, $coll, $ids) = @_;
-	my @live = @{ live_names($coll) };
+	my @live = @{ live_item_names($coll) };
 	my $cond = $ids ? 'WHERE id IN (' . join(',', @$ids) . ')' : '';
 	my @want = split /\|/, sql(qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table $cond});
 	my $rows = sql(qq{SELECT count(*) FROM $table});
@@ -137,14 +133,14 @@ fake_fault({ match => { kind => 'patch_live' }, delay_ms => 4000, process => JSO
 my $h = drain_bg();
 wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) eq '2' }, 10, 0.05);
 # (Webflow has processed the PATCH: the visitor sees the newer state)
-my $seen_new = wait_until(sub { grep { $_ eq 'one new' } @{ live_names($JOBS) } }, 5, 0.1);
+my $seen_new = wait_until(sub { grep { $_ eq 'one new' } @{ live_item_names($JOBS) } }, 5, 0.1);
 sql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'webflow drain'});
 $h->finish;
 sleep(4.2);
 fake_clear_faults();
 my $before1 = outbox_dump();
 sql('SELECT webflow.drain(1)');
-my @after1 = @{ live_names($JOBS) };
+my @after1 = @{ live_item_names($JOBS) };
 my $regressed = grep { $_ eq 'one old' } @after1;
 drain_all();
 attempt($seen_new && !$regressed && site_matches('jobs', $JOBS, [1]),
@@ -165,7 +161,7 @@ sql(q{UPDATE jobs SET name = 'two new' WHERE id = 2});
 fake_fault({ match => { kind => 'patch_live' }, delay_ms => 4000, process => JSON::PP::true, count => 1 });
 $h = drain_bg(3);
 wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) eq '2' }, 10, 0.05);
-$seen_new = wait_until(sub { grep { $_ eq 'two new' } @{ live_names($JOBS) } }, 5, 0.1);
+$seen_new = wait_until(sub { grep { $_ eq 'two new' } @{ live_item_names($JOBS) } }, 5, 0.1);
 sql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'webflow drain'});
 $h->finish;
 $late->query_safe('COMMIT');
@@ -174,7 +170,7 @@ sleep(4.2);
 fake_clear_faults();
 my $before1b = outbox_dump();
 sql('SELECT webflow.drain(3)');
-$regressed = grep { $_ eq 'two old' } @{ live_names($JOBS) };
+$regressed = grep { $_ eq 'two old' } @{ live_item_names($JOBS) };
 drain_all();
 attempt($seen_new && !$regressed && site_matches('jobs', $JOBS),
 	"1b: the same with drain(3) throughout and a transaction's rows with lower ids committed after the claim: "
@@ -193,16 +189,16 @@ sql(q{UPDATE jobs SET name = 'thirty new' WHERE id = 30});
 fake_fault({ match => { kind => 'post_live' }, delay_ms => 4000, process => JSON::PP::true, count => 1 });
 $h = drain_bg();
 wait_until(sub { sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'sending'}) eq '2' }, 10, 0.05);
-$seen_new = wait_until(sub { grep { $_ eq 'thirty new' } @{ live_names($JOBS) } }, 5, 0.1);
+$seen_new = wait_until(sub { grep { $_ eq 'thirty new' } @{ live_item_names($JOBS) } }, 5, 0.1);
 sql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'webflow drain'});
 $h->finish;
 sleep(4.2);
 fake_clear_faults();
 my $before1c = outbox_dump();
 sql('SELECT webflow.drain(1)');
-my @mid1c = grep { /^thirty/ } @{ live_names($JOBS) };
+my @mid1c = grep { /^thirty/ } @{ live_item_names($JOBS) };
 drain_all();
-my @end1c = grep { /^thirty/ } @{ live_names($JOBS) };
+my @end1c = grep { /^thirty/ } @{ live_item_names($JOBS) };
 diag('1c outbox at the end: ' . sql(q{SELECT string_agg(format('%s %s %s attempts=%s ms=%s err=%s', id, row_key, state, attempts, maybe_sent, last_error), E'\n') FROM webflow.outbox}));
 # (what is left of row 30 does not hold up the attempts after it)
 sql(q{DELETE FROM webflow.outbox WHERE row_key = '30'});
@@ -227,14 +223,14 @@ $del->query_safe(q{BEGIN; DELETE FROM codes WHERE code = 'x'});
 my $ins = $node->background_psql('postgres');
 $ins->query_until(qr/inserting/, "\\echo inserting\nINSERT INTO codes VALUES ('x', 'code x again');\n");
 drain_all();
-my $mid2 = join('|', sort @{ live_names($TAGS) });
+my $mid2 = join('|', sort @{ live_item_names($TAGS) });
 $del->query_safe('COMMIT');
 $del->quit;
 $ins->query_safe('SELECT 1');
 $ins->quit;
 drain_all();
 my $codes = sql(q{SELECT string_agg(code || '=' || name, ',' ORDER BY code) FROM codes});
-my @live2 = sort @{ live_names($TAGS) };
+my @live2 = sort @{ live_item_names($TAGS) };
 attempt($refused2 eq '42P16' && scalar(grep { $_ eq 'code x again' } @live2) == 1,
 	"2: bind() of a key no unique index covers refused ($refused2); a delete of key x committed while a newer insert of x waited for it: table $codes, site " . join('|', @live2) . " (before the delete committed: $mid2)");
 
@@ -457,7 +453,7 @@ my $lk = $node->background_psql('postgres');
 $lk->query_safe(q{BEGIN; SELECT id FROM webflow.outbox WHERE row_key = '5' FOR UPDATE});
 sql(q{UPDATE flow SET name = 'f5 two' WHERE id = 5; UPDATE flow SET name = 'f6 flows' WHERE id = 6;});
 sql('SELECT webflow.drain(100)');
-my $flowed = grep { $_ eq 'f6 flows' } @{ live_names($FLOW) };
+my $flowed = grep { $_ eq 'f6 flows' } @{ live_item_names($FLOW) };
 sql(q{UPDATE flow SET name = 'f5 three' WHERE id = 5});
 sql('SELECT webflow.drain(100)');
 my $q5 = outbox_dump();
@@ -501,7 +497,7 @@ for (1 .. 4) { nsql('SELECT webflow.drain()'); }
 my $left6 = nsql(q{SELECT coalesce(string_agg(format('%s %s %s fresh=%s binding=%s', id, row_key, state, next_attempt_at = enqueued_at, binding_id), '; '), '') FROM webflow.outbox});
 my $due6 = nsql(q{SELECT CASE WHEN EXISTS (SELECT FROM webflow.outbox o WHERE o.state = 'pending' AND o.next_attempt_at = o.enqueued_at) THEN 0
   ELSE (SELECT extract(epoch FROM min(next_attempt_at) - now()) * 1000 FROM webflow.outbox WHERE state = 'pending' AND next_attempt_at <> enqueued_at) END});
-my $b_live = grep { $_ eq 'named b one' } @{ live_names($NB) };
+my $b_live = grep { $_ eq 'named b one' } @{ live_item_names($NB) };
 attempt($left6 eq '' && $b_live,
 	"6: bindings on two named connections, a table unbound mid-pass and the pass killed: the queue drains (left: $left6; the worker's next wake-up in: "
 	  . ($due6 eq '' ? 'none' : "$due6 ms") . "; the other table's row live: $b_live)");

@@ -114,11 +114,7 @@ sub drain_all
 	return queue_left() eq '0';
 }
 
-# live_names(COLLECTION): the names of the live items, as a visitor lists them
-sub live_names
-{
-	return [ map { $_->{fieldData}{name} // '' } @{ fake_pages($_[0], live => 1) } ];
-}
+# live_item_names(COLLECTION): the names of the live items, as a visitor lists them
 
 sub outbox_dump
 {
@@ -146,7 +142,7 @@ sub site_vs_table
 {
 	my ($table, $coll, $col) = @_;
 	$col //= 'name';
-	my @live = sort @{ live_names($coll) };
+	my @live = sort @{ live_item_names($coll) };
 	my @want = sort split /\|/, sql(qq{SELECT coalesce(string_agg($col, '|'), '') FROM $table});
 	my $ok = join("\x1f", @live) eq join("\x1f", @want);
 	return ($ok, 'site [' . join('|', @live) . '] table [' . join('|', @want) . ']');
@@ -226,7 +222,7 @@ my $MUTATIONS = [ 'post_live', 'patch_live', 'delete_live', 'post_staged', 'patc
 sub visible
 {
 	my ($prefix) = @_;
-	return [ grep { index($_, $prefix) == 0 } @{ live_names($KT) } ];
+	return [ grep { index($_, $prefix) == 0 } @{ live_item_names($KT) } ];
 }
 
 sub drain_pid
@@ -639,8 +635,8 @@ if (section('C'))
 	fake_fault({ match => { kind => 'post_live', path => $AUTHORS }, status => 503, count => 2 });
 	sql(q{INSERT INTO books VALUES (1, 'c3 book', 1); INSERT INTO authors VALUES (1, 'c3 author');});
 	my $ok3 = passes_until(sub { queue_left() eq '0' }, 60, 40);
-	my @b3 = grep { /^c3/ } @{ live_names($BOOKS) };
-	my @a3 = grep { /^c3/ } @{ live_names($AUTHORS) };
+	my @b3 = grep { /^c3/ } @{ live_item_names($BOOKS) };
+	my @a3 = grep { /^c3/ } @{ live_item_names($AUTHORS) };
 	attempt(@b3 == 1 && @a3 == 1, "C3: a book whose author's create fails twice (503) then succeeds: book live: "
 		  . scalar(@b3) . ', author live: ' . scalar(@a3) . ' (book ' . state_of('books', '1') . ')');
 	fake_clear_faults();
@@ -655,7 +651,7 @@ if (section('C'))
 	fake_clear_faults();
 	sql('SELECT webflow.retry(false)');
 	passes_until(sub { queue_left() eq '0' }, 40, 30);
-	my @b4 = grep { /^c4/ } @{ live_names($BOOKS) };
+	my @b4 = grep { /^c4/ } @{ live_item_names($BOOKS) };
 	attempt(@b4 == 1, "C4: a book whose author's connection is paused (401) for a while: book live: " . scalar(@b4)
 		  . " (while paused: $mid4; now book " . state_of('books', '2') . ')');
 	sql(q{DELETE FROM webflow.outbox WHERE state = 'failed'});
@@ -673,7 +669,7 @@ if (section('C'))
 	}
 	my $f5 = sql(q{SELECT count(*) FROM webflow.outbox WHERE state = 'failed'});
 	my $l5 = queue_left();
-	my $live5 = scalar(grep { /^c5/ } @{ live_names($BOOKS) });
+	my $live5 = scalar(grep { /^c5/ } @{ live_item_names($BOOKS) });
 	attempt($f5 eq '0' && $l5 eq '0' && $live5 == 300, sprintf('C5: 300 books before their 300 authors, drain(100): %s books live, %s failed, %s queued after %.0f s',
 		$live5, $f5, $l5, time - $t0));
 	sql(q{DELETE FROM webflow.outbox; SELECT webflow.unbind('books'); SELECT webflow.unbind('authors'); DROP TABLE books, authors;});

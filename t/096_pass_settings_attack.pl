@@ -48,38 +48,8 @@ sub queued
 {
 	return sql(q{SELECT count(*) FROM webflow.outbox});
 }
-sub drain_all
-{
-	my ($tries) = @_;
-	my $q = q{SELECT count(*) FROM webflow.outbox WHERE state <> 'failed'};
-	for (1 .. ($tries // 60))
-	{
-		return 1 if sql($q) eq '0';
-		my $n = sql('SELECT webflow.drain()');
-		sleep(0.3) if $n eq '0';
-	}
-	return sql($q) eq '0';
-}
-sub live_names
-{
-	return [ map { $_->{fieldData}{name} // '' } @{ fake_pages($_[0], live => 1) } ];
-}
-sub site_matches
-{
-	my ($table, $coll) = @_;
-	my @live = @{ live_names($coll) };
-	my @want = split /\|/, sql(qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table});
-	my %seen;
-	$seen{$_}++ for @live;
-	my @bad = grep { ($seen{$_} // 0) != 1 } @want;
-	my %want = map { $_ => 1 } @want;
-	my @extra = grep { !$want{$_} } @live;
-	my $ok = !@bad && !@extra && scalar(@live) == scalar(@want);
-	my $d = scalar(@live) . ' live for ' . scalar(@want) . ' rows'
-	  . (@bad ? '; not live once: ' . join('|', @bad[0 .. ($#bad < 4 ? $#bad : 4)]) : '')
-	  . (@extra ? '; live without a row: ' . join('|', @extra[0 .. ($#extra < 4 ? $#extra : 4)]) : '');
-	return ($ok, $d);
-}
+sub drain_all { return drain_queue($node, @_); }
+sub site_matches { return site_matches_on($node, @_); }
 sub new_collection { return fake_collection('passset', @_); }
 sub new_table
 {
@@ -120,7 +90,7 @@ for my $v ([ '1', 12000, 0 ])
 	for (1 .. 4)
 	{
 		sql('SELECT webflow.drain()');
-		$n = scalar grep { / $label$/ } @{ live_names($OC) };
+		$n = scalar grep { / $label$/ } @{ live_item_names($OC) };
 		last if $n == $want;
 		sleep(0.5);
 	}
@@ -144,7 +114,7 @@ for my $v ([ '1', 12000, 0 ])
 	my $w = try(q{BEGIN READ WRITE; INSERT INTO ro SELECT i, 'ro ' || i FROM generate_series(1, 5) i; COMMIT;});
 	my $d1 = try(q{SELECT webflow.drain()});
 	my $d2 = try(q{SELECT webflow.drain()});
-	my $live = scalar @{ live_names($RO) };
+	my $live = scalar @{ live_item_names($RO) };
 	my $q2 = queued();
 	conf(q{RESET default_transaction_read_only});
 	drain_all();

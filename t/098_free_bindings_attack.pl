@@ -67,41 +67,11 @@ my $node = new_node('freeb', 'webflow.worker_enabled' => 'off',
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 sub try { return psql_try($node, $_[0]); }
 sub queued { return sql(q{SELECT count(*) FROM webflow.outbox}); }
-sub drain_all
-{
-	my ($tries) = @_;
-	my $q = q{SELECT count(*) FROM webflow.outbox WHERE state <> 'failed'};
-	for (1 .. ($tries // 60))
-	{
-		return 1 if sql($q) eq '0';
-		my $n = sql('SELECT webflow.drain()');
-		sleep(0.3) if $n eq '0';
-	}
-	return sql($q) eq '0';
-}
-sub live_names
-{
-	return [ map { $_->{fieldData}{name} // '' } @{ fake_pages($_[0], live => 1) } ];
-}
-sub site_matches
-{
-	my ($table, $coll) = @_;
-	my @live = @{ live_names($coll) };
-	my @want = split /\|/, sql(qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table});
-	my %seen;
-	$seen{$_}++ for @live;
-	my @bad = grep { ($seen{$_} // 0) != 1 } @want;
-	my %want = map { $_ => 1 } @want;
-	my @extra = grep { !$want{$_} } @live;
-	my $ok = !@bad && !@extra && scalar(@live) == scalar(@want);
-	my $d = scalar(@live) . ' live for ' . scalar(@want) . ' rows'
-	  . (@bad ? '; not live once: ' . join('|', @bad[0 .. ($#bad < 4 ? $#bad : 4)]) : '')
-	  . (@extra ? '; live without a row: ' . join('|', @extra[0 .. ($#extra < 4 ? $#extra : 4)]) : '');
-	return ($ok, $d);
-}
+sub drain_all { return drain_queue($node, @_); }
+sub site_matches { return site_matches_on($node, @_); }
 sub no_dups
 {
-	my @live = @{ live_names($_[0]) };
+	my @live = @{ live_item_names($_[0]) };
 	my %seen;
 	$seen{$_}++ for @live;
 	my @d = grep { $seen{$_} > 1 } keys %seen;
@@ -150,7 +120,7 @@ sub others_flow
 	for (1 .. 4)
 	{
 		sql('SELECT webflow.drain()');
-		$n = scalar grep { / $label$/ } @{ live_names($OC) };
+		$n = scalar grep { / $label$/ } @{ live_item_names($OC) };
 		last if $n == 20;
 		sleep(0.3);
 	}
@@ -230,8 +200,8 @@ sub others_flow
 	$s->query(q{BEGIN; SELECT 1 FROM webflow.bindings WHERE source = 'keyup'::regclass FOR UPDATE;});
 	sql(q{UPDATE others SET name = 'other ' || id || ' 5'});
 	sql('SELECT webflow.drain()') for 1 .. 2;
-	my $n_during = scalar @{ live_names($KC) };
-	my $o_during = scalar grep { / 5$/ } @{ live_names($OC) };
+	my $n_during = scalar @{ live_item_names($KC) };
+	my $o_during = scalar grep { / 5$/ } @{ live_item_names($OC) };
 	$s->query('ROLLBACK');
 	$s->quit;
 	drain_all();
@@ -286,7 +256,7 @@ sub others_flow
 		sql('SELECT webflow.drain()');
 	}
 	my $m1 = sql(q{SELECT mxid_age(datminmxid) FROM pg_database WHERE datname = current_database()});
-	my $live = scalar grep { $_ eq 'other 1 6b.10' } @{ live_names($OC) };
+	my $live = scalar grep { $_ eq 'other 1 6b.10' } @{ live_item_names($OC) };
 	$al->query('ROLLBACK');
 	$al->quit;
 	drain_all();
@@ -303,7 +273,7 @@ sub others_flow
 	my $t0 = time;
 	my $r = try(q{SET statement_timeout = '6s'; SELECT webflow.drain();});
 	my $dt = time - $t0;
-	my $live = scalar grep { $_ eq 'other 1 7' } @{ live_names($OC) };
+	my $live = scalar grep { $_ eq 'other 1 7' } @{ live_item_names($OC) };
 	$s->query('ROLLBACK');
 	$s->quit;
 	drain_all();
@@ -336,7 +306,7 @@ sub others_flow
 	$h->finish;
 	fake_clear_faults();
 	drain_all();
-	my $slow = scalar @{ live_names($SC) };
+	my $slow = scalar @{ live_item_names($SC) };
 	attempt($dt < 2,
 		sprintf("12: a drain() reading alice's uncached collection schema (8 s) in its claim step (schema cached at bind: %s): superuser's DROP TABLE of an unrelated bound table took %.1f s (%s); alice's row live after: %d",
 			$cached, $dt, $dr, $slow));

@@ -31,6 +31,7 @@ our @EXPORT = qw(
   new_node wait_for wait_until wait_fake_items worker_status worker_pid
   iso_epoch api_requests slurp_log_since fake_api fake_pages
   attack_attempt attack_summary psql_try key_log_sql fake_collection
+  drain_queue live_item_names site_matches_on
   $SITE $JOBS $BOOKS $AUTHORS $TAGS
 );
 
@@ -185,6 +186,48 @@ sub fake_pages
 		last if !@{ $d->{items} } || $offset >= ($d->{pagination}{total} // 0);
 	}
 	return \@items;
+}
+
+# live_item_names(COLLECTION): the names of its live items (every page), as a
+# site visitor sees them
+sub live_item_names
+{
+	return [ map { $_->{fieldData}{name} // '' } @{ fake_pages($_[0], live => 1) } ];
+}
+
+# site_matches_on(NODE, TABLE, COLLECTION): whether every row of TABLE (its
+# name column) is live exactly once and nothing else is live, and a
+# description (counts, up to five names of each kind that differ)
+sub site_matches_on
+{
+	my ($node, $table, $coll) = @_;
+	my @live = @{ live_item_names($coll) };
+	my @want = split /\|/, $node->safe_psql('postgres', qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table});
+	my %seen;
+	$seen{$_}++ for @live;
+	my @bad = grep { ($seen{$_} // 0) != 1 } @want;
+	my %want = map { $_ => 1 } @want;
+	my @extra = grep { !$want{$_} } @live;
+	my $ok = !@bad && !@extra && scalar(@live) == scalar(@want);
+	my $d = scalar(@live) . ' live for ' . scalar(@want) . ' rows'
+	  . (@bad ? '; not live once: ' . join('|', @bad[0 .. ($#bad < 4 ? $#bad : 4)]) : '')
+	  . (@extra ? '; live without a row: ' . join('|', @extra[0 .. ($#extra < 4 ? $#extra : 4)]) : '');
+	return ($ok, $d);
+}
+
+# drain_queue(NODE, TRIES): drain() until no change but failed ones is
+# queued, at most TRIES (60) passes; whether the queue emptied
+sub drain_queue
+{
+	my ($node, $tries) = @_;
+	my $q = q{SELECT count(*) FROM webflow.outbox WHERE state <> 'failed'};
+	for (1 .. ($tries // 60))
+	{
+		return 1 if $node->safe_psql('postgres', $q) eq '0';
+		my $n = $node->safe_psql('postgres', 'SELECT webflow.drain()');
+		Time::HiRes::sleep(0.3) if $n eq '0';
+	}
+	return $node->safe_psql('postgres', $q) eq '0';
 }
 
 # fake_items(COLLECTION): every item of a collection at the fake

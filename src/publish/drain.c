@@ -152,8 +152,8 @@ box_id(int64 id)
  * they are read: a row another transaction holds (an open unbind() or
  * DROP TABLE of a bound table deletes its rows, a superuser's own
  * statement) is passed over and the read goes on, so that however many
- * rows others hold, the pass takes $1 of the free ones (no lock is taken
- * on anything but the rows claimed); and the earliest due of the others
+ * rows others hold, the pass takes $1 of the free ones (and locks nothing
+ * but outbox rows); and the earliest due of the others
  * through outbox_due, $1 of them in turns (one of each, so that rows put
  * back again and again, waiting for rows queued after them, never keep
  * those out of every pass); then every other pending row of their row
@@ -167,9 +167,9 @@ box_id(int64 id)
  * they wait until it is free.  (Only the keys of rows taken are grouped,
  * through a hashed subplan, which the planner's estimates of the CTEs,
  * often one row, cannot turn into a nested loop over every held key.)
- * Failed rows of those keys that may have reached Webflow come too: an earlier create of theirs may have made the
- * item the newer rows need (it is looked up by their slugs and names), and
- * they follow the newest.
+ * Failed rows of those keys that may have reached Webflow come too: an
+ * earlier create of theirs may have made the item the newer rows need (it
+ * is looked up by their slugs and names), and they follow the newest.
  * %s (three times) is empty, or a condition that keeps only the rows of
  * one connection's bindings ($2).  The conditions repeat the predicates of
  * the partial indexes word for word, so that the planner sees that they
