@@ -32,6 +32,17 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	/*
+	 * In a server pg_upgrade starts (binary upgrade) nothing is set up: no
+	 * worker (connected to a database, it would make the restore fail with
+	 * "database is being accessed by other users", and it must not publish
+	 * from a cluster being copied), and no settings, so that the webflow.*
+	 * settings of roles and databases that the old cluster stored (as
+	 * placeholders, before webflow was preloaded) are restored as they
+	 * are, not refused.
+	 */
+	if (IsBinaryUpgrade)
+		return;
 	webflow_define_settings();
 	webflow_schema_set_fetch(webflow_schema_fetch);
 	webflow_outbox_batch_init();

@@ -78,19 +78,12 @@ static void set_state(const char *state, const char *problem);
 static void worker_exit(int code, Datum arg);
 static bool extension_ready(long *next_due_ms, char **problem, char **hint);
 
-/*
- * webflow_worker_register registers the worker with the postmaster, except
- * in a server pg_upgrade runs (binary upgrade): there a worker connected to
- * the database would make the restore fail ("database is being accessed by
- * other users"), and it must not publish from a cluster being copied.
- */
+/* webflow_worker_register registers the worker with the postmaster. */
 void
 webflow_worker_register(void)
 {
 	BackgroundWorker worker;
 
-	if (IsBinaryUpgrade)
-		return;
 	webflow_bgworker_init(&worker, "webflow_worker_main", "webflow worker", "webflow worker");
 	worker.bgw_restart_time = 1;
 	RegisterBackgroundWorker(&worker);
