@@ -341,6 +341,7 @@ BEGIN
             EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, source);
         END LOOP;
         DELETE FROM @extschema@.outbox WHERE binding_id = b.id AND state <> 'sending';
+        DELETE FROM @extschema@.outbox_packed WHERE binding_id = b.id;
         DELETE FROM @extschema@.bindings WHERE id = b.id;
         n := n + 1;
     END LOOP;
@@ -452,7 +453,10 @@ BEGIN
           WHERE i.collection_id = b.collection_id
           UNION
           SELECT o.row_key FROM @extschema@.outbox o
-          WHERE o.binding_id = b.id AND o.state <> 'failed') k
+          WHERE o.binding_id = b.id AND o.state <> 'failed'
+          UNION
+          SELECT pk.key FROM @extschema@.outbox_packed p, unnest(p.row_keys) AS pk(key)
+          WHERE p.binding_id = b.id) k
     ORDER BY k.key;
     PERFORM @extschema@.wake();
     RETURN NULL;
@@ -491,6 +495,9 @@ BEGIN
     DELETE FROM @extschema@.outbox o USING @extschema@.bindings b, pg_event_trigger_dropped_objects() d
     WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid
       AND d.objsubid = 0 AND o.state <> 'sending';
+    DELETE FROM @extschema@.outbox_packed o USING @extschema@.bindings b, pg_event_trigger_dropped_objects() d
+    WHERE o.binding_id = b.id AND d.classid = 'pg_class'::regclass AND d.objid = b.source::oid
+      AND d.objsubid = 0;
     DELETE FROM @extschema@.bindings b USING pg_event_trigger_dropped_objects() d
     WHERE d.classid = 'pg_class'::regclass AND d.objid = b.source::oid AND d.objsubid = 0;
 END
@@ -808,36 +815,53 @@ AS 'MODULE_PATHNAME', 'webflow_binding_budget';
 COMMENT ON FUNCTION @extschema@.binding_budget(integer) IS
 'The request budget a binding publishes with: its rate limit, requests in the last minute, and whether and why it is paused (or why its connection cannot be used now)';
 
-CREATE OR REPLACE VIEW @extschema@.status AS
-SELECT b.id AS binding_id,
-       b.source,
-       b.collection_id,
-       coalesce(o.pending, 0) AS pending,
-       coalesce(o.sending, 0) AS sending,
-       coalesce(o.failed, 0) AS failed,
-       o.oldest_pending_age,
-       b.last_success,
-       b.last_error,
-       b.last_error_at,
-       c.paused_because,
-       coalesce(b.connection, '') AS connection,
-       c.rate_limit,
-       c.requests_last_minute,
-       c.paused_until
-FROM @extschema@.bindings b
-LEFT JOIN (SELECT binding_id,
-                  count(*) FILTER (WHERE state = 'pending') AS pending,
-                  count(*) FILTER (WHERE state = 'sending') AS sending,
-                  count(*) FILTER (WHERE state = 'failed') AS failed,
-                  now() - min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending_age
-           FROM @extschema@.outbox GROUP BY binding_id) o ON o.binding_id = b.id
-CROSS JOIN LATERAL @extschema@.binding_budget(b.id) c;
-COMMENT ON VIEW @extschema@.status IS
-'Per binding: changes pending, sending and failed, the age of the oldest pending one, last success, last error, and its connection''s budget: whether and why sending is paused, the rate limit and the requests of the last minute';
-
 -------------------------------------------------------------------------
 -- The writer pays less (issue 12): one index entry per queued row
 -------------------------------------------------------------------------
+-- A statement's changes written 500 or more at a time are packed: one row
+-- per binding holds them as arrays, out of line and uncompressed, in a
+-- table without an index (outbox_pack.c), so the writer makes no outbox
+-- index entry for them.  The pass unpacks them into the outbox, with the
+-- ids they were given, before it claims; a claim takes no fresh change of
+-- a binding newer than its oldest packed one (drain.c).  (Made first: the
+-- drops below fire _drop_bindings, which reads it.)
+CREATE TABLE @extschema@.outbox_packed (
+    binding_id  integer NOT NULL,
+    first_id    bigint NOT NULL,
+    ids         bigint[] NOT NULL,
+    upserts     boolean[] NOT NULL,
+    row_keys    text[] NOT NULL,
+    row_images  jsonb[] NOT NULL,
+    enqueued_at timestamptz NOT NULL
+);
+ALTER TABLE @extschema@.outbox_packed
+    ALTER COLUMN ids SET STORAGE EXTERNAL,
+    ALTER COLUMN upserts SET STORAGE EXTERNAL,
+    ALTER COLUMN row_keys SET STORAGE EXTERNAL,
+    ALTER COLUMN row_images SET STORAGE EXTERNAL,
+    REPLICA IDENTITY FULL;
+COMMENT ON TABLE @extschema@.outbox_packed IS
+'Changes of bound tables written many at once by one statement, one row per binding, until a pass moves them into webflow.outbox';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.outbox_packed', '');
+REVOKE ALL ON @extschema@.outbox_packed FROM PUBLIC;
+
+-- Every queued change, packed or not, as rows of the outbox
+CREATE VIEW @extschema@.queue AS
+SELECT o.id, o.binding_id, o.op, o.row_key, o.row_image, o.enqueued_at, o.attempts,
+       o.next_attempt_at, o.state, o.claimed_at, o.maybe_sent, o.last_error, o.last_status,
+       false AS packed
+FROM @extschema@.outbox o
+UNION ALL
+SELECT u.id, p.binding_id, CASE WHEN u.upsert THEN 'upsert' ELSE 'delete' END, u.row_key,
+       u.row_image, p.enqueued_at, 0, p.enqueued_at, 'pending', NULL, false, NULL, NULL,
+       true
+FROM @extschema@.outbox_packed p
+CROSS JOIN LATERAL ROWS FROM (unnest(p.ids), unnest(p.upserts), unnest(p.row_keys),
+                              unnest(p.row_images)) AS u(id, upsert, row_key, row_image);
+COMMENT ON VIEW @extschema@.queue IS
+'Every queued change: the rows of webflow.outbox, and the changes still packed in webflow.outbox_packed (packed = true), which the next passes move into the outbox';
+REVOKE ALL ON @extschema@.queue FROM PUBLIC;
+
 -- A fresh row (pending, never put back: next_attempt_at = enqueued_at, as
 -- the trigger writes every row) is in one index only, outbox_fresh on its
 -- id; every other row is in outbox_row, and the pending ones among them in
@@ -867,6 +891,36 @@ ALTER TABLE @extschema@.outbox REPLICA IDENTITY FULL;
 -- it uses), instead of one per row.  Ids still rise in the order rows are
 -- written, and a key's rows in the order of its changes.
 ALTER SEQUENCE @extschema@.outbox_id_seq INCREMENT BY 1024;
+
+-- the status counts packed changes as pending
+CREATE OR REPLACE VIEW @extschema@.status AS
+SELECT b.id AS binding_id,
+       b.source,
+       b.collection_id,
+       coalesce(o.pending, 0) + coalesce(p.pending, 0) AS pending,
+       coalesce(o.sending, 0) AS sending,
+       coalesce(o.failed, 0) AS failed,
+       now() - least(o.oldest_pending, p.oldest_pending) AS oldest_pending_age,
+       b.last_success,
+       b.last_error,
+       b.last_error_at,
+       c.paused_because,
+       coalesce(b.connection, '') AS connection,
+       c.rate_limit,
+       c.requests_last_minute,
+       c.paused_until
+FROM @extschema@.bindings b
+LEFT JOIN (SELECT binding_id,
+                  count(*) FILTER (WHERE state = 'pending') AS pending,
+                  count(*) FILTER (WHERE state = 'sending') AS sending,
+                  count(*) FILTER (WHERE state = 'failed') AS failed,
+                  min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest_pending
+           FROM @extschema@.outbox GROUP BY binding_id) o ON o.binding_id = b.id
+LEFT JOIN (SELECT binding_id, sum(cardinality(ids)) AS pending, min(enqueued_at) AS oldest_pending
+           FROM @extschema@.outbox_packed GROUP BY binding_id) p ON p.binding_id = b.id
+CROSS JOIN LATERAL @extschema@.binding_budget(b.id) c;
+COMMENT ON VIEW @extschema@.status IS
+'Per binding: changes pending, sending and failed, the age of the oldest pending one, last success, last error, and its connection''s budget: whether and why sending is paused, the rate limit and the requests of the last minute';
 
 -- end of the writer pays less
 

@@ -8,7 +8,7 @@ CREATE TRIGGER ob_publish AFTER INSERT OR UPDATE OR DELETE ON ob FOR EACH ROW
     EXECUTE FUNCTION webflow.publish_trigger('5f1e0000000000000000e002', '{"key": "id"}');
 CREATE VIEW ob_queue AS
     SELECT o.id, o.op, o.row_key, o.row_image
-    FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
+    FROM webflow.queue o JOIN webflow.bindings b ON b.id = o.binding_id
     WHERE b.source = 'ob'::regclass;
 -- every key's last queued change is the table's row (or its delete)
 CREATE VIEW ob_check AS
@@ -27,6 +27,17 @@ INSERT INTO ob SELECT g, 'row ' || g FROM generate_series(1, 2500) g;
 SELECT count(*) AS queued, count(DISTINCT id) AS ids,
        bool_and(row_key::int = rank) AS in_row_order
 FROM (SELECT row_key, id, rank() OVER (ORDER BY id) FROM ob_queue) q;
+-- written 1000, 1000 and 500 at a time, they are packed (one row each),
+-- and webflow.status counts them as pending
+SELECT count(*) AS packed_rows, sum(cardinality(ids)) AS changes,
+       bool_and(first_id = ids[1]) AS first_id_is_first
+FROM webflow.outbox_packed p JOIN webflow.bindings b ON b.id = p.binding_id
+WHERE b.source = 'ob'::regclass;
+SELECT pending FROM webflow.status WHERE source = 'ob'::regclass;
+-- fewer at once are written to the outbox row by row
+INSERT INTO ob SELECT g, 'row ' || g FROM generate_series(2501, 2600) g;
+SELECT packed, count(*) FROM webflow.queue q JOIN webflow.bindings b ON b.id = q.binding_id
+WHERE b.source = 'ob'::regclass AND q.row_key::int > 2500 GROUP BY packed;
 
 -- savepoints: a rolled-back part leaves nothing, the rest is queued
 BEGIN;
@@ -40,7 +51,7 @@ DELETE FROM ob WHERE id = 6;
 RELEASE SAVEPOINT s2;
 COMMIT;
 SELECT row_key, op, row_image->>'n' AS n FROM ob_queue
-WHERE id > (SELECT max(id) FROM ob_queue WHERE row_key = '2500') ORDER BY id;
+WHERE id > (SELECT max(id) FROM ob_queue WHERE row_key = '2600') ORDER BY id;
 
 -- a statement that fails in a trigger that fires after the publish
 -- trigger queues nothing; a plpgsql EXCEPTION block drops its part only
@@ -128,7 +139,7 @@ ROLLBACK;
 SELECT count(*) AS lost FROM ob_queue WHERE row_image->>'name' = 'lost';
 
 SELECT * FROM ob_check;
-SELECT count(*) - count(DISTINCT id) AS duplicate_ids FROM webflow.outbox;
+SELECT count(*) - count(DISTINCT id) AS duplicate_ids FROM webflow.queue;
 
 DROP TABLE ob CASCADE;
 DROP FUNCTION ob_refuse();

@@ -128,9 +128,19 @@ webflow_extension_table(const char *name)
 bool
 webflow_sql_has_collection_owners(void)
 {
+	return webflow_sql_has_table("collection_owners");
+}
+
+/*
+ * webflow_sql_has_table says whether the database's SQL has the table
+ * webflow.name (one that a later version of the SQL made).
+ */
+bool
+webflow_sql_has_table(const char *name)
+{
 	Oid			nsp = get_namespace_oid("webflow", true);
 
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("collection_owners", nsp));
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
 }
 
 /*

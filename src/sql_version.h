@@ -14,6 +14,7 @@ extern char *webflow_sql_version(void);
 extern bool webflow_sql_version_known(const char *version);
 extern void webflow_require_known_sql_version(void);
 extern bool webflow_sql_has_collection_owners(void);
+extern bool webflow_sql_has_table(const char *name);
 extern Oid	webflow_extension_table(const char *name);
 
 #endif							/* WEBFLOW_SQL_VERSION_H */

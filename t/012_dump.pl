@@ -44,7 +44,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM webflow.outbox'), '2',
 is($node->safe_psql('postgres', q{
 SELECT string_agg(relname || ':' || relpersistence::text, ',' ORDER BY relname)
 FROM pg_class WHERE relnamespace = 'webflow'::regnamespace AND relkind = 'r'}),
-	'bindings:p,collection_fields:p,collection_owners:p,items:p,outbox:p',
+	'bindings:p,collection_fields:p,collection_owners:p,items:p,outbox:p,outbox_packed:p',
 	'every table of the extension is a logged table');
 
 my $dump = $node->basedir . '/webflow.dump';

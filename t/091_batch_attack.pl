@@ -84,7 +84,7 @@ CREATE TABLE public.audit (id int PRIMARY KEY);
 sub queued
 {
 	return sql(q{SELECT coalesce(string_agg(o.op || ':' || o.row_key || ':' || coalesce(o.row_image->>'v', '-'), ',' ORDER BY o.id), '')
-	             FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
+	             FROM webflow.queue o JOIN webflow.bindings b ON b.id = o.binding_id
 	             WHERE b.source = 'public.t'::regclass});
 }
 # mismatches(): keys of t whose last outbox row does not give the table's row
@@ -94,18 +94,18 @@ sub mismatches
 {
 	return sql(q{
 	WITH o AS (SELECT DISTINCT ON (o.row_key) o.row_key, o.op, o.row_image
-	           FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id
+	           FROM webflow.queue o JOIN webflow.bindings b ON b.id = o.binding_id
 	           WHERE b.source = 'public.t'::regclass ORDER BY o.row_key, o.id DESC)
 	SELECT count(*) FROM public.t FULL JOIN o ON o.row_key = t.id::text
 	WHERE (t.id IS NOT NULL AND (o.row_key IS NULL OR o.op <> 'upsert' OR o.row_image <> to_jsonb(t.*)))
 	   OR (t.id IS NULL AND o.op <> 'delete')});
 }
-sub dup_ids { return sql(q{SELECT count(*) - count(DISTINCT id) FROM webflow.outbox}); }
+sub dup_ids { return sql(q{SELECT count(*) - count(DISTINCT id) FROM webflow.queue}); }
 # reset(): empty table and outbox (the DELETE's own outbox rows removed after)
 sub reset_all
 {
 	sql(q{ALTER TABLE public.t DISABLE TRIGGER USER; DELETE FROM public.t; ALTER TABLE public.t ENABLE TRIGGER USER;
-	      DELETE FROM webflow.outbox; DELETE FROM public.audit;});
+	      DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox; DELETE FROM public.audit;});
 }
 
 # warm up: learn the row_key format
@@ -119,7 +119,7 @@ attempt($fmt eq 'upsert:1:0' && mismatches() eq '0', "0: plain insert gives one 
 reset_all();
 sql(q{
 INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b');
-DELETE FROM webflow.outbox;
+DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 INSERT INTO public.audit VALUES (1);
 CREATE FUNCTION public.audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -138,7 +138,7 @@ attempt($q1 eq 'upsert:1:1',
 	"1: UPDATE of a row whose later AFTER trigger catches a unique_violation in an EXCEPTION block: the change's outbox row is there (outbox: '$q1', expected 'upsert:1:1')");
 
 # 1b. the same, committed in an explicit transaction with more work after it
-sql(q{DELETE FROM webflow.outbox});
+sql(q{DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox});
 sql(q{BEGIN; UPDATE public.t SET v = 2 WHERE id = 1; UPDATE public.t SET v = 2 WHERE id = 2; COMMIT;});
 my $q1b = queued();
 attempt($q1b eq 'upsert:1:2,upsert:2:2' && mismatches() eq '0',
@@ -159,7 +159,7 @@ BEGIN
 END $$;
 CREATE TRIGGER log_after AFTER INSERT ON public.log FOR EACH ROW EXECUTE FUNCTION public.log_fn();
 INSERT INTO public.audit VALUES (1), (2) ON CONFLICT DO NOTHING;
-DELETE FROM webflow.outbox;
+DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 });
 sql(q{WITH u AS (UPDATE public.t SET v = 3 RETURNING id) INSERT INTO public.log SELECT id, 'changed' FROM u});
 my $q1c = queued();
@@ -172,7 +172,7 @@ attempt($q1c eq 'upsert:1:3,upsert:2:3' && mismatches() eq '0',
 reset_all();
 sql(q{
 INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'), (3, 0, 'c');
-DELETE FROM webflow.outbox;
+DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE FUNCTION public.check_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE n int;
 BEGIN
@@ -186,7 +186,7 @@ END $$;
 CREATE TRIGGER aa_check AFTER UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.check_fn();
 });
 sql(q{UPDATE public.t SET v = 5});
-my $q2 = sql(q{SELECT string_agg(row_key, ',' ORDER BY row_key) FROM webflow.outbox}) // '';
+my $q2 = sql(q{SELECT string_agg(row_key, ',' ORDER BY row_key) FROM webflow.queue}) // '';
 attempt($q2 eq '1,2,3' && mismatches() eq '0',
 	"2: three-row UPDATE, an earlier-named AFTER trigger runs a SELECT then RAISEs inside an EXCEPTION block: all three keys queued (outbox keys: '$q2', expected '1,2,3')");
 sql(q{DROP TRIGGER aa_check ON public.t});
@@ -195,7 +195,7 @@ sql(q{DROP TRIGGER aa_check ON public.t});
 reset_all();
 sql(q{
 INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b');
-DELETE FROM webflow.outbox;
+DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE FUNCTION public.util_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   BEGIN
@@ -208,14 +208,14 @@ END $$;
 CREATE TRIGGER zz_util AFTER UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.util_fn();
 });
 sql(q{UPDATE public.t SET v = 7});
-my $q3 = sql(q{SELECT string_agg(row_key, ',' ORDER BY row_key) FROM webflow.outbox}) // '';
+my $q3 = sql(q{SELECT string_agg(row_key, ',' ORDER BY row_key) FROM webflow.queue}) // '';
 attempt($q3 eq '1,2' && mismatches() eq '0',
 	"3: two-row UPDATE, a later AFTER trigger runs a utility command then RAISEs in an EXCEPTION block: both keys queued (outbox keys: '$q3', expected '1,2')");
 sql(q{DROP TRIGGER zz_util ON public.t});
 
 # ---- 4. savepoints: a rolled-back UPDATE leaves nothing, a kept one stays
 reset_all();
-sql(q{INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'); DELETE FROM webflow.outbox;});
+sql(q{INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'); DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;});
 sql(q{BEGIN; SAVEPOINT a; UPDATE public.t SET v = 9; ROLLBACK TO a; UPDATE public.t SET v = 3 WHERE id = 2;
       SAVEPOINT b; UPDATE public.t SET v = 4 WHERE id = 1; RELEASE b; COMMIT;});
 my $q4 = queued();
@@ -226,7 +226,7 @@ attempt($q4 eq 'upsert:2:3,upsert:1:4' && mismatches() eq '0', "4: savepoint rol
 reset_all();
 sql(q{
 INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 1500) g;
-DELETE FROM webflow.outbox;
+DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE FUNCTION public.fail_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN IF NEW.id = 1400 AND NEW.v = 1 THEN RAISE EXCEPTION 'late failure'; END IF; RETURN NULL; END $$;
 CREATE TRIGGER zz_fail AFTER UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.fail_fn();
@@ -238,9 +238,9 @@ EXCEPTION WHEN raise_exception THEN RETURN 'caught';
 END $$;
 });
 my $r5 = sql(q{SELECT public.guarded(1)});
-my $n5 = sql(q{SELECT count(*) FROM webflow.outbox});
+my $n5 = sql(q{SELECT count(*) FROM webflow.queue});
 sql(q{SELECT public.guarded(2)});
-my $n5b = sql(q{SELECT count(*) FROM webflow.outbox});
+my $n5b = sql(q{SELECT count(*) FROM webflow.queue});
 attempt($r5 eq 'caught' && $n5 eq '0' && $n5b eq '1500' && mismatches() eq '0' && dup_ids() eq '0',
 	"5: 1500-row UPDATE failing in a later trigger at row 1400, caught: nothing queued ($n5), then a good one: 1500 ($n5b)");
 sql(q{DROP TRIGGER zz_fail ON public.t});
@@ -258,9 +258,9 @@ BEGIN
 EXCEPTION WHEN query_canceled THEN RETURN 'timed out';
 END $$;
 });
-sql(q{DELETE FROM webflow.outbox});
+sql(q{DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox});
 my $r6 = sql(q{SET statement_timeout = '1s'; SELECT public.guarded2(3)});
-my $n6 = sql(q{SELECT count(*) FROM webflow.outbox});
+my $n6 = sql(q{SELECT count(*) FROM webflow.queue});
 attempt($r6 eq 'timed out' && $n6 eq '0',
 	"6: statement_timeout in the trigger phase after 1000 rows flushed, caught: nothing queued ($r6, $n6 rows)");
 sql(q{DROP TRIGGER zz_slow ON public.t});
@@ -270,7 +270,7 @@ sql(q{DROP TRIGGER zz_slow ON public.t});
 reset_all();
 sql(q{
 INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'), (3, 0, 'c');
-DELETE FROM webflow.outbox;
+DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE FUNCTION public.bump_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.v < 100 THEN UPDATE public.t SET v = NEW.v + 100 WHERE id = NEW.id; END IF;
@@ -295,14 +295,14 @@ sql(q{INSERT INTO public.t SELECT g, 0, NULL FROM generate_series(1, 100000) g})
 sql(q{UPDATE public.t SET v = 1 WHERE id % 2 = 0});
 sql(q{UPDATE public.t SET note = (SELECT string_agg(md5(g::text || id::text), '') FROM generate_series(1, 40000) g) WHERE id <= 3});
 sql(q{DELETE FROM public.t WHERE id > 99990});
-my $n8 = sql(q{SELECT count(*) FROM webflow.outbox});
+my $n8 = sql(q{SELECT count(*) FROM webflow.queue});
 my $m8 = mismatches();
 attempt($n8 eq '150013' && $m8 eq '0' && dup_ids() eq '0',
 	sprintf("8: 100k insert, 50k update, three 1.3 MB rows, 10 deletes: %s rows (expected 150013), %s mismatches, %.1f s", $n8, $m8, time - $t8));
 
 # ---- 9. two sessions on one key: ids in commit order
 reset_all();
-sql(q{INSERT INTO public.t VALUES (1, 0, 'a'); DELETE FROM webflow.outbox;});
+sql(q{INSERT INTO public.t VALUES (1, 0, 'a'); DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;});
 {
 	my ($in, $out, $err) = ('', '', '');
 	my $a = IPC::Run::start([ 'psql', '-X', '-qAt', '-d', $node->connstr('postgres') ],
@@ -325,7 +325,7 @@ attempt($q9 eq 'upsert:1:1,upsert:1:3,upsert:1:2' && mismatches() eq '0', "9: tw
 # ---- 10. procedure with COMMIT and ROLLBACK inside, PREPARE TRANSACTION
 reset_all();
 sql(q{
-INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'); DELETE FROM webflow.outbox;
+INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'); DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE PROCEDURE public.p() LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE public.t SET v = 10 WHERE id = 1; COMMIT;
@@ -343,7 +343,7 @@ attempt($q10 eq 'upsert:1:10,upsert:2:30,upsert:1:40,upsert:2:40' && mismatches(
 # phase, with the sequence at INCREMENT 1 (a partial upgrade) and at 1024
 reset_all();
 sql(q{
-INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 50) g; DELETE FROM webflow.outbox;
+INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 50) g; DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE FUNCTION public.sqlins_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO webflow.outbox (binding_id, op, row_key) VALUES (-1, 'delete', 'sql' || NEW.id);
@@ -359,15 +359,15 @@ sql(q{UPDATE public.t SET v = 3});
 sql(q{ALTER SEQUENCE webflow.outbox_id_seq INCREMENT BY 1024});
 sql(q{UPDATE public.t SET v = 4});
 my $d11 = dup_ids();
-my $n11 = sql(q{SELECT count(*) FROM webflow.outbox});
+my $n11 = sql(q{SELECT count(*) FROM webflow.queue});
 attempt($d11 eq '0' && $n11 eq '300' && mismatches() eq '0', "11: SQL default-nextval inserts between kept rows, INCREMENT 1 and back to 1024: $d11 duplicate ids, $n11 rows (expected 300)");
-sql(q{DELETE FROM webflow.outbox WHERE binding_id = -1});
+sql(q{DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox WHERE binding_id = -1});
 
 # ---- 12. a session holds cached values of outbox_id_seq (CACHE 20,
 # INCREMENT 1, as after a partial upgrade); the upgrade's ALTER SEQUENCE
 # INCREMENT BY 1024 then runs in another session
 reset_all();
-sql(q{INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 5) g; DELETE FROM webflow.outbox;});
+sql(q{INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 5) g; DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;});
 sql(q{ALTER SEQUENCE webflow.outbox_id_seq INCREMENT BY 1 CACHE 20});
 {
 	my ($in, $out, $err) = ('', '', '');
@@ -383,7 +383,7 @@ sql(q{ALTER SEQUENCE webflow.outbox_id_seq INCREMENT BY 1 CACHE 20});
 }
 sql(q{UPDATE public.t SET v = 4 WHERE id <= 5});
 my $d12 = dup_ids();
-my $ids12 = sql(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM webflow.outbox});
+my $ids12 = sql(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM webflow.queue});
 attempt($d12 eq '0' && mismatches() eq '0', "12: cached sequence values across the INCREMENT change: $d12 duplicate ids ($ids12)");
 sql(q{ALTER SEQUENCE webflow.outbox_id_seq INCREMENT BY 1024 CACHE 1});
 
@@ -407,16 +407,16 @@ CREATE TRIGGER wf AFTER INSERT OR UPDATE OR DELETE ON public.at FOR EACH ROW
   EXECUTE FUNCTION webflow.publish_trigger('$C2', '{"key":"id"}');
 GRANT SELECT, UPDATE ON public.at TO mallory;
 INSERT INTO public.at VALUES (1, 0), (2, 0);
-DELETE FROM webflow.outbox;
+DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 });
 my $r13 = $node->safe_psql('postgres', q{SET ROLE mallory; SELECT public.at_upd(5); SELECT public.at_upd(-1); UPDATE public.at SET v = 6 WHERE id = 2;});
-my $q13 = sql(q{SELECT string_agg(row_key || ':' || (row_image->>'v'), ',' ORDER BY id) FROM webflow.outbox});
+my $q13 = sql(q{SELECT string_agg(row_key || ':' || (row_image->>'v'), ',' ORDER BY id) FROM webflow.queue});
 attempt($q13 eq '1:5,2:5,2:6', "13: mallory (no rights on webflow) through a SECURITY DEFINER function and directly: '$q13' ($r13)");
 
 # ---- 14. deferred publish trigger and SET CONSTRAINTS inside a trigger
 reset_all();
 sql(qq{
-INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'); DELETE FROM webflow.outbox;
+INSERT INTO public.t VALUES (1, 0, 'a'), (2, 0, 'b'); DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE TABLE public.dt (id int PRIMARY KEY, v int);
 CREATE CONSTRAINT TRIGGER wfd AFTER INSERT OR UPDATE ON public.dt DEFERRABLE INITIALLY DEFERRED
   FOR EACH ROW EXECUTE FUNCTION webflow.publish_trigger('580e63fc8c9a982ac9b8b7c3', '{"key":"id"}');
@@ -425,7 +425,7 @@ BEGIN SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; RETURN NULL; 
 CREATE TRIGGER zz_setc AFTER UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.setc_fn();
 });
 sql(q{BEGIN; INSERT INTO public.dt VALUES (1, 1); UPDATE public.t SET v = 1; UPDATE public.dt SET v = 2; COMMIT;});
-my $q14 = sql(q{SELECT string_agg(row_key || ':' || (row_image->>'v'), ',' ORDER BY id) FROM webflow.outbox});
+my $q14 = sql(q{SELECT string_agg(row_key || ':' || (row_image->>'v'), ',' ORDER BY id) FROM webflow.queue});
 attempt($q14 eq '1:1,1:1,2:1,1:2' && dup_ids() eq '0', "14: deferred publish trigger fired by SET CONSTRAINTS inside a trigger and at commit: '$q14'");
 sql(q{DROP TRIGGER zz_setc ON public.t});
 
@@ -435,19 +435,19 @@ sql(q{DROP TRIGGER zz_setc ON public.t});
 reset_all();
 my $copyfile = $node->basedir . '/copy16.txt';
 sql(qq{
-INSERT INTO public.t VALUES (1, 0, 'a'); DELETE FROM webflow.outbox;
+INSERT INTO public.t VALUES (1, 0, 'a'); DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 COPY (SELECT g, g, 'copied' FROM generate_series(10, 1209) g) TO '$copyfile';
 CREATE FUNCTION public.copy_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$
 BEGIN IF NEW.id = 1 AND NEW.v = 1 THEN EXECUTE format('COPY public.t FROM %L', '$copyfile'); UPDATE public.t SET v = 2 WHERE id = 10; END IF; RETURN NULL; END \$\$;
 CREATE TRIGGER zz_copy AFTER UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.copy_fn();
 });
 sql(q{UPDATE public.t SET v = 1 WHERE id = 1});
-my $n16 = sql(q{SELECT count(*) FROM webflow.outbox});
+my $n16 = sql(q{SELECT count(*) FROM webflow.queue});
 my $m16 = mismatches();
 sql(q{DROP TRIGGER zz_copy ON public.t});
 sql(q{WITH a AS (UPDATE public.t SET v = 5 WHERE id <= 20 RETURNING id), b AS (UPDATE public.at SET v = 7 RETURNING id) SELECT count(*) FROM a, b});
 my $m16b = mismatches();
-my $at16 = sql(q{SELECT string_agg(row_key || ':' || (row_image->>'v'), ',' ORDER BY o.id) FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id WHERE b.source = 'public.at'::regclass});
+my $at16 = sql(q{SELECT string_agg(row_key || ':' || (row_image->>'v'), ',' ORDER BY o.id) FROM webflow.queue o JOIN webflow.bindings b ON b.id = o.binding_id WHERE b.source = 'public.at'::regclass});
 attempt($n16 eq '1202' && $m16 eq '0' && $m16b eq '0' && $at16 =~ /1:7/ && $at16 =~ /2:7/ && dup_ids() eq '0',
 	"16: COPY FROM inside an AFTER trigger then an UPDATE of a copied row ($n16 rows, expected 1202; $m16 mismatches), CTE over two bound tables ($m16b mismatches, at: $at16)");
 
@@ -455,7 +455,7 @@ attempt($n16 eq '1202' && $m16 eq '0' && $m16b eq '0' && $at16 =~ /1:7/ && $at16
 # one statement
 reset_all();
 sql(q{
-INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 3) g; DELETE FROM webflow.outbox;
+INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 3) g; DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE FUNCTION public.alter_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.id = 2 THEN
@@ -468,7 +468,7 @@ CREATE TRIGGER zz_alter AFTER UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION p
 });
 my $r17 = try(q{UPDATE public.t SET v = 1});
 my $q17 = queued();
-my $ix17 = sql(q{SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM webflow.outbox WHERE op = 'upsert' AND row_key <> '' AND row_key IN ('1','2','3')});
+my $ix17 = sql(q{SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM webflow.queue WHERE op = 'upsert' AND row_key <> '' AND row_key IN ('1','2','3')});
 attempt($r17 eq 'ok' && $q17 eq 'upsert:1:1,upsert:2:1,upsert:3:1' && $ix17 eq '3',
 	"17: ALTER TABLE webflow.outbox ADD COLUMN and CREATE INDEX between kept rows: $r17, '$q17', $ix17 rows through the new index");
 sql(q{DROP TRIGGER zz_alter ON public.t; DROP INDEX webflow.outbox_extra17; ALTER TABLE webflow.outbox DROP COLUMN extra17;});
@@ -478,12 +478,12 @@ sql(q{DROP TRIGGER zz_alter ON public.t; DROP INDEX webflow.outbox_extra17; ALTE
 # then hands out values inside the block already written
 reset_all();
 sql(q{INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 600) g});
-my $v18 = sql(q{SELECT min(id) FROM webflow.outbox});
+my $v18 = sql(q{SELECT min(id) FROM webflow.queue});
 sql(q{ALTER SEQUENCE webflow.outbox_id_seq INCREMENT BY 1});
 sql(q{UPDATE public.t SET v = 1 WHERE id >= 598});
 my $d18 = dup_ids();
 my $m18 = mismatches();
-my $ids18 = sql(q{SELECT string_agg(row_key || '@' || id, ',' ORDER BY row_key::int, id) FROM webflow.outbox WHERE row_key IN ('2', '598')});
+my $ids18 = sql(q{SELECT string_agg(row_key || '@' || id, ',' ORDER BY row_key::int, id) FROM webflow.queue WHERE row_key IN ('2', '598')});
 attempt($d18 eq '0' && $m18 eq '0',
 	"18: 600-row INSERT (one block from $v18), ALTER SEQUENCE INCREMENT BY 1, 3-row UPDATE of keys 598..600: $d18 duplicate ids, $m18 keys whose last outbox row is not the row ($ids18)");
 sql(q{ALTER SEQUENCE webflow.outbox_id_seq INCREMENT BY 1024});
@@ -491,7 +491,7 @@ sql(q{ALTER SEQUENCE webflow.outbox_id_seq INCREMENT BY 1024});
 # ---- 19. MERGE, and a WITH HOLD cursor whose function updates t
 reset_all();
 sql(q{
-INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 5) g; DELETE FROM webflow.outbox;
+INSERT INTO public.t SELECT g, 0, 'x' FROM generate_series(1, 5) g; DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox;
 CREATE FUNCTION public.bumpf(k int) RETURNS int LANGUAGE plpgsql AS $$
 BEGIN UPDATE public.t SET v = v + 1 WHERE id = k; UPDATE public.t SET v = v + 10 WHERE id = k; RETURN k; END $$;
 });

@@ -100,7 +100,7 @@ INSERT INTO public.d VALUES (0, 0, 'registers the binding');
 -- verdict(): the guarantees, for the rows of t, u and d (see the top)
 CREATE FUNCTION public.verdict() RETURNS text LANGUAGE sql AS $$
 WITH o AS (SELECT b.source::oid AS src, o.id, o.op, o.row_key, o.row_image
-           FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id),
+           FROM webflow.queue o JOIN webflow.bindings b ON b.id = o.binding_id),
 tt AS (SELECT 'public.t'::regclass::oid AS src, x.id::text AS k, to_jsonb(x.*) AS img, x.v FROM public.t x
        UNION ALL SELECT 'public.u'::regclass::oid, x.id::text, to_jsonb(x.*), x.v FROM public.u x
        UNION ALL SELECT 'public.d'::regclass::oid, x.id::text, to_jsonb(x.*), x.v FROM public.d x),
@@ -115,12 +115,12 @@ SELECT format('mismatch=%s count=%s order=%s dup=%s',
   (SELECT count(*) FROM (SELECT (row_image->>'v')::int AS v,
                                 lag((row_image->>'v')::int) OVER (PARTITION BY src, row_key ORDER BY id) AS pv
                          FROM o WHERE op = 'upsert') s WHERE s.v < s.pv),
-  (SELECT count(*) - count(DISTINCT id) FROM webflow.outbox))
+  (SELECT count(*) - count(DISTINCT id) FROM webflow.queue))
 $$;
 -- details(): the keys that fail, for the report
 CREATE FUNCTION public.details() RETURNS text LANGUAGE sql AS $$
 WITH o AS (SELECT b.source::regclass::text AS src, o.id, o.op, o.row_key, o.row_image->>'v' AS v
-           FROM webflow.outbox o JOIN webflow.bindings b ON b.id = o.binding_id),
+           FROM webflow.queue o JOIN webflow.bindings b ON b.id = o.binding_id),
 tt AS (SELECT 't' AS src, id::text AS k, v FROM public.t UNION ALL SELECT 'u', id::text, v FROM public.u
        UNION ALL SELECT 'd', id::text, v FROM public.d),
 per AS (SELECT src, row_key, string_agg(op || ':' || coalesce(v, '-'), ',' ORDER BY id) AS q, count(*) AS n FROM o GROUP BY 1, 2)
@@ -138,7 +138,7 @@ BEGIN
   INSERT INTO public.u SELECT g, 0, 'x' FROM generate_series(1, nu) g;
   ALTER TABLE public.t ENABLE TRIGGER USER; ALTER TABLE public.u ENABLE TRIGGER USER;
   ALTER TABLE public.d ENABLE TRIGGER USER;
-  DELETE FROM webflow.outbox; DELETE FROM public.audit;
+  DELETE FROM webflow.outbox_packed; DELETE FROM webflow.outbox; DELETE FROM public.audit;
 END $$;
 });
 sql(qq{COPY (SELECT g, 1, 'copied' FROM generate_series(5001, 6200) g) TO '$copyfile'});

@@ -216,11 +216,12 @@ sub site_matches_on
 }
 
 # drain_queue(NODE, TRIES): drain() until no change but failed ones is
-# queued, at most TRIES (60) passes; whether the queue emptied
+# queued (packed ones included), at most TRIES (60) passes; whether the queue emptied
 sub drain_queue
 {
 	my ($node, $tries) = @_;
-	my $q = q{SELECT count(*) FROM webflow.outbox WHERE state <> 'failed'};
+	my $q = q{SELECT (SELECT count(*) FROM webflow.outbox WHERE state <> 'failed')
+	  + (SELECT count(*) FROM webflow.outbox_packed)};
 	for (1 .. ($tries // 60))
 	{
 		return 1 if $node->safe_psql('postgres', $q) eq '0';

@@ -32,6 +32,7 @@
 #include "ratelimit.h"
 #include "request.h"
 #include "shmem.h"
+#include "sql_version.h"
 #include "step.h"
 #include "webflow.h"
 
@@ -586,15 +587,21 @@ holder_row(SendState *ss, Change *c, const char *id, bool *queued)
 	args[3] = Int32GetDatum(c->binding_id);
 	*queued = false;
 	webflow_step_begin(ss->opts);
-	/* (fresh rows are in outbox_fresh, put-back ones in outbox_row) */
-	if (SPI_execute_with_args("SELECT i.source_key, EXISTS (SELECT 1 FROM webflow.outbox o"
-							  "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
-							  "     AND o.state = 'pending' AND " OUTBOX_ROW_PREDICATE("o") ")"
-							  "  OR EXISTS (SELECT 1 FROM webflow.outbox o"
-							  "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
-							  "     AND " OUTBOX_FRESH_PREDICATE("o") ")"
-							  " FROM webflow.items i WHERE i.collection_id = $1"
-							  " AND i.item_id = $2 AND i.source_key <> $3",
+	/*
+	 * (fresh rows are in outbox_fresh, put-back ones in outbox_row; from
+	 * 1.1 on a change may be packed still)
+	 */
+	if (SPI_execute_with_args(psprintf("SELECT i.source_key, EXISTS (SELECT 1 FROM webflow.outbox o"
+									   "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
+									   "     AND o.state = 'pending' AND " OUTBOX_ROW_PREDICATE("o") ")"
+									   "  OR EXISTS (SELECT 1 FROM webflow.outbox o"
+									   "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
+									   "     AND " OUTBOX_FRESH_PREDICATE("o") ")%s"
+									   " FROM webflow.items i WHERE i.collection_id = $1"
+									   " AND i.item_id = $2 AND i.source_key <> $3",
+									   webflow_sql_has_table("outbox_packed") ?
+									   "  OR EXISTS (SELECT 1 FROM webflow.outbox_packed p"
+									   "   WHERE p.binding_id = $4 AND i.source_key = ANY (p.row_keys))" : ""),
 							  4, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webflow.items");
 	if (SPI_processed > 0)

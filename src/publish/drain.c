@@ -79,6 +79,7 @@ static void drain_lock_tag(LOCKTAG *tag);
 static bool take_lock(void);
 static void refresh_snapshot(void);
 static void make_resumed_due(void);
+static void unpack(void);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows, bool *several);
 static List *claim_rows(int max_rows, const char *connection, HTAB *bindings,
 						MemoryContext cxt, int *nrows);
@@ -176,10 +177,10 @@ box_id(int64 id)
  * apply.
  */
 #define CLAIM_SQL \
-	"WITH fresh AS (" \
+	"WITH %sfresh AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
-	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s" \
-	"  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s%s" \
+	"  ORDER BY id LIMIT $1 FOR UPDATE OF o SKIP LOCKED)," \
 	" retried AS (" \
 	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
@@ -223,6 +224,49 @@ box_id(int64 id)
 	"    o.attempts, o.maybe_sent)" \
 	" SELECT * FROM claimed ORDER BY binding_id, row_key, id"
 
+/*
+ * No fresh row newer than the oldest packed change of its collection (1.1
+ * on): those are unpacked first (unpack), and one of them may be an older
+ * change of the row's item (the item map knows rows by collection and key,
+ * which the tables bound to one collection share).  held (a CTE, before
+ * fresh) has, per binding, the oldest packed id of its collection; the
+ * claim reads it in its own snapshot: a packed row committed after the
+ * unpack, before the claim, holds the newer rows back until a later pass.
+ */
+#define CLAIM_HELD_SQL \
+	"held AS MATERIALIZED (SELECT ob.id AS binding_id, pg_catalog.min(p.first_id) AS first_id" \
+	"  FROM webflow.outbox_packed p" \
+	"  JOIN webflow.bindings pb ON pb.id OPERATOR(pg_catalog.=) p.binding_id" \
+	"  JOIN webflow.bindings ob ON ob.collection_id OPERATOR(pg_catalog.=) pb.collection_id" \
+	"  GROUP BY ob.id),"
+#define CLAIM_PACKED_SQL \
+	" AND NOT EXISTS (SELECT FROM held h" \
+	"   WHERE h.binding_id OPERATOR(pg_catalog.=) o.binding_id" \
+	"     AND h.first_id OPERATOR(pg_catalog.<) o.id)"
+
+/*
+ * The changes of the oldest $1 packed rows (outbox_pack.c) moved into the
+ * outbox with the ids and enqueue time they were written with, fresh
+ * rows like those the trigger writes one by one; those of a binding that
+ * is gone (unbind() deletes its queued rows) are dropped.  A packed row a
+ * transaction holds is left for a later pass.
+ */
+#define UNPACK_SQL \
+	"WITH p AS (" \
+	"  DELETE FROM webflow.outbox_packed p WHERE p.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(" \
+	"    SELECT ctid FROM webflow.outbox_packed ORDER BY first_id LIMIT $1 FOR UPDATE SKIP LOCKED))" \
+	"  RETURNING p.binding_id, p.ids, p.upserts, p.row_keys, p.row_images, p.enqueued_at)" \
+	" INSERT INTO webflow.outbox (id, binding_id, op, row_key, row_image, enqueued_at, next_attempt_at)" \
+	" SELECT u.id, p.binding_id, CASE WHEN u.up THEN 'upsert' ELSE 'delete' END, u.k, u.img," \
+	"   p.enqueued_at, p.enqueued_at" \
+	" FROM p CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(p.ids), pg_catalog.unnest(p.upserts)," \
+	"   pg_catalog.unnest(p.row_keys), pg_catalog.unnest(p.row_images)) AS u(id, up, k, img)" \
+	" WHERE EXISTS (SELECT FROM webflow.bindings b WHERE b.id OPERATOR(pg_catalog.=) p.binding_id)" \
+	" ORDER BY u.id"
+
+/* The packed rows a pass unpacks (of at most WEBFLOW_OUTBOX_MAX_ROWS changes each). */
+#define UNPACK_ROWS 4
+
 /* The rows of one connection's bindings (and, for the default one, orphans). */
 #define CLAIM_CONNECTION_SQL \
 	" AND COALESCE((SELECT b.connection FROM webflow.bindings b" \
@@ -256,6 +300,22 @@ make_resumed_due(void)
 							  "   FOR UPDATE SKIP LOCKED))",
 							  1, argtypes, args, NULL, false, 0) < 0)
 		elog(ERROR, "could not make the rows of a lifted pause due");
+}
+
+/*
+ * unpack moves the changes of the oldest packed rows into the outbox
+ * (1.1 on; the 1.0 SQL has no outbox_packed).
+ */
+static void
+unpack(void)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(UNPACK_ROWS)};
+
+	if (!webflow_sql_has_table("outbox_packed"))
+		return;
+	if (SPI_execute_with_args(UNPACK_SQL, 1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not unpack the packed outbox rows");
 }
 
 /*
@@ -315,11 +375,14 @@ claim_rows(int max_rows, const char *connection, HTAB *bindings,
 	uint64		i;
 	int			ret;
 	const char *cond;
+	bool		packed;
 
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
 	cond = connection ? CLAIM_CONNECTION_SQL : "";
-	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, cond, cond, cond),
+	packed = webflow_sql_has_table("outbox_packed");
+	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, packed ? CLAIM_HELD_SQL : "", cond,
+										 packed ? CLAIM_PACKED_SQL : "", cond, cond),
 								connection ? 2 : 1, argtypes, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not claim outbox rows: %s", SPI_result_code_string(ret));
@@ -523,7 +586,10 @@ build_payload(Change *c, MemoryContext cxt)
  * failed, is an upsert, not on its last attempt, $3).  Put-back rows are
  * read by key through outbox_row; fresh rows by one read of outbox_fresh
  * for the whole pass (it has no key), which the newest of a key always is
- * when it has one.
+ * when it has one.  From 1.1 on (the two %s) a collection with packed
+ * changes counts as having every key on its way: reading the keys of every
+ * packed change for every pass would cost more than the wait, which ends
+ * when its packed changes are unpacked (the oldest first, every pass).
  */
 #define ON_ITS_WAY_SQL \
 	"WITH w AS (SELECT * FROM unnest($1, $2) WITH ORDINALITY AS w(c, k, n))," \
@@ -531,7 +597,7 @@ build_payload(Change *c, MemoryContext cxt)
 	"  FROM webflow.outbox o" \
 	"  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) o.binding_id" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") \
-	"    AND (b.collection_id, o.row_key) IN (SELECT c, k FROM w))" \
+	"    AND (b.collection_id, o.row_key) IN (SELECT c, k FROM w))%s" \
 	" SELECT w.n FROM w WHERE (SELECT q.op OPERATOR(pg_catalog.=) 'upsert'" \
 	"   AND q.attempts OPERATOR(pg_catalog.<) $3 FROM (" \
 	"  SELECT o.id, o.op, o.attempts FROM webflow.outbox o" \
@@ -542,8 +608,18 @@ build_payload(Change *c, MemoryContext cxt)
 	"    AND " OUTBOX_ROW_PREDICATE("o") \
 	"  UNION ALL" \
 	"  SELECT f.id, f.op, f.attempts FROM fresh f" \
-	"  WHERE f.c OPERATOR(pg_catalog.=) w.c AND f.k OPERATOR(pg_catalog.=) w.k) q" \
+	"  WHERE f.c OPERATOR(pg_catalog.=) w.c AND f.k OPERATOR(pg_catalog.=) w.k%s) q" \
 	" ORDER BY q.id DESC LIMIT 1)"
+
+/* ON_ITS_WAY_SQL's packed changes (1.1 on): a CTE, and their part of q */
+#define ON_ITS_WAY_PACKED_CTE \
+	", packed AS MATERIALIZED (SELECT DISTINCT b.collection_id AS c" \
+	"  FROM webflow.outbox_packed p" \
+	"  JOIN webflow.bindings b ON b.id OPERATOR(pg_catalog.=) p.binding_id)"
+#define ON_ITS_WAY_PACKED_PART \
+	"  UNION ALL" \
+	"  SELECT 9223372036854775807, 'upsert', 0 FROM packed k" \
+	"  WHERE k.c OPERATOR(pg_catalog.=) w.c"
 
 /*
  * mark_references_on_its_way sets reference_queued on the changes that
@@ -561,6 +637,7 @@ mark_references_on_its_way(List *changes)
 	Datum		args[3];
 	Change	  **waiting = palloc(sizeof(Change *) * Max(list_length(changes), 1));
 	int			nwaiting = 0;
+	bool		packed;
 	ListCell   *lc;
 
 	foreach(lc, changes)
@@ -580,7 +657,10 @@ mark_references_on_its_way(List *changes)
 	args[0] = makeArrayResult(cols, CurrentMemoryContext);
 	args[1] = makeArrayResult(keys, CurrentMemoryContext);
 	args[2] = Int32GetDatum(webflow_max_attempts - 1);
-	if (SPI_execute_with_args(ON_ITS_WAY_SQL, 3, types, args, NULL, true, 0) != SPI_OK_SELECT)
+	packed = webflow_sql_has_table("outbox_packed");
+	if (SPI_execute_with_args(psprintf(ON_ITS_WAY_SQL, packed ? ON_ITS_WAY_PACKED_CTE : "",
+									   packed ? ON_ITS_WAY_PACKED_PART : ""),
+							  3, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webflow.outbox");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -864,6 +944,7 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
 
+	unpack();
 	changes = claim(max_rows, cxt, claimed, &opts->several_connections);
 	if (changes == NIL)
 	{

@@ -65,6 +65,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "outbox_pack.h"
 #include "outbox_write.h"
 
 /* The columns of webflow.outbox the code fills in. */
@@ -603,6 +604,11 @@ write_rows(WebflowOutboxRow *rows, int nrows)
 
 	Assert(nrows > 0 && nrows <= WEBFLOW_OUTBOX_MAX_ROWS);
 	assign_ids(ids, nrows);
+	if (nrows >= WEBFLOW_OUTBOX_PACK_MIN && webflow_outbox_pack(writer.relid, rows, ids, nrows))
+	{
+		table_close(rel, NoLock);
+		return;
+	}
 	for (i = 0; i < nrows; i++)
 		ExecStoreHeapTuple(form_row(ids[i], rows[i].binding_id, rows[i].upsert,
 									PointerGetDatum(rows[i].row_key), rows[i].image),

@@ -116,16 +116,18 @@ worker_exit(int code, Datum arg)
 
 /*
  * The milliseconds until the next pending row is due: 0 when a fresh row
- * waits (pending and never put back, next_attempt_at = enqueued_at), else
+ * waits (pending and never put back, next_attempt_at = enqueued_at) or a
+ * packed one (%s: NEXT_DUE_PACKED_SQL from 1.1 on), else
  * the earliest due time of the others; the conditions are the predicates
  * of outbox_fresh and outbox_due, word for word.
  */
 #define NEXT_DUE_SQL \
 	"SELECT CASE WHEN EXISTS (SELECT FROM webflow.outbox o" \
-	"  WHERE " OUTBOX_FRESH_PREDICATE("o") ") THEN 0" \
+	"  WHERE " OUTBOX_FRESH_PREDICATE("o") ")%s THEN 0" \
 	" ELSE (SELECT extract(epoch FROM min(next_attempt_at) - now()) * 1000" \
 	"  FROM webflow.outbox" \
 	"  WHERE state = 'pending' AND next_attempt_at <> enqueued_at) END"
+#define NEXT_DUE_PACKED_SQL " OR EXISTS (SELECT FROM webflow.outbox_packed)"
 
 /*
  * extension_ready says whether the extension exists in our database with
@@ -173,7 +175,8 @@ extension_ready(long *next_due_ms, char **problem, char **hint)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* a fresh row (outbox_fresh) is due now; the others by outbox_due */
-		if (SPI_execute(NEXT_DUE_SQL, true, 1) == SPI_OK_SELECT &&
+		if (SPI_execute(psprintf(NEXT_DUE_SQL, webflow_sql_has_table("outbox_packed") ?
+								 NEXT_DUE_PACKED_SQL : ""), true, 1) == SPI_OK_SELECT &&
 			SPI_processed == 1)
 		{
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
