@@ -130,19 +130,7 @@ sub drain_db
 sub site_db
 {
 	my ($node, $db, $table, $coll, $where) = @_;
-	my @live = @{ live_item_names($coll) };
-	my @want = split /\|/, sdb($node, $db,
-		qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table } . ($where ? "WHERE $where" : ''));
-	my %seen;
-	$seen{$_}++ for @live;
-	my @bad = grep { ($seen{$_} // 0) != 1 } @want;
-	my %want = map { $_ => 1 } @want;
-	my @extra = grep { !$want{$_} } @live;
-	my $ok = !@bad && !@extra && scalar(@live) == scalar(@want);
-	my $d = scalar(@live) . ' live for ' . scalar(@want) . ' rows'
-	  . (@bad ? '; not live once: ' . join('|', @bad[0 .. ($#bad < 4 ? $#bad : 4)]) : '')
-	  . (@extra ? '; live without a row: ' . join('|', @extra[0 .. ($#extra < 4 ? $#extra : 4)]) : '');
-	return ($ok, $d);
+	return site_matches_on($node, $table, $coll, db => $db, where => $where);
 }
 
 # upgrade(OLD, NEW, MODE...): pg_upgrade (both stopped); (completed, text)

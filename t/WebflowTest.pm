@@ -195,14 +195,17 @@ sub live_item_names
 	return [ map { $_->{fieldData}{name} // '' } @{ fake_pages($_[0], live => 1) } ];
 }
 
-# site_matches_on(NODE, TABLE, COLLECTION): whether every row of TABLE (its
-# name column) is live exactly once and nothing else is live, and a
-# description (counts, up to five names of each kind that differ)
+# site_matches_on(NODE, TABLE, COLLECTION, db => DB, where => COND):
+# whether every row of TABLE (its name column; in database DB, postgres by
+# default; those for which COND holds) is live exactly once and nothing
+# else is live, and a description (counts, up to five names of each kind
+# that differ)
 sub site_matches_on
 {
-	my ($node, $table, $coll) = @_;
+	my ($node, $table, $coll, %o) = @_;
 	my @live = @{ live_item_names($coll) };
-	my @want = split /\|/, $node->safe_psql('postgres', qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table});
+	my @want = split /\|/, $node->safe_psql($o{db} // 'postgres',
+		qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table} . ($o{where} ? " WHERE $o{where}" : ''));
 	my %seen;
 	$seen{$_}++ for @live;
 	my @bad = grep { ($seen{$_} // 0) != 1 } @want;
