@@ -322,7 +322,7 @@ sub claim_ms
 	my @ms;
 	# (only the claims that claimed rows: the plan's top node says how many)
 	our $all_claims_ms = 0;
-	while ($log =~ /duration: ([0-9.]+) ms\s+plan:\s*\n\s*Query Text: WITH (?:free_bindings|seen|fresh) AS[^\n]*\n[^\n]*actual time=[0-9.]+\.\.[0-9.]+ rows=(\d+)/g)
+	while ($log =~ /duration: ([0-9.]+) ms\s+plan:\s*\n\s*Query Text: WITH (?:free_bindings|seen|fresh|open_xids) AS[^\n]*\n[^\n]*actual time=[0-9.]+\.\.[0-9.]+ rows=(\d+)/g)
 	{
 		push @ms, $1 if $2 > 0;
 		$all_claims_ms += $1;

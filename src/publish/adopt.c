@@ -576,33 +576,34 @@ mapped_to_other_row(SendState *ss, Change *c, const char *id)
 static char *
 holder_row(SendState *ss, Change *c, const char *id, bool *queued)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		args[4];
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
 	char	   *key = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	args[0] = CStringGetTextDatum(c->binding->collection_id);
 	args[1] = CStringGetTextDatum(id);
 	args[2] = CStringGetTextDatum(c->row_key);
-	args[3] = Int32GetDatum(c->binding_id);
 	*queued = false;
 	webflow_step_begin(ss->opts);
 	/*
-	 * (fresh rows are in outbox_fresh, put-back ones in outbox_row; from
-	 * 1.1 on a change may be packed still)
+	 * (the holder may be a row of any table bound to the collection, whose
+	 * item map they share: its change is looked for in each of their
+	 * bindings; fresh rows are in outbox_fresh, put-back ones in
+	 * outbox_row; from 1.1 on a change may be packed still)
 	 */
 	if (SPI_execute_with_args(psprintf("SELECT i.source_key, EXISTS (SELECT 1 FROM webflow.outbox o"
-									   "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
+									   "   WHERE o.binding_id IN (SELECT b.id FROM webflow.bindings b WHERE b.collection_id = $1) AND o.row_key = i.source_key"
 									   "     AND o.state = 'pending' AND " OUTBOX_ROW_PREDICATE("o") ")"
 									   "  OR EXISTS (SELECT 1 FROM webflow.outbox o"
-									   "   WHERE o.binding_id = $4 AND o.row_key = i.source_key"
+									   "   WHERE o.binding_id IN (SELECT b.id FROM webflow.bindings b WHERE b.collection_id = $1) AND o.row_key = i.source_key"
 									   "     AND " OUTBOX_FRESH_PREDICATE("o") ")%s"
 									   " FROM webflow.items i WHERE i.collection_id = $1"
 									   " AND i.item_id = $2 AND i.source_key <> $3",
 									   webflow_sql_has_table("outbox_packed") ?
 									   "  OR EXISTS (SELECT 1 FROM webflow.outbox_packed p"
-									   "   WHERE p.binding_id = $4 AND i.source_key = ANY (p.row_keys))" : ""),
-							  4, types, args, NULL, true, 1) != SPI_OK_SELECT)
+									   "   WHERE p.binding_id IN (SELECT b.id FROM webflow.bindings b WHERE b.collection_id = $1) AND i.source_key = ANY (p.row_keys))" : ""),
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webflow.items");
 	if (SPI_processed > 0)
 	{

@@ -79,7 +79,7 @@ static void drain_lock_tag(LOCKTAG *tag);
 static bool take_lock(void);
 static void refresh_snapshot(void);
 static void make_resumed_due(void);
-static void unpack(void);
+static void unpack(const char *connection);
 static List *claim(int max_rows, MemoryContext cxt, int *nrows, bool *several);
 static List *claim_rows(int max_rows, const char *connection, HTAB *bindings,
 						MemoryContext cxt, int *nrows);
@@ -228,16 +228,25 @@ box_id(int64 id)
  * No fresh row newer than the oldest packed change of its collection (1.1
  * on): those are unpacked first (unpack), and one of them may be an older
  * change of the row's item (the item map knows rows by collection and key,
- * which the tables bound to one collection share).  held (a CTE, before
- * fresh) has, per binding, the oldest packed id of its collection; the
- * claim reads it in its own snapshot: a packed row committed after the
- * unpack, before the claim, holds the newer rows back until a later pass.
+ * which the tables bound to one collection share).  A packed row that an
+ * open transaction is deleting or holds (an unbind(), a DROP TABLE, also
+ * prepared; its xmax is among the transactions in progress of the claim's
+ * snapshot) holds back its own binding's rows only: the unpack passes it
+ * over, and the rows of the other tables of its collection must not wait
+ * for that transaction.  held (a CTE, before fresh) has, per binding, the
+ * oldest packed id that holds it back; the claim reads it in its own
+ * snapshot: a packed row committed after the unpack, before the claim,
+ * holds the newer rows back until a later pass.
  */
 #define CLAIM_HELD_SQL \
-	"held AS MATERIALIZED (SELECT ob.id AS binding_id, pg_catalog.min(p.first_id) AS first_id" \
+	"open_xids AS MATERIALIZED (SELECT (x::text::bigint OPERATOR(pg_catalog.%) 4294967296)::text AS xid" \
+	"  FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x)," \
+	" held AS MATERIALIZED (SELECT ob.id AS binding_id, pg_catalog.min(p.first_id) AS first_id" \
 	"  FROM webflow.outbox_packed p" \
 	"  JOIN webflow.bindings pb ON pb.id OPERATOR(pg_catalog.=) p.binding_id" \
 	"  JOIN webflow.bindings ob ON ob.collection_id OPERATOR(pg_catalog.=) pb.collection_id" \
+	"  WHERE ob.id OPERATOR(pg_catalog.=) pb.id" \
+	"     OR p.xmax::text NOT IN (SELECT xid FROM open_xids)" \
 	"  GROUP BY ob.id),"
 #define CLAIM_PACKED_SQL \
 	" AND NOT EXISTS (SELECT FROM held h" \
@@ -249,12 +258,15 @@ box_id(int64 id)
  * outbox with the ids and enqueue time they were written with, fresh
  * rows like those the trigger writes one by one; those of a binding that
  * is gone (unbind() deletes its queued rows) are dropped.  A packed row a
- * transaction holds is left for a later pass.
+ * transaction holds is left for a later pass.  %s is empty, or keeps only
+ * the packed rows of one connection's bindings ($2), which its claim
+ * follows.
  */
 #define UNPACK_SQL \
 	"WITH p AS (" \
 	"  DELETE FROM webflow.outbox_packed p WHERE p.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(" \
-	"    SELECT ctid FROM webflow.outbox_packed ORDER BY first_id LIMIT $1 FOR UPDATE SKIP LOCKED))" \
+	"    SELECT ctid FROM webflow.outbox_packed WHERE true%s" \
+	"    ORDER BY first_id LIMIT $1 FOR UPDATE SKIP LOCKED))" \
 	"  RETURNING p.binding_id, p.ids, p.upserts, p.row_keys, p.row_images, p.enqueued_at)" \
 	" INSERT INTO webflow.outbox (id, binding_id, op, row_key, row_image, enqueued_at, next_attempt_at)" \
 	" SELECT u.id, p.binding_id, CASE WHEN u.up THEN 'upsert' ELSE 'delete' END, u.k, u.img," \
@@ -303,18 +315,19 @@ make_resumed_due(void)
 }
 
 /*
- * unpack moves the changes of the oldest packed rows into the outbox
- * (1.1 on; the 1.0 SQL has no outbox_packed).
+ * unpack moves the changes of the oldest packed rows (of one connection's
+ * bindings, unless connection is NULL) into the outbox.
  */
 static void
-unpack(void)
+unpack(const char *connection)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(UNPACK_ROWS)};
+	Oid			argtypes[2] = {INT4OID, TEXTOID};
+	Datum		args[2];
 
-	if (!webflow_sql_has_table("outbox_packed"))
-		return;
-	if (SPI_execute_with_args(UNPACK_SQL, 1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+	args[0] = Int32GetDatum(UNPACK_ROWS);
+	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
+	if (SPI_execute_with_args(psprintf(UNPACK_SQL, connection ? CLAIM_CONNECTION_SQL : ""),
+							  connection ? 2 : 1, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not unpack the packed outbox rows");
 }
 
@@ -380,7 +393,10 @@ claim_rows(int max_rows, const char *connection, HTAB *bindings,
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = connection ? CStringGetTextDatum(connection) : (Datum) 0;
 	cond = connection ? CLAIM_CONNECTION_SQL : "";
+	/* (the 1.0 SQL has no outbox_packed) */
 	packed = webflow_sql_has_table("outbox_packed");
+	if (packed)
+		unpack(connection);
 	ret = SPI_execute_with_args(psprintf(CLAIM_SQL, packed ? CLAIM_HELD_SQL : "", cond,
 										 packed ? CLAIM_PACKED_SQL : "", cond, cond),
 								connection ? 2 : 1, argtypes, args, NULL, false, 0);
@@ -944,7 +960,6 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))", false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
 
-	unpack();
 	changes = claim(max_rows, cxt, claimed, &opts->several_connections);
 	if (changes == NIL)
 	{

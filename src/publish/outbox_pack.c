@@ -16,9 +16,10 @@
  * What must hold, with the pass's side (drain.c):
  * - Order: the changes keep the ids outbox_write.c gave them, in the
  *   order of the rows; unpacking inserts them with those ids.  A claim
- *   takes no fresh row of a binding newer than the oldest change of it
- *   still packed (the claim reads both in one snapshot), so a key's
- *   packed older change is never overtaken.
+ *   takes no fresh row newer than the oldest change of its collection
+ *   still packed (the claim reads both in one snapshot; the item map
+ *   knows rows by collection and key), so a key's packed older change is
+ *   never overtaken.
  * - Nothing lost: a packed row is a change of the outbox like any other,
  *   written in the writer's transaction and only if it commits; the pass
  *   deletes it and inserts its changes in one statement.

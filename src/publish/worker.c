@@ -70,6 +70,9 @@
 /* The longest a pass of the worker waits out a connection's pause. */
 #define WORKER_MAX_PAUSE_WAIT_MS 1000
 
+/* How long the worker waits after a pass that took nothing of what was due. */
+#define WORKER_HELD_WAIT_MS 1000
+
 PG_FUNCTION_INFO_V1(webflow_worker_status);
 
 static uint32 wait_event_main = 0;
@@ -283,6 +286,13 @@ webflow_worker_main(Datum arg)
 				/* the worker of a drain() holds the lock: look again soon */
 				if (done < 0)
 					next_due_ms = Max(next_due_ms, 500);
+				/*
+				 * due rows that the pass could not take are held by open
+				 * transactions (an unbind(), a DROP TABLE): look again in a
+				 * while, not at once (a commit that queues wakes us anyway)
+				 */
+				else if (claimed == 0 && next_due_ms == 0)
+					next_due_ms = WORKER_HELD_WAIT_MS;
 				set_state("idle", NULL);
 			}
 		}
