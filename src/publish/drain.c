@@ -171,8 +171,10 @@ box_id(int64 id)
  * Failed rows of those keys that may have reached Webflow come too: an
  * earlier create of theirs may have made the item the newer rows need (it
  * is looked up by their slugs and names), and they follow the newest.
- * %s (three times) is empty, or a condition that keeps only the rows of
- * one connection's bindings ($2).  The conditions repeat the predicates of
+ * The first %s is CLAIM_HELD_SQL from 1.1 on (else empty), the third
+ * CLAIM_PACKED_SQL (the packed changes that hold fresh rows back); the
+ * others are empty, or a condition that keeps only the rows of one
+ * connection's bindings ($2).  The conditions repeat the predicates of
  * the partial indexes word for word, so that the planner sees that they
  * apply.
  */
@@ -236,7 +238,9 @@ box_id(int64 id)
  * for that transaction.  held (a CTE, before fresh) has, per binding, the
  * oldest packed id that holds it back; the claim reads it in its own
  * snapshot: a packed row committed after the unpack, before the claim,
- * holds the newer rows back until a later pass.
+ * holds the newer rows back until a later pass.  (An xmax that is a
+ * MultiXact, which only a superuser's own row locks on outbox_packed
+ * would make, is compared as if it were a transaction id.)
  */
 #define CLAIM_HELD_SQL \
 	"open_xids AS MATERIALIZED (SELECT (x::text::bigint OPERATOR(pg_catalog.%) 4294967296)::text AS xid" \

@@ -4,7 +4,8 @@
  *		The publish trigger's outbox rows of one statement, written together:
  *		kept in memory while the statement's AFTER triggers fire, then
  *		inserted in batches (outbox_write.c: one multi-insert, ids from as
- *		few nextval calls as the sequence allows).
+ *		few nextval calls as the sequence allows; a batch of 500 or more
+ *		packed, outbox_pack.c).
  *
  * The AFTER ROW triggers of a statement fire when its executor finishes
  * (ExecutorFinish), after every row of it was written.  The ExecutorFinish

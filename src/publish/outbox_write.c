@@ -5,7 +5,8 @@
  *		SPI and without the executor: the tuples are formed in C, inserted
  *		with table_tuple_insert (one row) or table_multi_insert (the rows
  *		of a statement, outbox_batch.c), and their index entries are made
- *		the way ExecInsertIndexTuples makes them (partial indexes included).
+ *		the way ExecInsertIndexTuples makes them (partial indexes included);
+ *		500 or more at once are packed instead (outbox_pack.c).
  *
  * An INSERT through SPI built and tore down an executor per row: the
  * plan's revalidation, the table's CHECK constraints read back from their
