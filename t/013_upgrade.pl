@@ -14,41 +14,6 @@ use WebflowTest;
 my $node = new_node('upgrade', create_extension => 0, 'webflow.worker_enabled' => 'off');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
-# the extension's objects and their definitions, as the catalog has them
-sub catalog
-{
-	my ($db) = @_;
-	return $node->safe_psql($db, q{
-SELECT string_agg(d, E'\n' ORDER BY d) FROM (
-  SELECT 'function ' || p.oid::regprocedure || ' ' || pg_get_function_result(p.oid) || ' '
-         || l.lanname || ' secdef=' || p.prosecdef || ' ' || coalesce(array_to_string(p.proconfig, ','), '')
-         || ' ' || md5(p.prosrc) || ' acl=' || coalesce(p.proacl::text, '')
-         || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '') AS d
-  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-  WHERE p.pronamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'relation ' || c.relname || ' ' || c.relkind::text || ' acl=' || coalesce(c.relacl::text, '')
-         || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '')
-  FROM pg_class c WHERE c.relnamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-         || ' ' || a.attnotnull || ' ' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
-  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-  WHERE c.relnamespace = 'webflow'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
-  UNION ALL
-  SELECT 'index ' || pg_get_indexdef(i.indexrelid)
-  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid)
-  FROM pg_constraint WHERE connamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'trigger ' || tgname || ' ' || pg_get_triggerdef(t.oid)
-  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regproc::text FROM pg_event_trigger
-) s});
-}
 
 # ---- a 1.0 install in use
 sql(q{CREATE EXTENSION webflow VERSION '1.0'});
@@ -86,7 +51,7 @@ is(sql(q{SELECT string_agg(proname || ':' || prosecdef, ',' ORDER BY proname) FR
 sql('CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION webflow');
 $node->safe_psql('fresh', q{GRANT EXECUTE ON FUNCTION webflow.bind(regclass, text, jsonb), webflow.sync(regclass) TO publisher});
-my ($updated, $fresh) = (catalog('postgres'), catalog('fresh'));
+my ($updated, $fresh) = (extension_catalog($node, 'postgres'), extension_catalog($node, 'fresh'));
 ok(length($fresh) > 1000, 'the catalog of a fresh install is read');
 is($updated, $fresh, 'the updated catalog equals a fresh 1.1 install (functions, tables, columns, indexes, triggers, grants, comments)');
 

@@ -314,52 +314,6 @@ SELECT webflow.bind('big', '$C2', '{"exclude": ["id"]}');
 # ======================================================================
 # Upgrade 3: 1.0 in the old cluster, ALTER EXTENSION UPDATE after
 # ======================================================================
-sub catalog
-{
-	my ($node, $db) = @_;
-	return $node->safe_psql($db, q{
-SELECT string_agg(d, E'\n' ORDER BY d) FROM (
-  SELECT 'function ' || p.oid::regprocedure || ' ' || pg_get_function_result(p.oid) || ' '
-         || l.lanname || ' secdef=' || p.prosecdef || ' ' || coalesce(array_to_string(p.proconfig, ','), '')
-         || ' ' || md5(p.prosrc) || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
-         || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '') AS d
-  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-  WHERE p.pronamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'relation ' || c.relname || ' ' || c.relkind::text || ' acl=' || coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))::text
-         || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '') || ' ri=' || c.relreplident::text
-  FROM pg_class c WHERE c.relnamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-         || ' ' || a.attnotnull || ' ' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
-         || ' ' || coalesce(col_description(a.attrelid, a.attnum), '')
-  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-  WHERE c.relnamespace = 'webflow'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
-  UNION ALL
-  SELECT 'index ' || pg_get_indexdef(i.indexrelid)
-  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid)
-  FROM pg_constraint WHERE connamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'trigger ' || tgname || ' ' || pg_get_triggerdef(t.oid)
-  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'webflow'::regnamespace
-  UNION ALL
-  SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regproc::text || ' '
-         || evtenabled::text || ' ' || coalesce(array_to_string(evttags, ','), '') FROM pg_event_trigger
-  UNION ALL
-  SELECT 'sequence ' || seqrelid::regclass || ' ' || seqincrement || ' ' || seqcache || ' ' || seqcycle
-  FROM pg_sequence WHERE seqrelid::regclass::text LIKE 'webflow.%'
-  UNION ALL
-  SELECT 'extconfig ' || coalesce(array_to_string(ARRAY(SELECT x::regclass::text FROM unnest(extconfig) x ORDER BY 1), ','), '')
-  FROM pg_extension WHERE extname = 'webflow'
-  UNION ALL
-  SELECT 'member ' || pg_describe_object(classid, objid, objsubid)
-  FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'webflow')
-) s});
-}
 
 my $C3 = fake_collection('pgu3', 'From one');
 my $o3 = new_node('u3_old', create_extension => 0, 'webflow.worker_enabled' => 'off');
@@ -395,7 +349,7 @@ SKIP:
 	sdb($n3, 'postgres', 'CREATE DATABASE fresh');
 	sdb($n3, 'fresh', 'CREATE EXTENSION webflow');
 	sdb($n3, 'fresh', q{GRANT EXECUTE ON FUNCTION webflow.bind(regclass, text, jsonb), webflow.sync(regclass) TO publisher});
-	my ($cu, $cf) = (catalog($n3, 'postgres'), catalog($n3, 'fresh'));
+	my ($cu, $cf) = (extension_catalog($n3, 'postgres'), extension_catalog($n3, 'fresh'));
 	my @du = split /\n/, $cu;
 	my @df = split /\n/, $cf;
 	my %f = map { $_ => 1 } @df;

@@ -31,7 +31,7 @@ our @EXPORT = qw(
   new_node wait_for wait_until wait_fake_items worker_status worker_pid
   iso_epoch api_requests slurp_log_since fake_api fake_pages
   attack_attempt attack_summary psql_try key_log_sql fake_collection
-  drain_queue live_item_names site_matches_on
+  drain_queue live_item_names site_matches_on extension_catalog
   $SITE $JOBS $BOOKS $AUTHORS $TAGS
 );
 
@@ -216,6 +216,58 @@ sub site_matches_on
 	  . (@bad ? '; not live once: ' . join('|', @bad[0 .. ($#bad < 4 ? $#bad : 4)]) : '')
 	  . (@extra ? '; live without a row: ' . join('|', @extra[0 .. ($#extra < 4 ? $#extra : 4)]) : '');
 	return ($ok, $d);
+}
+
+# extension_catalog(NODE, DB): the extension's objects and their
+# definitions as the catalog has them (functions, relations with their
+# effective grants and replica identity, columns, indexes, constraints,
+# triggers, event triggers), one per line, sorted: to compare an updated
+# or upgraded install with a fresh one
+sub extension_catalog
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db, q{
+SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+  SELECT 'function ' || p.oid::regprocedure || ' ' || pg_get_function_result(p.oid) || ' '
+         || l.lanname || ' secdef=' || p.prosecdef || ' ' || coalesce(array_to_string(p.proconfig, ','), '')
+         || ' ' || md5(p.prosrc) || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
+         || ' ' || coalesce(obj_description(p.oid, 'pg_proc'), '') AS d
+  FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+  WHERE p.pronamespace = 'webflow'::regnamespace
+  UNION ALL
+  SELECT 'relation ' || c.relname || ' ' || c.relkind::text || ' acl=' || coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))::text
+         || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '') || ' ri=' || c.relreplident::text
+  FROM pg_class c WHERE c.relnamespace = 'webflow'::regnamespace
+  UNION ALL
+  SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+         || ' ' || a.attnotnull || ' ' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
+         || ' ' || coalesce(col_description(a.attrelid, a.attnum), '')
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+  WHERE c.relnamespace = 'webflow'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'webflow'::regnamespace
+  UNION ALL
+  SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE connamespace = 'webflow'::regnamespace
+  UNION ALL
+  SELECT 'trigger ' || tgname || ' ' || pg_get_triggerdef(t.oid)
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'webflow'::regnamespace
+  UNION ALL
+  SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regproc::text || ' '
+         || evtenabled::text || ' ' || coalesce(array_to_string(evttags, ','), '') FROM pg_event_trigger
+  UNION ALL
+  SELECT 'sequence ' || seqrelid::regclass || ' ' || seqincrement || ' ' || seqcache || ' ' || seqcycle
+  FROM pg_sequence WHERE seqrelid::regclass::text LIKE 'webflow.%'
+  UNION ALL
+  SELECT 'extconfig ' || coalesce(array_to_string(ARRAY(SELECT x::regclass::text FROM unnest(extconfig) x ORDER BY 1), ','), '')
+  FROM pg_extension WHERE extname = 'webflow'
+  UNION ALL
+  SELECT 'member ' || pg_describe_object(classid, objid, objsubid)
+  FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'webflow')
+) s});
 }
 
 # drain_queue(NODE, TRIES): drain() until no change but failed ones is
