@@ -92,6 +92,18 @@ sub set_url
 	sleep(0.5);    # the worker rereads its settings at the top of its loop
 }
 
+# set_timeout(T): webflow.timeout for every process (ALTER SYSTEM + reload);
+# undef goes back to the node's 1 s
+sub set_timeout
+{
+	my ($t) = @_;
+	sql(defined $t
+		? "ALTER SYSTEM SET webflow.timeout = '$t'; SELECT pg_reload_conf();"
+		: 'ALTER SYSTEM RESET webflow.timeout; SELECT pg_reload_conf();');
+	wait_for($node, 'SHOW webflow.timeout', $t // '1s', 10);
+	sleep(0.5);    # the worker rereads its settings at the top of its loop
+}
+
 # ---- the verdict -----------------------------------------------------------
 
 # visible(COLLECTION): what a visitor sees, every page of List Live Items
@@ -372,11 +384,15 @@ for my $f (
 # ===========================================================================
 # Case 2: a lost answer, then a delete or a rename
 # ===========================================================================
+# Each subtest commits its delete or rename while the first answer is held
+# back, and checks that it did: the fake holds the answer 2.5 s (4.6 s for a
+# timeout), and webflow.timeout is 4 s so that a 500 is not a timeout.
+set_timeout('4s');
 for my $f (
-	[ 'dropped connection', { drop => $T, delay_ms => 1000 } ],
-	[ 'timeout',            { delay_ms => 1600 } ],
-	[ '500',                { status => 500, delay_ms => 1000 } ],
-	[ '502',                { status => 502, raw => $not_json, delay_ms => 1000 } ],)
+	[ 'dropped connection', { drop => $T, delay_ms => 2500 } ],
+	[ 'timeout',            { delay_ms => 4600 } ],
+	[ '500',                { status => 500, delay_ms => 2500 } ],
+	[ '502',                { status => 502, raw => $not_json, delay_ms => 2500 } ],)
 {
 	my ($what, $fault) = @$f;
 	for my $action ('delete', 'rename')
@@ -408,6 +424,8 @@ for my $f (
 	}
 }
 
+set_timeout(undef);
+
 # the lookup after a lost answer gets a 200 that is not JSON, then the row
 # is deleted: the first item must not stay live
 # (five rows are looked up by reading the collection's newest items, the
@@ -438,12 +456,13 @@ for my $f (
 	};
 }
 
+set_timeout('4s');    # as above: the rename back goes while the answer is held
 # an update (a rename) whose answer is lost after Webflow applied it, then
 # the row is renamed back: the item must not keep the slug of the lost
 # rename (the item map still holds the old slug, so "unchanged" is a guess)
 for my $f (
-	[ 'timeout', { delay_ms => 1600 } ],
-	[ '500',     { status => 500, delay_ms => 1000 } ],)
+	[ 'timeout', { delay_ms => 4600 } ],
+	[ '500',     { status => 500, delay_ms => 2500 } ],)
 {
 	my ($what, $fault) = @$f;
 	my $name = "case 2 (rename processed, $what; then renamed back)";
@@ -466,6 +485,8 @@ for my $f (
 		cleanup('c1', $mark);
 	};
 }
+
+set_timeout(undef);
 
 # ===========================================================================
 # Case 3: failing lookups must back off
