@@ -395,24 +395,33 @@ for my $f (
 	[ '502',                { status => 502, raw => $not_json, delay_ms => 2500 } ],)
 {
 	my ($what, $fault) = @$f;
-	for my $action ('delete', 'rename')
+	# (name moved: B is renamed and A takes B's old name, so that the slug A
+	# has now is that of B's item; with 5 rows they are looked for among the
+	# collection's newest items, with 2 one by one)
+	for my $action ('delete', 'rename', 'name moved', 'name moved, 5 rows')
 	{
 		my $name = "case 2 (batch create processed, $what; then $action)";
 		case_subtest $name => sub {
 			(my $prefix = "C2 $what $action") =~ s/\W+/ /g;
+			my @rows = $action =~ /5 rows/ ? qw(A B C D E) : qw(A B);
 			my $seq = fake_log_seq();
 			my $mark = outbox_mark();
 			fake_fault({ match => { method => 'POST', path => $jobs_create }, process => $T, count => 1, %$fault });
-			sql(qq{INSERT INTO c1 (name) VALUES ('$prefix A'), ('$prefix B')});
-			ok(wait_until(sub { 2 == grep { index($_->{fieldData}{name} // '', $prefix) == 0 } @{ fake_items($JOBS) } }, 10, 0.05),
-				"$name: Webflow made both items (the answer is not back yet)");
+			sql(qq{INSERT INTO c1 (name) VALUES } . join(', ', map { "('$prefix $_')" } @rows));
+			ok(wait_until(sub { @rows == grep { index($_->{fieldData}{name} // '', $prefix) == 0 } @{ fake_items($JOBS) } }, 10, 0.05),
+				"$name: Webflow made the items (the answer is not back yet)");
 			if ($action eq 'delete')
 			{
 				sql(qq{DELETE FROM c1 WHERE name = '$prefix A'});
 			}
-			else
+			elsif ($action eq 'rename')
 			{
 				sql(qq{UPDATE c1 SET name = '$prefix A renamed' WHERE name = '$prefix A'});
+			}
+			else
+			{
+				sql(qq{BEGIN; UPDATE c1 SET name = '$prefix B renamed' WHERE name = '$prefix B';
+				       UPDATE c1 SET name = '$prefix B' WHERE name = '$prefix A'; COMMIT;});
 			}
 			# (the fake logs a request once it has answered it)
 			ok(!grep({ $_->{method} eq 'POST' } @{ fake_log($seq) }),

@@ -58,6 +58,7 @@ static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
 static char *holder_row(SendState *ss, Change *c, const char *id, bool *queued);
 static bool release_moving_slug(SendState *ss, Change *c);
 static char *payload_name(Change *c);
+static char *own_name(Change *c);
 static char *lookup_name(SendState *ss, Change *c, const char *name,
 						 RequestClass *cls, char **slug);
 static List *candidate_names(Change *c);
@@ -460,14 +461,15 @@ release_moving_slug(SendState *ss, Change *c)
 }
 
 /*
- * candidate_names lists the names a change's item may have: its own, then
- * those of the states an earlier create may have sent.
+ * candidate_names lists the names a change's item may have: those of the
+ * states an earlier create may have sent, or its own when no such state is
+ * known (as for candidate slugs: the row's name now may be another row's).
  */
 static List *
 candidate_names(Change *c)
 {
 	List	   *names = NIL;
-	char	   *name = payload_name(c);
+	char	   *name = own_name(c);
 	ListCell   *lc;
 
 	if (name != NULL)
@@ -514,7 +516,7 @@ has_name(Change *c, JsonbValue *fd)
 	theirs = webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "name"));
 	if (theirs == NULL)
 		return false;
-	if (payload_name(c) != NULL && strcmp(theirs, payload_name(c)) == 0)
+	if (own_name(c) != NULL && strcmp(theirs, own_name(c)) == 0)
 		return true;
 	foreach(lc, c->candidate_names)
 		if (strcmp(theirs, (char *) lfirst(lc)) == 0)
@@ -753,6 +755,16 @@ payload_name(Change *c)
 	if (!webflow_jsonb_is_object(fd))
 		return NULL;
 	return webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "name"));
+}
+
+/*
+ * own_name is the name of a change's item now, when it is a candidate: only
+ * when no state an earlier attempt may have sent is known.
+ */
+static char *
+own_name(Change *c)
+{
+	return c->unknown_images == NIL ? payload_name(c) : NULL;
 }
 
 /*

@@ -733,19 +733,23 @@ add_candidate(List **list, char *value, MemoryContext cxt)
 }
 
 /*
- * candidate_slugs lists the slugs a change's item may have in Webflow: its
- * own, and those of the states an earlier attempt may have created (worked
- * out from the slug and name alone: the rest of such a state may not make
- * an item any more); and the names of those states, for an item whose slug
- * was changed in the Designer since.  It returns false when one could not
- * be worked out.
+ * candidate_slugs lists the slugs a change's item may have in Webflow: those
+ * of the states an earlier attempt may have created (worked out from the
+ * slug and name alone: the rest of such a state may not make an item any
+ * more), and the names of those states, for an item whose slug was changed
+ * in the Designer since.  The row's state now is no candidate unless it is
+ * one of them: it may never have been sent, and an item with its slug may
+ * be another row's (two rows that swapped names while the answer was
+ * lost).  Only a change with no such state (its images unknown) falls back
+ * on its own slug.  It returns false when one could not be worked out.
  */
 static bool
 candidate_slugs(Change *c, MemoryContext cxt)
 {
 	ListCell   *lc;
 
-	add_candidate(&c->candidate_slugs, c->slug, cxt);
+	if (c->unknown_images == NIL)
+		add_candidate(&c->candidate_slugs, c->slug, cxt);
 	foreach(lc, c->unknown_images)
 	{
 		char	   *slug;
