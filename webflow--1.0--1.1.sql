@@ -452,8 +452,10 @@ BEGIN
     FROM (SELECT i.source_key AS key FROM @extschema@.items i
           WHERE i.collection_id = b.collection_id
           UNION
+          -- (a failed row made no item, unless a create of it may have
+          -- been carried out before it failed)
           SELECT o.row_key FROM @extschema@.outbox o
-          WHERE o.binding_id = b.id AND o.state <> 'failed'
+          WHERE o.binding_id = b.id AND (o.state <> 'failed' OR o.maybe_sent)
           UNION
           SELECT pk.key FROM @extschema@.outbox_packed p, unnest(p.row_keys) AS pk(key)
           WHERE p.binding_id = b.id) k

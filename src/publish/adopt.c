@@ -57,11 +57,8 @@ static bool claimed_elsewhere(SendState *ss, Change *c, const char *id);
 static bool mapped_to_other_row(SendState *ss, Change *c, const char *id);
 static char *holder_row(SendState *ss, Change *c, const char *id, bool *queued);
 static bool release_moving_slug(SendState *ss, Change *c);
-static char *payload_name(Change *c);
-static char *own_name(Change *c);
 static char *lookup_name(SendState *ss, Change *c, const char *name,
 						 RequestClass *cls, char **slug);
-static List *candidate_names(Change *c);
 static void listed_item(JsonbValue *items, int j, char **id, JsonbValue **fd, char **slug);
 static bool has_name(Change *c, JsonbValue *fd);
 static void archive_staged(SendState *ss, Change *c);
@@ -74,7 +71,7 @@ static List *page_owners(SendState *ss, Binding *b, JsonbValue *items,
 static bool owned_by_other(List *owners, Change *c, const char *id);
 static int64 pagination_total(Jsonb *response);
 static void match_page(SendState *ss, Change **cs, int n, JsonbValue *items,
-					   int count, List *owners, NameMatch *names);
+					   int count, List *owners, List **names);
 static bool scan_newest(SendState *ss, Change **cs, int n);
 static bool slug_taken(const WebflowHttpResult *result);
 static char *update_body(Change *c, bool archive_only);
@@ -460,25 +457,6 @@ release_moving_slug(SendState *ss, Change *c)
 	return true;
 }
 
-/*
- * candidate_names lists the names a change's item may have: those of the
- * states an earlier create may have sent, or its own when no such state is
- * known (as for candidate slugs: the row's name now may be another row's).
- */
-static List *
-candidate_names(Change *c)
-{
-	List	   *names = NIL;
-	char	   *name = own_name(c);
-	ListCell   *lc;
-
-	if (name != NULL)
-		names = lappend(names, name);
-	foreach(lc, c->candidate_names)
-		if (name == NULL || strcmp((char *) lfirst(lc), name) != 0)
-			names = lappend(names, lfirst(lc));
-	return names;
-}
 
 /*
  * listed_item reads the j-th item of a list answer: its id, its fieldData
@@ -516,8 +494,6 @@ has_name(Change *c, JsonbValue *fd)
 	theirs = webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "name"));
 	if (theirs == NULL)
 		return false;
-	if (own_name(c) != NULL && strcmp(theirs, own_name(c)) == 0)
-		return true;
 	foreach(lc, c->candidate_names)
 		if (strcmp(theirs, (char *) lfirst(lc)) == 0)
 			return true;
@@ -746,26 +722,6 @@ resolve_found(Change *c, char *id, char *slug)
 		c->action = ACTION_CREATE;
 }
 
-/* payload_name is the name of a change's item (fieldData.name), or NULL. */
-static char *
-payload_name(Change *c)
-{
-	JsonbValue *fd = c->payload ? webflow_jsonb_get(c->payload, "fieldData") : NULL;
-
-	if (!webflow_jsonb_is_object(fd))
-		return NULL;
-	return webflow_jsonb_string(webflow_jsonb_container_get(fd->val.binary.data, "name"));
-}
-
-/*
- * own_name is the name of a change's item now, when it is a candidate: only
- * when no state an earlier attempt may have sent is known.
- */
-static char *
-own_name(Change *c)
-{
-	return c->unknown_images == NIL ? payload_name(c) : NULL;
-}
 
 /*
  * lookup_name looks for an item of the change's collection named like the
@@ -835,7 +791,7 @@ lookup_candidates(SendState *ss, Change *c)
 		}
 	}
 	/* (the item's slug may have been changed in Webflow since: its names) */
-	foreach(lc, candidate_names(c))
+	foreach(lc, c->candidate_names)
 	{
 		RequestClass cls;
 		char	   *slug = NULL;
@@ -877,16 +833,17 @@ pagination_total(Jsonb *response)
 }
 
 /*
- * match_page settles the changes that one of the slugs their row had
- * matches an item of a page of the newest items; for the others it notes
- * the first item that has one of their names (names[i]; used only when
- * no item has their slugs: a newer item with the name, made in the
- * Designer, say, is not theirs if one has the slug).  Items other rows own
- * are passed over.
+ * match_page settles the changes that one of the slugs their row was sent
+ * with matches an item of a page of the newest items; for the others it
+ * notes the items that have one of their names, newest first (names[i];
+ * used only when no item has their slugs: a newer item with the name,
+ * made in the Designer, say, is not theirs if one has the slug; and one
+ * another change then takes by its slug is not theirs either).  Items
+ * other rows own are passed over.
  */
 static void
 match_page(SendState *ss, Change **cs, int n, JsonbValue *items, int count,
-		   List *owners, NameMatch *names)
+		   List *owners, List **names)
 {
 	int			i;
 	int			j;
@@ -906,10 +863,13 @@ match_page(SendState *ss, Change **cs, int n, JsonbValue *items, int count,
 				continue;
 			if (has_candidate(cs[i], slug))
 				resolve_found(cs[i], id, slug);
-			else if (names[i].id == NULL && has_name(cs[i], fd))
+			else if (has_name(cs[i], fd))
 			{
-				names[i].id = id;
-				names[i].slug = slug;
+				NameMatch  *m = palloc(sizeof(NameMatch));
+
+				m->id = id;
+				m->slug = slug;
+				names[i] = lappend(names[i], m);
 			}
 		}
 	}
@@ -927,7 +887,7 @@ static bool
 scan_newest(SendState *ss, Change **cs, int n)
 {
 	Binding    *b = cs[0]->binding;
-	NameMatch  *names = palloc0(sizeof(NameMatch) * n);
+	List	  **names = palloc0(sizeof(List *) * n);
 	int			p;
 	int			i;
 	int			unresolved = n;
@@ -984,18 +944,31 @@ scan_newest(SendState *ss, Change **cs, int n)
 			break;
 		}
 	}
-	/* no item has their slugs: the item with their name (the whole collection seen) */
+	/*
+	 * no item has their slugs: the newest item with one of their names that
+	 * no other change took (by its slug, say), the whole collection seen
+	 */
 	for (i = 0; complete && i < n; i++)
-		if (cs[i]->action == ACTION_RESOLVE && names[i].id != NULL &&
-			!claimed_elsewhere(ss, cs[i], names[i].id))
-			resolve_found(cs[i], names[i].id, names[i].slug);
+	{
+		ListCell   *lc;
+
+		foreach(lc, names[i])
+		{
+			NameMatch  *m = lfirst(lc);
+
+			if (cs[i]->action != ACTION_RESOLVE)
+				break;
+			if (!claimed_elsewhere(ss, cs[i], m->id))
+				resolve_found(cs[i], m->id, m->slug);
+		}
+	}
 	return complete;
 }
 
 /*
  * webflow_resolve_unknown settles changes whose earlier create may have
  * reached Webflow, by looking for an item with one of the slugs the row
- * had when it was sent (or has now), then with one of its names.  Many at
+ * was sent with, then with one of the names it was sent with.  Many at
  * once are matched against the collection's newest items; a few are
  * looked up one by one.
  */

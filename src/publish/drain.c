@@ -72,6 +72,20 @@
  * tag that SQL's pg_advisory_lock() cannot name (it sets field4 to 1 or 2),
  * so no role can take it to stall publishing.
  */
+/*
+ * The rows a dead process left "sending", put back due now; the newest of
+ * each key (what that pass sent) marked maybe sent.  (The subquery sees
+ * the rows as they were before the update, through the outbox_row index.)
+ */
+#define RECOVER_SENDING_SQL \
+	"UPDATE webflow.outbox o SET state = 'pending', claimed_at = NULL," \
+	"  next_attempt_at = pg_catalog.now()," \
+	"  maybe_sent = o.maybe_sent OR NOT EXISTS (SELECT 1 FROM webflow.outbox n" \
+	"    WHERE n.binding_id = o.binding_id AND n.row_key = o.row_key" \
+	"      AND n.id > o.id AND n.state = 'sending' AND " OUTBOX_ROW_PREDICATE("n") ")" \
+	" WHERE o.ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox" \
+	"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))"
+
 #define DRAIN_LOCK_KEY 7769
 #define DRAIN_LOCK_FIELD4 0x5746	/* "WF" */
 
@@ -737,19 +751,17 @@ add_candidate(List **list, char *value, MemoryContext cxt)
  * of the states an earlier attempt may have created (worked out from the
  * slug and name alone: the rest of such a state may not make an item any
  * more), and the names of those states, for an item whose slug was changed
- * in the Designer since.  The row's state now is no candidate unless it is
- * one of them: it may never have been sent, and an item with its slug may
- * be another row's (two rows that swapped names while the answer was
- * lost).  Only a change with no such state (its images unknown) falls back
- * on its own slug.  It returns false when one could not be worked out.
+ * in the Designer since.  Only states that were sent count (the newest row
+ * of a pass whose answer was lost): the row's state now, or an older one
+ * the pass did not send, may never have made an item, and an item with its
+ * slug may be another row's (two rows that traded names meanwhile).  It
+ * returns false when one could not be worked out.
  */
 static bool
 candidate_slugs(Change *c, MemoryContext cxt)
 {
 	ListCell   *lc;
 
-	if (c->unknown_images == NIL)
-		add_candidate(&c->candidate_slugs, c->slug, cxt);
 	foreach(lc, c->unknown_images)
 	{
 		char	   *slug;
@@ -879,14 +891,15 @@ plan_change(Change *c, SPIPlanPtr map_plan, MemoryContext cxt)
 				 webflow_delete_action(b) != ACTION_NONE)
 		{
 			/* a create may have happened before the delete: find its item */
-			char	   *name;
-
-			if (!image_slug(c, c->last_upsert_image, cxt, &c->slug, &name))
+			if (!image_slug(c, c->last_upsert_image, cxt, &c->slug, NULL))
 			{
 				c->outcome = OUTCOME_RETRY;
 				return;
 			}
-			add_candidate(&c->candidate_names, name, cxt);
+			/*
+			 * (its slug and name are candidates only if that state was sent:
+			 * candidate_slugs adds those of the states that were)
+			 */
 			c->action = ACTION_RESOLVE;
 		}
 		else
@@ -961,11 +974,10 @@ webflow_drain_pass(int max_rows, PassOptions *opts, MemoryContext cxt,
 	 * user's transaction holds is left to it, or to a later pass): they are
 	 * put back, due now, no longer fresh, so that a claim of an older row
 	 * of their key takes them along through outbox_row (else the older
-	 * state could overwrite theirs on the site)
+	 * state could overwrite theirs on the site); the newest of a key is
+	 * the state the pass sent, the only one marked maybe sent
 	 */
-	if (SPI_execute("UPDATE webflow.outbox SET state = 'pending', maybe_sent = true,"
-					" claimed_at = NULL, next_attempt_at = pg_catalog.now() WHERE ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox"
-					"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))", false, 0) < 0)
+	if (SPI_execute(RECOVER_SENDING_SQL, false, 0) < 0)
 		elog(ERROR, "could not recover outbox rows");
 
 	changes = claim(max_rows, cxt, claimed, &opts->several_connections);

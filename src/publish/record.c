@@ -440,6 +440,11 @@ record_staying(RecordStep *rs, Change *c)
 	false, false};
 
 	stmt_add(&rs->requeue, v, n);
+	/*
+	 * (only the newest state was sent: the older rows keep their own marks,
+	 * and a state never sent is no slug to look its item up under)
+	 */
+	v[7] = BoolGetDatum(false);
 	foreach(lc, c->older_ids)
 	{
 		v[2] = Int64GetDatum(*(int64 *) lfirst(lc));
