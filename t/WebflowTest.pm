@@ -197,8 +197,8 @@ sub live_item_names
 
 # site_matches_on(NODE, TABLE, COLLECTION, db => DB, where => COND):
 # whether every row of TABLE (its name column; in database DB, postgres by
-# default; those for which COND holds) is live exactly once and nothing
-# else is live, and a description (counts, up to five names of each kind
+# default; those for which COND holds) is live exactly once (a name that
+# several rows have, as many times) and nothing else is live, and a description (counts, up to five names of each kind
 # that differ)
 sub site_matches_on
 {
@@ -206,14 +206,15 @@ sub site_matches_on
 	my @live = @{ live_item_names($coll) };
 	my @want = split /\|/, $node->safe_psql($o{db} // 'postgres',
 		qq{SELECT coalesce(string_agg(name, '|'), '') FROM $table} . ($o{where} ? " WHERE $o{where}" : ''));
-	my %seen;
+	# (each name as many times live as rows have it: two rows may share one)
+	my (%seen, %want);
 	$seen{$_}++ for @live;
-	my @bad = grep { ($seen{$_} // 0) != 1 } @want;
-	my %want = map { $_ => 1 } @want;
+	$want{$_}++ for @want;
+	my @bad = grep { ($seen{$_} // 0) != $want{$_} } sort keys %want;
 	my @extra = grep { !$want{$_} } @live;
 	my $ok = !@bad && !@extra && scalar(@live) == scalar(@want);
 	my $d = scalar(@live) . ' live for ' . scalar(@want) . ' rows'
-	  . (@bad ? '; not live once: ' . join('|', @bad[0 .. ($#bad < 4 ? $#bad : 4)]) : '')
+	  . (@bad ? '; not live once per row: ' . join('|', @bad[0 .. ($#bad < 4 ? $#bad : 4)]) : '')
 	  . (@extra ? '; live without a row: ' . join('|', @extra[0 .. ($#extra < 4 ? $#extra : 4)]) : '');
 	return ($ok, $d);
 }
