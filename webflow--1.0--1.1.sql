@@ -718,21 +718,25 @@ BEGIN
             SELECT s.row_key AS k, s.row_image AS j
             FROM @extschema@._source_images(source, b.key_columns) s),
         changes AS (
-            SELECT 0 AS ord, 'upsert' AS op, r.k, r.j
+            SELECT 0 AS ord, 'upsert' AS op, r.k, r.j, i.item_id IS NOT NULL AS mapped
             FROM r LEFT JOIN @extschema@.items i
                    ON i.collection_id = b.collection_id AND i.source_key = r.k
             WHERE i.item_id IS NULL
                OR r.k = ANY (repair)
                OR i.payload_hash IS DISTINCT FROM @extschema@._payload_hash(b.id, r.j)
             UNION ALL
-            SELECT 1, 'delete', i.source_key, NULL
+            SELECT 1, 'delete', i.source_key, NULL, true
             FROM @extschema@.items i
             WHERE b.sole AND i.collection_id = b.collection_id
               AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key)
               -- (not items archived or left as drafts already: they gave their slug up)
               AND NOT coalesce(i.slug = i.item_id OR i.slug LIKE '%-' || i.item_id, false))
+        -- (a row with no item is not marked: its state now was never sent,
+        -- and looking an item up under it could take another row's; the
+        -- rows of an earlier create of its that may have been carried out
+        -- are still queued, marked, and come along)
         INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image, maybe_sent)
-        SELECT b.id, c.op, c.k, c.j, c.k = ANY (repair) FROM changes c ORDER BY c.ord;
+        SELECT b.id, c.op, c.k, c.j, c.k = ANY (repair) AND c.mapped FROM changes c ORDER BY c.ord;
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
     END LOOP;

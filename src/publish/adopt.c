@@ -991,9 +991,10 @@ webflow_resolve_unknown(SendState *ss, Change **cs, int n)
 	/*
 	 * What could not be looked up waits (the network's problem, not the
 	 * row's: no attempt counted), after the queue's outage delay, or at
-	 * once when the pass was only stopped.
+	 * once when the pass was only stopped; its rows keep the marks they
+	 * have (nothing of its newest state was sent: no new mark).
 	 */
 	for (i = 0; i < n; i++)
 		if (cs[i]->action == ACTION_RESOLVE)
-			webflow_settle(&cs[i], 1, ss->stop ? OUTCOME_DEFER : OUTCOME_WAIT, NULL, true);
+			webflow_settle(&cs[i], 1, ss->stop ? OUTCOME_DEFER : OUTCOME_WAIT, NULL, false);
 }

@@ -184,7 +184,10 @@ box_id(int64 id)
  * often one row, cannot turn into a nested loop over every held key.)
  * Failed rows of those keys that may have reached Webflow come too: an
  * earlier create of theirs may have made the item the newer rows need (it
- * is looked up by their slugs and names), and they follow the newest.
+ * is looked up by their slugs and names), and they follow the newest.  A
+ * key one of whose older rows another transaction holds (an open retry()
+ * that puts it back) is not claimed at all (blocked): without that row
+ * its newer ones would not know that an item may exist already.
  * The first %s is CLAIM_HELD_SQL from 1.1 on (else empty), the third
  * CLAIM_PACKED_SQL (the packed changes that hold fresh rows back); the
  * others are empty, or a condition that keeps only the rows of one
@@ -192,6 +195,16 @@ box_id(int64 id)
  * the partial indexes word for word, so that the planner sees that they
  * apply.
  */
+/* The other rows of the due keys that come with them (CLAIM_SQL). */
+#define CLAIM_KEY_ROWS \
+	" FROM webflow.outbox o" \
+	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
+	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
+	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
+	"  WHERE " OUTBOX_ROW_PREDICATE("o") \
+	"    AND (o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"         OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))"
+
 #define CLAIM_SQL \
 	"WITH %sfresh AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
@@ -224,18 +237,19 @@ box_id(int64 id)
 	"      AND k.id OPERATOR(pg_catalog.<) r.id)" \
 	"  ORDER BY turn, id LIMIT $1)," \
 	" same_key AS (" \
-	"  SELECT o.ctid FROM webflow.outbox o" \
-	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
-	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
-	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
-	"  WHERE " OUTBOX_ROW_PREDICATE("o") \
-	"    AND (o.state OPERATOR(pg_catalog.=) 'pending'" \
-	"         OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))" \
+	"  SELECT o.ctid" CLAIM_KEY_ROWS \
 	"  FOR UPDATE OF o SKIP LOCKED)," \
+	" blocked AS (" \
+	"  SELECT DISTINCT o.binding_id, o.row_key" CLAIM_KEY_ROWS \
+	"    AND o.ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(" \
+	"      SELECT ctid FROM same_key UNION ALL SELECT ctid FROM due)))," \
 	" claimed AS (" \
 	"  UPDATE webflow.outbox o SET state = 'sending', claimed_at = pg_catalog.now()" \
 	"  WHERE o.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(" \
 	"    SELECT ctid FROM due UNION SELECT ctid FROM same_key))" \
+	"    AND NOT EXISTS (SELECT FROM blocked x" \
+	"      WHERE x.binding_id OPERATOR(pg_catalog.=) o.binding_id" \
+	"        AND x.row_key OPERATOR(pg_catalog.=) o.row_key)" \
 	"  RETURNING o.id, o.binding_id, o.op, o.row_key, o.row_image," \
 	"    o.attempts, o.maybe_sent)" \
 	" SELECT * FROM claimed ORDER BY binding_id, row_key, id"
