@@ -731,12 +731,18 @@ BEGIN
               AND NOT EXISTS (SELECT 1 FROM r WHERE r.k = i.source_key)
               -- (not items archived or left as drafts already: they gave their slug up)
               AND NOT coalesce(i.slug = i.item_id OR i.slug LIKE '%-' || i.item_id, false))
-        -- (a row with no item is not marked: its state now was never sent,
-        -- and looking an item up under it could take another row's; the
-        -- rows of an earlier create of its that may have been carried out
-        -- are still queued, marked, and come along)
+        -- (a row with no item that has rows queued is not marked: its
+        -- state now was never sent, and looking an item up under it could
+        -- take another row's; the queued rows of an earlier create of its
+        -- that may have been carried out are marked, and come along.  One
+        -- with nothing queued, after unbind() and bind() say, is looked up
+        -- under its state now before it is created)
         INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image, maybe_sent)
-        SELECT b.id, c.op, c.k, c.j, c.k = ANY (repair) AND c.mapped FROM changes c ORDER BY c.ord;
+        SELECT b.id, c.op, c.k, c.j,
+               c.k = ANY (repair)
+               AND (c.mapped OR NOT EXISTS (SELECT 1 FROM @extschema@.outbox o
+                                            WHERE o.binding_id = b.id AND o.row_key = c.k))
+        FROM changes c ORDER BY c.ord;
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
     END LOOP;

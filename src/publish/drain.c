@@ -162,6 +162,32 @@ box_id(int64 id)
 }
 
 /*
+ * Whether an open transaction holds a row of the key of outbox row a that
+ * is not fresh (its xmax among the transactions in progress: an open
+ * retry() that puts it back, say): such a key is not claimed (blocked, in
+ * CLAIM_SQL), so its rows are not even read into fresh or retried, where
+ * they would take the places of free rows in every pass for as long as
+ * that transaction stays open.  (An xmax that is a MultiXact is compared
+ * as a transaction id: blocked still sees the lock.)
+ */
+#define CLAIM_HELD_KEY(a) \
+	"EXISTS (SELECT FROM webflow.outbox h" \
+	"    WHERE h.binding_id OPERATOR(pg_catalog.=) " a ".binding_id" \
+	"      AND h.row_key OPERATOR(pg_catalog.=) " a ".row_key" \
+	"      AND " OUTBOX_ROW_PREDICATE("h") \
+	"      AND h.xmax::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT xid FROM open_xids)))"
+
+/* The other rows of the due keys that come with them (CLAIM_SQL). */
+#define CLAIM_KEY_ROWS \
+	" FROM webflow.outbox o" \
+	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
+	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
+	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
+	"  WHERE " OUTBOX_ROW_PREDICATE("o") \
+	"    AND (o.state OPERATOR(pg_catalog.=) 'pending'" \
+	"         OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))"
+
+/*
  * The claim of due rows: the oldest fresh rows (pending, never put back:
  * next_attempt_at = enqueued_at) by id through outbox_fresh, locked as
  * they are read: a row another transaction holds (an open unbind() or
@@ -188,33 +214,29 @@ box_id(int64 id)
  * key one of whose older rows another transaction holds (an open retry()
  * that puts it back) is not claimed at all (blocked): without that row
  * its newer ones would not know that an item may exist already.
- * The first %s is CLAIM_HELD_SQL from 1.1 on (else empty), the third
+ * open_xids (the transactions in progress) serves CLAIM_HELD_KEY and
+ * CLAIM_HELD_SQL.  The first %s is CLAIM_HELD_SQL from 1.1 on (else empty), the third
  * CLAIM_PACKED_SQL (the packed changes that hold fresh rows back); the
  * others are empty, or a condition that keeps only the rows of one
  * connection's bindings ($2).  The conditions repeat the predicates of
  * the partial indexes word for word, so that the planner sees that they
  * apply.
  */
-/* The other rows of the due keys that come with them (CLAIM_SQL). */
-#define CLAIM_KEY_ROWS \
-	" FROM webflow.outbox o" \
-	"  JOIN (SELECT DISTINCT binding_id, row_key FROM due) k" \
-	"    ON o.binding_id OPERATOR(pg_catalog.=) k.binding_id" \
-	"   AND o.row_key OPERATOR(pg_catalog.=) k.row_key" \
-	"  WHERE " OUTBOX_ROW_PREDICATE("o") \
-	"    AND (o.state OPERATOR(pg_catalog.=) 'pending'" \
-	"         OR (o.state OPERATOR(pg_catalog.=) 'failed' AND o.maybe_sent))"
-
 #define CLAIM_SQL \
-	"WITH %sfresh AS (" \
+	"WITH open_xids AS MATERIALIZED (" \
+	"  SELECT (x::text::bigint OPERATOR(pg_catalog.%%) 4294967296)::text AS xid" \
+	"  FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x)," \
+	" %sfresh AS (" \
 	"  SELECT id, binding_id, row_key, ctid FROM webflow.outbox o" \
 	"  WHERE " OUTBOX_FRESH_PREDICATE("o") "%s%s" \
+	"    AND NOT " CLAIM_HELD_KEY("o") \
 	"  ORDER BY id LIMIT $1 FOR UPDATE OF o SKIP LOCKED)," \
 	" retried AS (" \
 	"  SELECT id, binding_id, row_key, ctid, next_attempt_at AS ord FROM webflow.outbox o" \
 	"  WHERE o.state OPERATOR(pg_catalog.=) 'pending'" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<>) o.enqueued_at" \
 	"    AND o.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()%s" \
+	"    AND NOT " CLAIM_HELD_KEY("o") \
 	"  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)," \
 	" skipped AS (" \
 	"  SELECT o.binding_id, o.row_key, pg_catalog.min(o.id) AS id FROM webflow.outbox o" \
@@ -271,8 +293,6 @@ box_id(int64 id)
  * would make, is compared as if it were a transaction id.)
  */
 #define CLAIM_HELD_SQL \
-	"open_xids AS MATERIALIZED (SELECT (x::text::bigint OPERATOR(pg_catalog.%) 4294967296)::text AS xid" \
-	"  FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x)," \
 	" held AS MATERIALIZED (SELECT ob.id AS binding_id, pg_catalog.min(p.first_id) AS first_id" \
 	"  FROM webflow.outbox_packed p" \
 	"  JOIN webflow.bindings pb ON pb.id OPERATOR(pg_catalog.=) p.binding_id" \
