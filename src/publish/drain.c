@@ -163,7 +163,7 @@ box_id(int64 id)
 
 /*
  * Whether an open transaction holds a row of the key of outbox row a that
- * is not fresh (its xmax among the transactions in progress: an open
+ * may have been sent (its xmax among the transactions in progress: an open
  * retry() that puts it back, say): such a key is not claimed (blocked, in
  * CLAIM_SQL), so its rows are not even read into fresh or retried, where
  * they would take the places of free rows in every pass for as long as
@@ -174,7 +174,7 @@ box_id(int64 id)
 	"EXISTS (SELECT FROM webflow.outbox h" \
 	"    WHERE h.binding_id OPERATOR(pg_catalog.=) " a ".binding_id" \
 	"      AND h.row_key OPERATOR(pg_catalog.=) " a ".row_key" \
-	"      AND " OUTBOX_ROW_PREDICATE("h") \
+	"      AND " OUTBOX_ROW_PREDICATE("h") " AND h.maybe_sent" \
 	"      AND h.xmax::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT xid FROM open_xids)))"
 
 /* The other rows of the due keys that come with them (CLAIM_SQL). */
@@ -211,9 +211,11 @@ box_id(int64 id)
  * Failed rows of those keys that may have reached Webflow come too: an
  * earlier create of theirs may have made the item the newer rows need (it
  * is looked up by their slugs and names), and they follow the newest.  A
- * key one of whose older rows another transaction holds (an open retry()
- * that puts it back) is not claimed at all (blocked): without that row
- * its newer ones would not know that an item may exist already.
+ * key one of whose older rows that may have been sent another transaction
+ * holds (an open retry() that puts it back) is not claimed at all
+ * (blocked): without that row its newer ones would not know that an item
+ * may exist already.  (A held row that was surely not sent holds nothing
+ * back: the newer state goes, and the older one is superseded.)
  * open_xids (the transactions in progress) serves CLAIM_HELD_KEY and
  * CLAIM_HELD_SQL.  The first %s is CLAIM_HELD_SQL from 1.1 on (else empty), the third
  * CLAIM_PACKED_SQL (the packed changes that hold fresh rows back); the
@@ -262,7 +264,7 @@ box_id(int64 id)
 	"  SELECT o.ctid" CLAIM_KEY_ROWS \
 	"  FOR UPDATE OF o SKIP LOCKED)," \
 	" blocked AS (" \
-	"  SELECT DISTINCT o.binding_id, o.row_key" CLAIM_KEY_ROWS \
+	"  SELECT DISTINCT o.binding_id, o.row_key" CLAIM_KEY_ROWS " AND o.maybe_sent" \
 	"    AND o.ctid OPERATOR(pg_catalog.<>) ALL (ARRAY(" \
 	"      SELECT ctid FROM same_key UNION ALL SELECT ctid FROM due)))," \
 	" claimed AS (" \
