@@ -6,9 +6,11 @@
 # Outcomes (branch atk28 from main 267c8ae; the same in every run; the
 # suite runs about 25 s; 8 attempts, 6 break).  Since then (main): 1, 2,
 # 4, 5 and 7 are fixed and hold: the rows of a key an open transaction
-# holds a row of are not read into fresh or retried at all (drain.c
-# CLAIM_HELD_KEY, by the rows' xmax), so they no longer take the places
-# of free rows; sync() looks up a row with no item and nothing queued
+# holds a row of that may have been sent are not read into fresh or
+# retried at all (drain.c CLAIM_HELD_KEY, by the rows' xmax), so they no
+# longer take the places of free rows (a held row surely not sent, as in
+# 1, 2 and 4, holds nothing back any more: t/081 9b wants the newer state
+# to go); sync() looks up a row with no item and nothing queued
 # under its state now again (after unbind() and bind()).  8 (older:
 # unbind() deletes the only record of a lost create) still breaks and is
 # on branch atk28 only; the README says so.  The suite now runs about 45 s.
