@@ -457,7 +457,6 @@ release_moving_slug(SendState *ss, Change *c)
 	return true;
 }
 
-
 /*
  * listed_item reads the j-th item of a list answer: its id, its fieldData
  * and the slug in it (NULLs for what it lacks or an element that is no
@@ -721,7 +720,6 @@ resolve_found(Change *c, char *id, char *slug)
 	else
 		c->action = ACTION_CREATE;
 }
-
 
 /*
  * lookup_name looks for an item of the change's collection named like the

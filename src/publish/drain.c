@@ -68,11 +68,6 @@
 
 
 /*
- * The drain lock: a session-level lock in the advisory lock space, with a
- * tag that SQL's pg_advisory_lock() cannot name (it sets field4 to 1 or 2),
- * so no role can take it to stall publishing.
- */
-/*
  * The rows a dead process left "sending", put back due now; the newest of
  * each key (what that pass sent) marked maybe sent.  (The subquery sees
  * the rows as they were before the update, through the outbox_row index.)
@@ -86,6 +81,11 @@
 	" WHERE o.ctid = ANY (ARRAY(SELECT ctid FROM webflow.outbox" \
 	"   WHERE state = 'sending' FOR UPDATE SKIP LOCKED))"
 
+/*
+ * The drain lock: a session-level lock in the advisory lock space, with a
+ * tag that SQL's pg_advisory_lock() cannot name (it sets field4 to 1 or 2),
+ * so no role can take it to stall publishing.
+ */
 #define DRAIN_LOCK_KEY 7769
 #define DRAIN_LOCK_FIELD4 0x5746	/* "WF" */
 
@@ -217,12 +217,12 @@ box_id(int64 id)
  * may exist already.  (A held row that was surely not sent holds nothing
  * back: the newer state goes, and the older one is superseded.)
  * open_xids (the transactions in progress) serves CLAIM_HELD_KEY and
- * CLAIM_HELD_SQL.  The first %s is CLAIM_HELD_SQL from 1.1 on (else empty), the third
- * CLAIM_PACKED_SQL (the packed changes that hold fresh rows back); the
- * others are empty, or a condition that keeps only the rows of one
- * connection's bindings ($2).  The conditions repeat the predicates of
- * the partial indexes word for word, so that the planner sees that they
- * apply.
+ * CLAIM_HELD_SQL.  The first %s is CLAIM_HELD_SQL from 1.1 on (else
+ * empty), the third CLAIM_PACKED_SQL (the packed changes that hold fresh
+ * rows back); the others are empty, or a condition that keeps only the
+ * rows of one connection's bindings ($2).  The conditions repeat the
+ * predicates of the partial indexes word for word, so that the planner
+ * sees that they apply.
  */
 #define CLAIM_SQL \
 	"WITH open_xids AS MATERIALIZED (" \
