@@ -116,8 +116,8 @@ sub out_rows
 	              WHERE b.source = '$t'::regclass} . ($cond ? " AND $cond" : ''));
 }
 
-# put_back(COLL): the next creates/updates of COLL are refused (429, not
-# processed): the rows are put back, waiting
+# refuse(COLL, METHOD): the next METHOD requests to COLL's items are refused
+# (429, not processed): the rows are put back, waiting
 sub refuse
 {
 	my ($c, $method) = @_;
@@ -145,7 +145,22 @@ sub unpause
 	ok($ok, "control: nothing paused, a new row of another table goes live in one pass ($d)");
 }
 
-# passes(N, COLL, WANT): up to N passes until WANT items of COLL are live;
+# hot_key(TABLE, COLL, PREFIX): alice's TABLE (bound to COLL) has row 1,
+# live as 'PREFIX 0'; its update to 'PREFIX 1' is refused and put back,
+# waiting (an hour)
+sub hot_key
+{
+	my ($t, $c, $prefix) = @_;
+	alice_table($t, $c);
+	as_alice(qq{INSERT INTO alice.$t VALUES (1, '$prefix 0', 'x')});
+	drain_pass();
+	refuse($c, 'PATCH');
+	as_alice(qq{UPDATE alice.$t SET name = '$prefix 1' WHERE id = 1});
+	drain_pass();
+	unpause("alice.$t");
+}
+
+# passes_until(N, COLL, WANT): up to N passes until WANT items of COLL are live;
 # how many are live
 sub passes_until
 {
@@ -198,13 +213,7 @@ attempt('alice\'s open retry(false) over 1,200 put-back keys with newer rows: an
 attempt('one held key updated 1,100 times while its put-back row is held: another table\'s rows must still go live', sub {
 	my $ca = coll();
 	my $cb = coll();
-	alice_table('a2', $ca);
-	as_alice(q{INSERT INTO alice.a2 VALUES (1, 'Hot 0', 'x')});
-	drain_pass();
-	refuse($ca, 'PATCH');
-	as_alice(q{UPDATE alice.a2 SET name = 'Hot 1' WHERE id = 1});
-	drain_pass();
-	unpause('alice.a2');
+	hot_key('a2', $ca, 'Hot');
 	is(out_rows('alice.a2', q{o.state = 'pending' AND o.next_attempt_at <> o.enqueued_at}), '1',
 		'setup: the update is put back (waiting)');
 	my $al = $node->background_psql('postgres', extra_params => [ '-U', 'alice' ]);
@@ -282,13 +291,7 @@ attempt('cost: a pass over a held key with 3,000 vs 12,000 newer rows (and nothi
 attempt('alice prepares her retry(false) over one hot key\'s put-back row: another table\'s rows must still go live', sub {
 	my $ca = coll();
 	my $cb = coll();
-	alice_table('a4', $ca);
-	as_alice(q{INSERT INTO alice.a4 VALUES (1, 'Prep 0', 'x')});
-	drain_pass();
-	refuse($ca, 'PATCH');
-	as_alice(q{UPDATE alice.a4 SET name = 'Prep 1' WHERE id = 1});
-	drain_pass();
-	unpause('alice.a4');
+	hot_key('a4', $ca, 'Prep');
 	as_alice(q{BEGIN; SELECT webflow.retry(false); PREPARE TRANSACTION 'alice4'});
 	as_alice(q{DO $$ BEGIN FOR i IN 2..1101 LOOP UPDATE alice.a4 SET name = 'Prep ' || i WHERE id = 1; END LOOP; END $$});
 	table('b4', $cb);
