@@ -736,12 +736,13 @@ BEGIN
         -- take another row's; the queued rows of an earlier create of its
         -- that may have been carried out are marked, and come along.  One
         -- with nothing queued, after unbind() and bind() say, is looked up
-        -- under its state now before it is created)
+        -- under its state now before it is created; the keys queued are
+        -- read once, as a hashed subplan, not once per row)
         INSERT INTO @extschema@.outbox (binding_id, op, row_key, row_image, maybe_sent)
         SELECT b.id, c.op, c.k, c.j,
                c.k = ANY (repair)
-               AND (c.mapped OR NOT EXISTS (SELECT 1 FROM @extschema@.outbox o
-                                            WHERE o.binding_id = b.id AND o.row_key = c.k))
+               AND (c.mapped OR c.k NOT IN (SELECT o.row_key FROM @extschema@.outbox o
+                                            WHERE o.binding_id = b.id))
         FROM changes c ORDER BY c.ord;
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
